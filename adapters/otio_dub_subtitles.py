@@ -1,0 +1,73 @@
+"""OTIO adapter ``otio_dub_subtitles``: SRT / ASS / SSA / VTT <-> a dialogue Timeline (via pysubs2).
+
+Reading gives a Timeline whose audio track ``DIALOGUE`` holds one clip per event (gaps between),
+each carrying ``metadata["otio_dub"]`` = text / character / emotion / style, at ``rate`` fps from
+``start_timecode``; events that overlap go onto ``DIALOGUE 2``, ``DIALOGUE 3``... Writing turns a
+timeline's dialogue lines back into a subtitle file (the dub script, for QC).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+
+import opentimelineio as otio
+
+from otio_dub.lines import METADATA_KEY, find_lines, timebase_of
+from otio_dub.script import read_script
+from otio_dub.timebase import exact_rate, parse_timecode
+
+
+def read_from_file(filepath: str, rate: float = 24.0, start_timecode: str = "00:00:00:00") -> otio.schema.Timeline:
+    """A dialogue timeline from a subtitle file; event times count from ``start_timecode``."""
+    exact = exact_rate(rate)
+    start = parse_timecode(start_timecode, exact)
+    fps = float(exact)
+    events = read_script(filepath)
+    tracks: list[tuple[otio.schema.Track, list[int]]] = []
+    for ev in events:
+        rin = round(Fraction(ev.start_ms, 1000) * exact)
+        rout = max(rin + 1, round(Fraction(ev.end_ms, 1000) * exact))
+        free = [pair for pair in tracks if pair[1][0] <= rin]  # first track not busy at this event
+        if not free:
+            name = f"DIALOGUE {len(tracks) + 1}" if tracks else "DIALOGUE"
+            free = [(otio.schema.Track(name, kind=otio.schema.TrackKind.Audio), [0])]
+            tracks.append(free[0])
+        track, cursor = free[0]
+        if rin > cursor[0]:
+            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(rin - cursor[0], fps))))
+        meta = {"text": ev.text, "character": ev.character, "emotion": ev.emotion, "style": ev.style, "event": ev.number}
+        track.append(otio.schema.Clip(
+            name=f"{ev.number:04d} {ev.character or ''}".strip(),
+            source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(start + rin, fps), otio.opentime.RationalTime(rout - rin, fps)),
+            metadata={METADATA_KEY: {k: v for k, v in meta.items() if v is not None}},
+        ))
+        cursor[0] = rout
+    timeline = otio.schema.Timeline(os.path.splitext(os.path.basename(filepath))[0],
+                                    global_start_time=otio.opentime.RationalTime(start, fps))
+    for track, _ in tracks:
+        timeline.tracks.append(track)
+    return timeline
+
+
+def write_to_file(input_otio: otio.schema.Timeline, filepath: str) -> None:
+    """Write the timeline's dialogue lines as a subtitle file; format from the file's suffix."""
+    import pysubs2
+
+    tb = timebase_of(input_otio)
+    subs = pysubs2.SSAFile()
+    for line in find_lines(input_otio):
+        start = Fraction(line.record_in) / tb.rate
+        end = Fraction(line.record_out) / tb.rate
+        subs.append(pysubs2.SSAEvent(start=round(start * 1000), end=round(end * 1000), text=line.text, name=line.character))
+    fmt = os.path.splitext(filepath)[1].lstrip(".").lower()
+    if fmt in ("srt", "vtt"):  # SRT/VTT have no Name field: carry the character as a prefix
+        for event in subs:
+            event.text = f"{event.name}: {event.text}"
+    text = subs.to_string(fmt)
+    directory = os.path.dirname(os.path.abspath(filepath))
+    fd, tmp = tempfile.mkstemp(prefix=".otio-dub-", suffix=".part", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, filepath)
