@@ -1,0 +1,198 @@
+"""Shared fixtures: the demo dubbed once per session, timeline builders and BWF/RIFF readers."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+SCENE_OTIO = SAMPLES / "scene.otio"
+SCENE_ASS = SAMPLES / "scene.ass"
+SAMPLE_RATE = 48000
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers (exposed to tests through fixtures so no test module imports conftest)
+# ---------------------------------------------------------------------------------------------
+
+
+def round_half_up(x: Fraction) -> int:
+    """Nearest integer, halves rounded up (the convention an NLE uses for sample positions)."""
+    x = Fraction(x)
+    return (2 * x.numerator + x.denominator) // (2 * x.denominator)
+
+
+def abs_sample(frame: int, rate: Fraction) -> int:
+    """48 kHz sample index of the first sample of absolute ``frame`` at exact ``rate``."""
+    return round_half_up(Fraction(frame) * SAMPLE_RATE / Fraction(rate))
+
+
+def riff_chunks(path: str | Path) -> dict[str, bytes]:
+    """The top-level chunks of a RIFF/WAVE file by id, parsed with struct (not via soundfile)."""
+    data = Path(path).read_bytes()
+    assert data[:4] == b"RIFF", f"{path}: not a RIFF file"
+    riff_size = struct.unpack_from("<I", data, 4)[0]
+    assert riff_size == len(data) - 8, f"{path}: RIFF size {riff_size} != file size - 8 ({len(data) - 8})"
+    assert data[8:12] == b"WAVE"
+    chunks: dict[str, bytes] = {}
+    pos = 12
+    while pos + 8 <= len(data):
+        cid = data[pos:pos + 4].decode("ascii")
+        size = struct.unpack_from("<I", data, pos + 4)[0]
+        body = data[pos + 8:pos + 8 + size]
+        assert len(body) == size, f"{path}: chunk {cid!r} truncated"
+        assert cid not in chunks, f"{path}: duplicate chunk {cid!r}"
+        chunks[cid] = body
+        pos += 8 + size + (size & 1)
+    assert pos == len(data), f"{path}: trailing bytes after the last chunk"
+    return chunks
+
+
+#: bext body offset of TimeReferenceLow: description, originator, originator ref, date, time.
+BEXT_TIME_REFERENCE_OFFSET = 256 + 32 + 32 + 10 + 8
+
+
+def bext_time_reference(path: str | Path) -> int:
+    """The bext TimeReference (64-bit sample count since midnight) of a BWF."""
+    body = riff_chunks(path)["bext"]
+    low, high = struct.unpack_from("<II", body, BEXT_TIME_REFERENCE_OFFSET)
+    return low | (high << 32)
+
+
+def fmt_of(path: str | Path) -> dict[str, int]:
+    """The PCM fmt chunk of a WAV as a dict."""
+    body = riff_chunks(path)["fmt "]
+    tag, channels, rate, byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", body, 0)
+    return dict(format_tag=tag, channels=channels, sample_rate=rate, byte_rate=byte_rate,
+                block_align=block_align, bits=bits)
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    """A mono WAV as float64 samples."""
+    audio, _ = sf.read(str(path), dtype="float64", always_2d=False)
+    return audio
+
+
+def sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """A metadata dialogue clip for :func:`make_timeline` (frames relative to the timeline start)."""
+
+    record_in: int
+    record_out: int
+    text: str
+    character: str
+
+
+def make_timeline(rate: Fraction | float, start_frame: int, lines: Sequence[LineSpec], total_frames: int,
+                  name: str = "made") -> otio.schema.Timeline:
+    """A timeline at ``rate`` starting at absolute ``start_frame`` with one audio track of metadata clips."""
+    fps = float(rate)
+
+    def rt(frames: int) -> otio.opentime.RationalTime:
+        return otio.opentime.RationalTime(frames, fps)
+
+    timeline = otio.schema.Timeline(name, global_start_time=rt(start_frame))
+    track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)
+    cursor = 0
+    for n, spec in enumerate(sorted(lines, key=lambda s: s.record_in), 1):
+        assert spec.record_in >= cursor, "make_timeline lines must not overlap"
+        if spec.record_in > cursor:
+            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(spec.record_in - cursor))))
+        track.append(otio.schema.Clip(
+            name=f"dia_{n:03d}",
+            source_range=otio.opentime.TimeRange(rt(start_frame + spec.record_in), rt(spec.record_out - spec.record_in)),
+            metadata={"otio_dub": {"text": spec.text, "character": spec.character}},
+        ))
+        cursor = spec.record_out
+    if total_frames > cursor:
+        track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(total_frames - cursor))))
+    timeline.tracks.append(track)
+    return timeline
+
+
+class Tools:
+    """Namespace handed to tests by the ``tools`` fixture."""
+
+    round_half_up = staticmethod(round_half_up)
+    abs_sample = staticmethod(abs_sample)
+    riff_chunks = staticmethod(riff_chunks)
+    bext_time_reference = staticmethod(bext_time_reference)
+    fmt_of = staticmethod(fmt_of)
+    read_wav = staticmethod(read_wav)
+    sha256 = staticmethod(sha256)
+    make_timeline = staticmethod(make_timeline)
+    LineSpec = LineSpec
+    BEXT_TIME_REFERENCE_OFFSET = BEXT_TIME_REFERENCE_OFFSET
+    SAMPLE_RATE = SAMPLE_RATE
+    ROOT = ROOT
+    SCENE_OTIO = SCENE_OTIO
+    SCENE_ASS = SCENE_ASS
+
+
+@pytest.fixture(scope="session")
+def tools() -> type[Tools]:
+    return Tools
+
+
+# ---------------------------------------------------------------------------------------------
+# the demo, dubbed once
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DemoDub:
+    out: Path
+    result: object  # otio_dub.DubResult
+    report: dict
+    input_hashes_before: dict[str, str]
+    timeline_path: Path
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoDub:
+    """samples/scene.otio + scene.ass dubbed once into a session temp folder (read-only for tests)."""
+    import json
+
+    import otio_dub
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    before = {p.name: sha256(p) for p in (SCENE_OTIO, SCENE_ASS)}
+    result = otio_dub.dub(SCENE_OTIO, script=SCENE_ASS, out_dir=out)
+    report = json.loads(result.report_path.read_text(encoding="utf-8"))
+    return DemoDub(out, result, report, before, result.timeline_path)
+
+
+@pytest.fixture(scope="session")
+def espeak():
+    """The process-wide espeak engine."""
+    from otio_dub.engines import get_engine
+
+    return get_engine("espeak")
+
+
+@pytest.fixture
+def fresh_dub(tmp_path: Path) -> Callable:
+    """``fresh_dub(timeline, **kw)`` dubs into a new folder under tmp_path and returns the DubResult."""
+    import otio_dub
+
+    counter = {"n": 0}
+
+    def run(timeline, script=None, options=None):
+        counter["n"] += 1
+        return otio_dub.dub(timeline, script=script, out_dir=tmp_path / f"dub{counter['n']}", options=options)
+
+    return run

@@ -1,0 +1,110 @@
+"""The engine registry and the embedded espeak-ng engine."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from otio_dub.engines import Engine, VoiceSpec, get_engine
+from otio_dub.errors import EngineError
+
+TEXT = "The quick brown fox jumps over the lazy dog."
+
+
+def test_get_engine_returns_the_same_instance(espeak):
+    first = get_engine("espeak")
+    second = get_engine("espeak")
+    assert first is second
+    assert first is espeak
+    assert isinstance(first, Engine)
+    assert get_engine() is first  # espeak is the default engine
+
+
+def test_unknown_engine_lists_known_engines():
+    with pytest.raises(EngineError) as info:
+        get_engine("nope")
+    message = str(info.value)
+    assert "nope" in message
+    assert "espeak" in message
+
+
+def test_info(espeak):
+    assert espeak.info.name == "espeak"
+    assert espeak.info.sample_rate == 22050
+    assert espeak.info.deterministic is True
+    lo, hi = espeak.info.speed_range
+    assert lo < 0.8 and hi > 1.25
+
+
+def test_synthesize_gives_float32_speech_at_native_rate(espeak):
+    take = espeak.synthesize(TEXT, VoiceSpec(lang="en"), 1.0)
+    assert take.sample_rate == espeak.info.sample_rate == 22050
+    assert take.audio.dtype == np.float32
+    assert take.audio.ndim == 1
+    assert 1.0 < take.audio.size / take.sample_rate < 10.0
+    assert np.all(np.isfinite(take.audio))
+    assert np.max(np.abs(take.audio)) <= 1.0
+    assert np.max(np.abs(take.audio)) > 0.05  # not silent
+    assert np.sqrt(np.mean(take.audio.astype(np.float64) ** 2)) > 0.01
+    assert take.seconds == pytest.approx(take.audio.size / 22050)
+
+
+def test_speed_is_monotonic(espeak):
+    voice = VoiceSpec(lang="en")
+    lengths = [espeak.synthesize(TEXT, voice, speed).audio.size for speed in (0.8, 1.0, 1.25)]
+    assert lengths[0] > lengths[1] > lengths[2], lengths
+    # roughly inverse to speed: not a tiny change
+    assert lengths[0] / lengths[2] > 1.2
+
+
+def test_synthesize_is_deterministic(espeak):
+    voice = espeak.default_voice("en", 1)
+    a = espeak.synthesize(TEXT, voice, 1.1)
+    b = espeak.synthesize(TEXT, voice, 1.1)
+    assert a.sample_rate == b.sample_rate
+    np.testing.assert_array_equal(a.audio, b.audio)
+
+
+def test_unknown_voice_raises_engine_error_listing_languages(espeak):
+    with pytest.raises(EngineError) as info:
+        espeak.synthesize("Hello.", VoiceSpec(voice="xx-no-such-voice", lang="xx"))
+    message = str(info.value)
+    assert "xx-no-such-voice" in message
+    assert "known" in message
+    listed = re.split(r"[,:\s]+", message.split("known", 1)[1])
+    known = set(espeak.languages())
+    assert len(known.intersection(listed)) >= 5, message
+
+
+def test_engine_still_works_after_a_bad_voice(espeak):
+    with pytest.raises(EngineError):
+        espeak.synthesize("Hello.", VoiceSpec(voice="xx-no-such-voice"))
+    take = espeak.synthesize("Hello.", VoiceSpec(lang="en"))
+    assert np.max(np.abs(take.audio)) > 0.05
+
+
+def test_languages(espeak):
+    langs = espeak.languages()
+    assert {"en", "de", "fr"} <= set(langs)
+    assert langs == sorted(set(langs))
+
+
+@pytest.mark.parametrize("lang", ["de", "fr"])
+def test_other_languages_speak(espeak, lang):
+    take = espeak.synthesize("Bonjour, guten Tag.", VoiceSpec(lang=lang))
+    assert np.max(np.abs(take.audio)) > 0.05
+
+
+def test_default_voices_differ_per_index(espeak):
+    v0 = espeak.default_voice("en", 0)
+    v1 = espeak.default_voice("en", 1)
+    assert v0.voice != v1.voice
+    assert v0.lang == v1.lang == "en"
+    a = espeak.synthesize(TEXT, v0).audio
+    b = espeak.synthesize(TEXT, v1).audio
+    assert a.size != b.size or not np.array_equal(a, b)
+    # the variant list wraps around but consecutive indices always differ
+    for i in range(12):
+        assert espeak.default_voice("en", i).voice != espeak.default_voice("en", i + 1).voice
