@@ -1,0 +1,24 @@
+"""otio-dub: AI dubbing inside the edit, as an OpenTimelineIO plugin and CLI.
+
+The public API is ``dub()``; the CLI and every hook call it.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("otio-dub")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+source"
+
+from .engines import Take, VoiceSpec  # noqa: E402
+from .errors import EngineError, FitError, InputError, OtioDubError, OutputError, TimelineError  # noqa: E402
+from .fit import FitPolicy  # noqa: E402
+from .lines import Line  # noqa: E402
+from .pipeline import DubOptions, DubResult, dub  # noqa: E402
+
+__all__ = [
+    "DubOptions", "DubResult", "EngineError", "FitError", "FitPolicy", "InputError", "Line",
+    "OtioDubError", "OutputError", "Take", "TimelineError", "VoiceSpec", "__version__", "dub",
+]

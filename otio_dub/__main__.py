@@ -1,0 +1,5 @@
+"""``python -m otio_dub`` runs the CLI."""
+
+from .cli import main
+
+main()

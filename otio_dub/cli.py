@@ -1,0 +1,162 @@
+"""The ``otio-dub`` command: a thin click shell over the library.
+
+Library errors (OtioDubError) become one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import OtioDubError
+from .fit import ALIGNMENTS, OVERFLOW_POLICIES, FitPolicy
+
+
+class _WarningHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    log = logging.getLogger("otio_dub")
+    if not any(isinstance(h, _WarningHandler) for h in log.handlers):
+        log.addHandler(_WarningHandler())
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    log.propagate = False
+
+
+def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into click's one-line ``Error: ...`` with exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OtioDubError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # disk full, permission denied, ...: name the file
+            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+
+    return wrapper
+
+
+_existing = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _line_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that finds dialogue lines."""
+    decorators = [
+        click.argument("timeline", type=_existing),
+        click.option("--script", "-s", type=_existing, help="Dialogue script (SRT, ASS/SSA, VTT) to dub."),
+        click.option("--script-offset", metavar="TC",
+                     help="Timecode of the script's 00:00:00 (default: the timeline's start timecode)."),
+        click.option("--lang", default="en", show_default=True, help="Language of lines that do not name one."),
+        click.option("--dialogue-track", "dialogue_tracks", multiple=True, metavar="NAME|INDEX",
+                     help="Only read metadata lines from this audio track (name, 1-based index or A1); repeatable."),
+        click.option("-v", "--verbose", is_flag=True, help="Print debug messages."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="otio-dub")
+def main() -> None:
+    """Dub an edit timeline: find its dialogue, speak it fitted to each clip, write it back with stems."""
+
+
+@main.command()
+@_line_options
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: ./<timeline name>_dub).")
+@click.option("--engine", default="espeak", show_default=True, help="TTS engine.")
+@click.option("--max-speedup", type=float, default=1.25, show_default=True, help="Fastest allowed speech, x natural.")
+@click.option("--max-slowdown", type=float, default=0.9, show_default=True, help="Slowest allowed speech, x natural.")
+@click.option("--overflow", type=click.Choice(OVERFLOW_POLICIES), default="borrow", show_default=True,
+              help="Speech too long at max speed-up: borrow silence after the line, place it whole (overrun), or stop.")
+@click.option("--max-borrow", type=click.IntRange(min=0), default=500, show_default=True, metavar="MS",
+              help="Most silence to borrow after a line, in ms.")
+@click.option("--align", type=click.Choice(ALIGNMENTS), default="start", show_default=True,
+              help="Where short speech sits in its clip.")
+@click.option("--passes", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Synthesis passes per line for rate fitting.")
+@click.option("--head-pad", type=click.IntRange(min=0), default=0, show_default=True, metavar="MS", help="Silence kept at a clip's head.")
+@click.option("--tail-pad", type=click.IntRange(min=0), default=0, show_default=True, metavar="MS", help="Silence kept at a clip's tail.")
+@click.option("--no-stems", is_flag=True, help="Skip rendering stems.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@_user_errors
+def dub(timeline: Path, script: Path | None, script_offset: str | None, lang: str, dialogue_tracks: tuple[str, ...],
+        verbose: bool, out_dir: Path | None, engine: str, max_speedup: float, max_slowdown: float, overflow: str,
+        max_borrow: int, align: str, passes: int, head_pad: int, tail_pad: int, no_stems: bool, quiet: bool) -> None:
+    """Dub TIMELINE: write <name>.dub.otio, media/, stems/ and report.json into the output folder."""
+    from .pipeline import DubOptions
+    from .pipeline import dub as run_dub
+
+    _setup_logging(verbose)
+    try:
+        policy = FitPolicy(max_speedup, max_slowdown, overflow, max_borrow, align, passes, head_pad, tail_pad)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    options = DubOptions(engine=engine, lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks,
+                         policy=policy, stems=not no_stems)
+    started = time.perf_counter()
+    bar = None
+
+    def progress(done: int, total: int, line: Any) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="Synthesizing", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(1)
+        if done == total:
+            bar.__exit__(None, None, None)
+
+    try:
+        result = run_dub(timeline, script, out_dir, options, progress)
+    finally:
+        if bar is not None and not bar.finished:
+            bar.__exit__(None, None, None)
+    if quiet:
+        return
+    s = result.summary
+    click.echo(f"Voices: {', '.join(f'{k} = {v}' for k, v in result.voices.items())}")
+    click.echo(f"{s['lines']} lines: {s['fit']} fitted within 1 frame, {s['padded']} padded, "
+               f"{s['borrowed']} borrowed, {s['overrun']} overrun")
+    for row in result.lines:
+        if row["status"] == "overrun":
+            click.echo(f"  OVERRUN {row['id']} at {row['record_in']}: {row['note']}")
+    click.echo(f"Dub timeline: {result.timeline_path}")
+    if result.stems:
+        click.echo(f"Stems:        {result.stems['DIALOGUE'].parent}/ ({', '.join(result.stems)})")
+    click.echo(f"Report:       {result.report_path}")
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s.")
+
+
+@main.command()
+@_line_options
+@_user_errors
+def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: str,
+          dialogue_tracks: tuple[str, ...], verbose: bool) -> None:
+    """List the dialogue lines found in TIMELINE (and --script), with timecodes and sources."""
+    from .pipeline import DubOptions, collect_lines, read_timeline
+
+    _setup_logging(verbose)
+    options = DubOptions(lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks)
+    tb, found = collect_lines(read_timeline(timeline), script, options)
+    header = ("ID", "IN", "OUT", "CHARACTER", "LANG", "SOURCE", "TEXT")
+    rows = [(ln.id, tb.tc(ln.record_in), tb.tc(ln.record_out), ln.character, ln.lang, ln.origin, ln.text)
+            for ln in found]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths, strict=True)) + "  " + str(row[-1]))

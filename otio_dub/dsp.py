@@ -1,0 +1,98 @@
+"""Audio maths on float32 mono arrays: resample, speech bounds, time-stretch, fades.
+
+Stateless functions with an explicit sample rate on every call (the pedalboard style). Heavy
+libraries (torch, pedalboard) are imported inside the function that needs them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .timebase import SAMPLE_RATE
+
+#: Frames of 5 ms for the speech detector: fine enough for a 1-frame (>= 16 ms) tolerance.
+_HOP_S = 0.005
+
+
+def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited resample (torchaudio's Kaiser-windowed sinc, its documented 'best' setting)."""
+    if rate == target or audio.size == 0:
+        return audio.astype(np.float32, copy=False)
+    import torch
+    import torchaudio.functional as F
+
+    out = F.resample(
+        torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), rate, target,
+        lowpass_filter_width=64, rolloff=0.9475, resampling_method="sinc_interp_kaiser", beta=14.769656459379492,
+    )
+    return out.numpy().astype(np.float32, copy=False)
+
+
+def speech_bounds(audio: np.ndarray, rate: int = SAMPLE_RATE, floor_db: float = -55.0, rel_db: float = -40.0) -> tuple[int, int]:
+    """(first, end) sample of the non-silent part: 5 ms RMS above floor and within rel_db of the peak.
+
+    Returns (0, 0) for silence. Used to trim engine silence so the fit counts speech only.
+    """
+    hop = max(1, int(rate * _HOP_S))
+    n = audio.size // hop
+    if n == 0:
+        return (0, 0)
+    frames = audio[: n * hop].astype(np.float64).reshape(n, hop)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+    threshold = max(floor_db, float(level.max()) + rel_db)
+    loud = np.flatnonzero(level > threshold)
+    if loud.size == 0:
+        return (0, 0)
+    first, last = int(loud[0]) * hop, min(audio.size, (int(loud[-1]) + 1) * hop)
+    # refine to the sample: widen to the first/last sample above the floor within the edge frames
+    amp = 10 ** (floor_db / 20)
+    head = np.flatnonzero(np.abs(audio[max(0, first - hop): first + hop]) > amp)
+    tail = np.flatnonzero(np.abs(audio[max(0, last - hop): last + hop]) > amp)
+    if head.size:
+        first = max(0, first - hop) + int(head[0])
+    if tail.size:
+        last = max(0, last - hop) + int(tail[-1]) + 1
+    return (first, last)
+
+
+def trim(audio: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The speech part of a take, leading and trailing silence removed."""
+    first, end = speech_bounds(audio, rate)
+    return audio[first:end]
+
+
+def time_stretch(audio: np.ndarray, factor: float, rate: int = SAMPLE_RATE, length: int | None = None) -> np.ndarray:
+    """Pitch- and formant-preserving stretch with Rubber Band (factor > 1 is faster/shorter).
+
+    Rubber Band's output can be a few hundred samples off; with ``length`` the result is exactly
+    that long (its own trailing silence trimmed first, then the stretch redone if speech is longer).
+    """
+    import pedalboard
+
+    target = length if length is not None else int(round(audio.size / factor))
+    out = audio
+    for _ in range(3):
+        out = pedalboard.time_stretch(
+            audio[np.newaxis, :].astype(np.float32), float(rate), stretch_factor=float(factor),
+            high_quality=True, use_long_fft_window=False, preserve_formants=True,
+        )[0]
+        first, end = speech_bounds(out, rate)
+        out = out[first:end] if end > first else out
+        if out.size <= target:
+            break
+        factor *= out.size / target
+    if out.size > target:  # still a few samples long: only decay remains past target, fade it out
+        out = fade(out[:target], rate)
+    return np.pad(out, (0, target - out.size)).astype(np.float32)
+
+
+def fade(audio: np.ndarray, rate: int = SAMPLE_RATE, ms: float = 2.0) -> np.ndarray:
+    """Short raised-cosine fade in and out so trimmed edges never click."""
+    n = min(int(rate * ms / 1000), audio.size // 2)
+    if n < 2:
+        return audio
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))).astype(np.float32)
+    out = audio.astype(np.float32, copy=True)
+    out[:n] *= ramp
+    out[-n:] *= ramp[::-1]
+    return out

@@ -1,0 +1,54 @@
+"""Engine registry: built-in engines in a dict, extended by the ``otio_dub.engines`` entry points.
+
+Like pysubs2's format registry, an unknown name turns the KeyError into an error that lists the
+known engines. Engines are loaded once per process (a neural voice takes seconds to load).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+from ..errors import EngineError
+from .base import Engine, EngineInfo, Take, VoiceSpec
+
+
+def _espeak() -> Engine:
+    from .espeak import EspeakEngine
+
+    return EspeakEngine()
+
+
+#: Built-in engines: name -> zero-argument factory returning a loaded engine.
+ENGINES: dict[str, Callable[[], Engine]] = {"espeak": _espeak}
+DEFAULT_ENGINE = "espeak"
+
+_loaded: dict[str, Engine] = {}
+_load_lock = threading.Lock()
+
+
+def available_engines() -> dict[str, Callable[[], Engine]]:
+    """Built-in engines plus those installed packages declare under ``otio_dub.engines``."""
+    found = dict(ENGINES)
+    for ep in entry_points(group="otio_dub.engines"):
+        found.setdefault(ep.name, ep.load)
+    return found
+
+
+def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
+    """The loaded engine called ``name`` (loaded on first use, then shared by the process)."""
+    with _load_lock:
+        if name in _loaded:
+            return _loaded[name]
+        factories = available_engines()
+        if name not in factories:
+            raise EngineError(f"unknown engine {name!r}; known engines: {', '.join(sorted(factories))}")
+        engine = factories[name]()
+        if callable(engine) and not isinstance(engine, Engine):  # an entry point naming a class/factory
+            engine = engine()
+        _loaded[name] = engine
+        return engine
+
+
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineInfo", "Take", "VoiceSpec", "available_engines", "get_engine"]

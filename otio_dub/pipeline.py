@@ -1,0 +1,296 @@
+"""The one orchestrator the CLI, the Python API and the hooks call: read, find, speak, fit, write.
+
+Media are written into a staging folder inside the output folder and moved into place only when
+every line has been fitted, so a failed or interrupted run never leaves a half-finished dub.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+
+from . import __version__, dsp, fit
+from .apply import DubClip, add_dub_tracks, track_name
+from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
+from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
+from .lines import Line, duration_frames, find_lines, timebase_of
+from .render import Placement, group, render_stem, write_bwf, write_text_atomic
+from .script import read_script
+from .timebase import SAMPLE_RATE, TimeBase, parse_timecode
+
+log = logging.getLogger("otio_dub")
+
+Progress = Callable[[int, int, Line], None]
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    """Everything a dub run can be told; the CLI's options map onto these fields."""
+
+    engine: str = DEFAULT_ENGINE
+    lang: str = "en"
+    script_offset: str | None = None
+    dialogue_tracks: tuple[str, ...] = ()
+    policy: fit.FitPolicy = field(default_factory=fit.FitPolicy)
+    stems: bool = True
+
+
+@dataclass
+class DubResult:
+    """What a dub produced: the dub timeline, where its files are, and the per-line report."""
+
+    timeline: otio.schema.Timeline
+    out_dir: Path
+    timeline_path: Path
+    stems: dict[str, Path]
+    report_path: Path
+    lines: list[dict]
+    summary: dict[str, int]
+    voices: dict[str, str]
+
+
+def read_timeline(path: str | Path) -> otio.schema.Timeline:
+    """Read a timeline through the OTIO adapters; any failure becomes one InputError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "timeline file not found")
+    try:
+        result = otio.adapters.read_from_file(str(path))
+    except Exception as exc:  # adapters raise anything from XML errors to KeyError: name the file
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(str(path), f"cannot read timeline ({type(exc).__name__}: {detail})") from None
+    if isinstance(result, otio.schema.SerializableCollection):
+        timelines = list(result.find_children(descended_from_type=otio.schema.Timeline))
+        if not timelines:
+            raise InputError(str(path), "holds no timeline")
+        result = timelines[0]
+    if not isinstance(result, otio.schema.Timeline):
+        raise InputError(str(path), f"holds a {type(result).__name__}, not a timeline")
+    return result
+
+
+def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, options: DubOptions) -> tuple[TimeBase, list[Line]]:
+    """The timeline's clock and every dialogue line in it (metadata clips and script events)."""
+    tb = timebase_of(timeline)
+    offset = 0
+    if options.script_offset is not None:
+        try:
+            offset = parse_timecode(options.script_offset, tb.rate) - tb.start_frame
+        except ValueError as exc:
+            raise InputError("--script-offset", str(exc)) from None
+    events = read_script(script) if script is not None else None
+    lines = find_lines(timeline, events, script_name=str(script), script_offset=offset, lang=options.lang,
+                       dialogue_tracks=options.dialogue_tracks)
+    if not lines:
+        hint = "" if script else " and no --script was given"
+        raise InputError(timeline.name or "timeline", f"no dialogue lines found (no clip carries otio_dub metadata{hint})")
+    return tb, lines
+
+
+def assign_voices(engine: Engine, lines: list[Line]) -> dict[tuple[str, str], VoiceSpec]:
+    """A distinct automatic voice per (character, language), in order of first appearance."""
+    voices: dict[tuple[str, str], VoiceSpec] = {}
+    for line in lines:
+        key = (line.character, line.lang)
+        if key not in voices:
+            pick = getattr(engine, "default_voice", None)
+            voices[key] = pick(line.lang, len(voices)) if pick else VoiceSpec(lang=line.lang)
+    return voices
+
+
+@dataclass
+class Fitted:
+    """One line's fitted media (exactly ``media_samples`` long) and its report row."""
+
+    media: np.ndarray
+    plan: fit.FitPlan
+    report: dict
+
+
+def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> Fitted:
+    """Speak a line, re-speak at corrected rates (secant), stretch the remainder, place it."""
+    lo, hi = engine.info.speed_range or (1.0, 1.0)
+    history: list[tuple[float, int]] = []
+    takes: dict[float, np.ndarray] = {}
+
+    def speak(speed: float) -> np.ndarray:
+        take = engine.synthesize(line.text, voice, speed)
+        speech = dsp.trim(dsp.resample(take.audio, take.sample_rate))
+        history.append((speed, speech.size))
+        takes[speed] = speech
+        return speech
+
+    natural = speak(1.0).size
+    if natural == 0:
+        raise EngineError(f"{line.origin}: engine {engine.info.name!r} produced no speech for {line.text[:40]!r}")
+    plan = fit.plan(natural, window, policy)
+    target = plan.speech_samples
+
+    def error(n: int) -> int:  # the take needing the least residual stretch wins
+        return abs(n - target)
+
+    while engine.info.speed_range and len(history) < policy.passes:
+        _, best_n = min(history, key=lambda h: error(h[1]))
+        if best_n <= target and target - best_n <= tolerance:
+            break
+        speed = fit.next_speed(history, target, lo, hi)
+        if any(abs(speed - s) < 1e-4 for s, _ in history):
+            break
+        speak(speed)
+    rate_speed, measured = min(history, key=lambda h: error(h[1]))
+    speech = takes[rate_speed]
+    stretch = 1.0
+    speed = natural / measured
+    out_of_bounds = speed > policy.max_speedup + 1e-3 or speed < policy.max_slowdown - 1e-3
+    if measured > target or target - measured > tolerance or out_of_bounds:
+        stretch = measured / target
+        speech = dsp.time_stretch(speech, stretch, length=target)
+    fitted_length = target if stretch != 1.0 else measured
+    media = np.zeros(plan.media_samples, dtype=np.float32)
+    speech = dsp.fade(speech)
+    media[plan.offset: plan.offset + speech.size] = speech[: plan.media_samples - plan.offset]
+    first, end = dsp.speech_bounds(media)
+    window_end = window.samples - window.tail_pad
+    report = {
+        "natural_s": round(natural / SAMPLE_RATE, 4),
+        "window_s": round(window.speech / SAMPLE_RATE, 4),
+        "speech_s": round((end - first) / SAMPLE_RATE, 4),
+        "needed_speed": round(plan.needed_speed, 4),
+        "rate_factor": round(rate_speed, 4),
+        "stretch_factor": round(stretch, 4),
+        "total_speed": round(natural / fitted_length, 4),
+        "passes": len(history),
+        "onset_error_ms": round((first - window.head_pad) / 48, 1),
+        "offset_error_ms": round((end - window_end) / 48, 1),
+        "borrowed_ms": round(plan.borrowed / 48, 1),
+    }
+    return Fitted(media, plan, report)
+
+
+def _stem_name(name: str) -> str:
+    return re.sub(r"[^\w\- ]+", "_", name).strip() or "UNNAMED"
+
+
+def dub(
+    timeline: str | Path | otio.schema.Timeline,
+    script: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    options: DubOptions | None = None,
+    progress: Progress | None = None,
+) -> DubResult:
+    """Dub ``timeline`` into ``out_dir``: the dub timeline, per-line media, stems and report.json."""
+    options = options or DubOptions()
+    if isinstance(timeline, otio.schema.Timeline):
+        source, name = timeline, timeline.name or "timeline"
+    else:
+        source, name = read_timeline(timeline), Path(timeline).stem
+    out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}_dub"
+    tb, lines = collect_lines(source, script, options)
+    total_frames = duration_frames(source, tb)
+    total_samples = tb.samples_between(0, total_frames)
+    engine = get_engine(options.engine)
+    voices = assign_voices(engine, lines)
+    policy = options.policy
+    tolerance = tb.samples_between(0, 1)
+    starts = sorted(line.record_in for line in lines)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".otio-dub-staging-", dir=out))
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create output folder ({exc.strerror})") from None
+    try:
+        clips, rows, placements = [], [], []
+        for index, line in enumerate(lines):
+            later = [s for s in starts if s >= line.record_out]
+            free_until = tb.sample_at(later[0]) if later else total_samples
+            window = fit.Window(
+                samples=tb.samples_between(line.record_in, line.record_out),
+                head_pad=policy.head_pad_ms * 48, tail_pad=policy.tail_pad_ms * 48,
+                free_after=max(0, free_until - tb.sample_at(line.record_out)),
+            )
+            fitted = fit_line(engine, line, voices[(line.character, line.lang)], window, policy, tolerance)
+            end_frame = max(line.record_out, tb.frame_covering(tb.sample_at(line.record_in) + fitted.plan.media_samples))
+            length = tb.samples_between(line.record_in, end_frame)
+            media = np.pad(fitted.media, (0, length - fitted.media.size))
+            note = ""
+            if fitted.plan.status == "overrun":
+                note = fit.overrun_hint(fitted.plan.needed_speed, policy.max_speedup, line.text)
+            elif fitted.plan.status == "borrowed":
+                note = f"borrows {fitted.plan.borrowed / 48:.0f} ms after the line"
+            write_bwf(staging / f"{line.id}.wav", media, tb.start_sample + tb.sample_at(line.record_in),
+                      description=f"{line.character}: {line.text}"[:256])
+            row = {
+                "id": line.id, "character": line.character, "lang": line.lang, "text": line.text,
+                "emotion": line.emotion, "source": line.source, "origin": line.origin,
+                "record_in": tb.tc(line.record_in), "record_out": tb.tc(line.record_out),
+                "clip_out": tb.tc(end_frame), "target_s": round(window.samples / SAMPLE_RATE, 4),
+                **fitted.report, "status": fitted.plan.status, "note": note,
+                "media": f"media/{line.id}.wav", "voice": voices[(line.character, line.lang)].voice,
+            }
+            rows.append(row)
+            clips.append(DubClip(line, end_frame, f"media/{line.id}.wav", fitted.plan.status, note, fitted.report))
+            placements.append((line, Placement(out / "media" / f"{line.id}.wav", tb.sample_at(line.record_in), length)))
+            if progress:
+                progress(index + 1, len(lines), line)
+        overruns = [r for r in rows if r["status"] == "overrun"]
+        if overruns and policy.overflow == "error":
+            listed = "; ".join(f"{r['id']} at {r['record_in']} {r['note']}" for r in overruns)
+            raise FitError(f"{len(overruns)} line(s) do not fit: {listed}", [r["id"] for r in overruns])
+        media_dir = out / "media"
+        media_dir.mkdir(exist_ok=True)
+        for line in lines:
+            os.replace(staging / f"{line.id}.wav", media_dir / f"{line.id}.wav")
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write ({exc.strerror})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    for dc in clips:
+        if dc.end_frame > total_frames:
+            log.warning("%s runs to %s, past the timeline end %s: the stems cut it there",
+                        dc.line.id, tb.tc(dc.end_frame), tb.tc(total_frames))
+    stems: dict[str, Path] = {}
+    if options.stems:
+        langs = {line.lang for line in lines}
+        by_stem = group(
+            (_stem_name(line.character if len(langs) == 1 else f"{line.lang}_{line.character}"), p) for line, p in placements
+        )
+        by_stem["DIALOGUE"] = [p for _, p in placements]
+        for stem, items in by_stem.items():
+            stems[stem] = render_stem(out / "stems" / f"{stem}.wav", items, total_samples, tb.start_sample,
+                                      description=f"otio-dub {stem} stem of {name}")
+    dubbed = add_dub_tracks(source, clips, tb)
+    timeline_path = write_text_atomic(out / f"{name}.dub.otio", otio.adapters.write_to_string(dubbed, "otio_json"))
+    summary = summarize(rows)
+    report = {
+        "otio_dub": __version__, "timeline": name, "rate": str(tb.rate), "start": tb.tc(0),
+        "duration_frames": total_frames, "duration_samples": total_samples, "sample_rate": SAMPLE_RATE,
+        "engine": {"name": engine.info.name, "version": engine.info.version},
+        "policy": asdict(policy), "summary": summary,
+        "tracks": sorted({track_name(line.lang, line.character) for line in lines}),
+        "lines": rows,
+    }
+    report_path = write_text_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    voice_map = {f"{c} ({lang})": v.voice or v.lang for (c, lang), v in voices.items()}
+    return DubResult(dubbed, out, timeline_path, stems, report_path, rows, summary, voice_map)
+
+
+def summarize(rows: list[dict]) -> dict[str, int]:
+    """Counts by status, plus lines whose speech ends within one frame of the window."""
+    summary = {"lines": len(rows), "fit": 0, "padded": 0, "borrowed": 0, "overrun": 0}
+    for row in rows:
+        summary[row["status"]] = summary.get(row["status"], 0) + 1
+    return summary
+
+
+__all__ = ["DubOptions", "DubResult", "OtioDubError", "collect_lines", "dub", "read_timeline"]

@@ -1,0 +1,119 @@
+"""Pure time maths: frames <-> 48 kHz sample indices <-> timecode, with exact rationals.
+
+Placement never uses float seconds. A position is the integer sample index of an absolute frame
+number (frames since midnight), ``round(frame * 48000 / rate)`` computed with ``Fraction``, so a
+29.97 timeline places frame 107,892 at exactly the sample an NLE does, two hours in or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import opentimelineio as otio
+
+SAMPLE_RATE = 48000
+
+#: Nominal rates whose real rate is ``n * 1000 / 1001`` (NTSC family).
+_NTSC_NOMINAL = (24, 30, 48, 60, 120)
+
+
+def exact_rate(rate: float | Fraction | int) -> Fraction:
+    """The exact frame rate for a float rate from OTIO (23.976... -> 24000/1001, 25.0 -> 25)."""
+    if isinstance(rate, Fraction):
+        return rate
+    value = float(rate)
+    if value <= 0:
+        raise ValueError(f"frame rate must be positive, got {rate!r}")
+    for nominal in _NTSC_NOMINAL:
+        ntsc = Fraction(nominal * 1000, 1001)
+        if abs(value - float(ntsc)) < 5e-4:
+            return ntsc
+    if abs(value - round(value)) < 1e-6:
+        return Fraction(round(value))
+    return Fraction(value).limit_denominator(1001)
+
+
+def _round_half_up(x: Fraction) -> int:
+    return (2 * x.numerator + x.denominator) // (2 * x.denominator)
+
+
+def frame_to_sample(frame: int, rate: Fraction, sample_rate: int = SAMPLE_RATE) -> int:
+    """Sample index of the first sample of absolute ``frame`` (exact, no running sums)."""
+    return _round_half_up(Fraction(frame) * sample_rate / rate)
+
+
+def sample_to_frame_ceil(sample: int, rate: Fraction, sample_rate: int = SAMPLE_RATE) -> int:
+    """The first absolute frame whose first sample is at or after ``sample``."""
+    frame = (Fraction(sample) * rate / sample_rate).__ceil__()
+    while frame > 0 and frame_to_sample(frame - 1, rate, sample_rate) >= sample:
+        frame -= 1
+    while frame_to_sample(frame, rate, sample_rate) < sample:
+        frame += 1
+    return frame
+
+
+def frames_of(time: otio.opentime.RationalTime, rate: Fraction) -> int:
+    """A RationalTime as the nearest whole frame at ``rate`` (OTIO values may be floats)."""
+    return _round_half_up(Fraction(time.value) * rate / exact_rate(time.rate))
+
+
+def is_drop_frame_rate(rate: Fraction) -> bool:
+    """29.97 and 59.94 are shown drop-frame by convention (OTIO's InferFromRate)."""
+    return rate in (Fraction(30000, 1001), Fraction(60000, 1001))
+
+
+def timecode(frame: int, rate: Fraction, drop_frame: bool | None = None) -> str:
+    """SMPTE timecode of an absolute frame (drop-frame uses ';' before the frames)."""
+    df = is_drop_frame_rate(rate) if drop_frame is None else drop_frame
+    return otio.opentime.to_timecode(otio.opentime.RationalTime(frame, float(rate)), float(rate), df)
+
+
+def parse_timecode(text: str, rate: Fraction) -> int:
+    """Absolute frame of a timecode 'HH:MM:SS:FF' (or 'HH:MM:SS;FF' drop-frame). Raises ValueError."""
+    value = text.strip()
+    parts = value.replace(";", ":").split(":")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not a timecode: {text!r} (expected HH:MM:SS:FF)")
+    nominal = round(float(rate))
+    if int(parts[3]) >= nominal or int(parts[2]) >= 60 or int(parts[1]) >= 60:
+        raise ValueError(f"not a valid timecode at {float(rate):g} fps: {text!r}")
+    try:
+        rt = otio.opentime.from_timecode(value, float(rate))
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"not a valid timecode at {float(rate):g} fps: {text!r} ({exc})") from None
+    return _round_half_up(Fraction(rt.value))
+
+
+@dataclass(frozen=True)
+class TimeBase:
+    """A timeline's clock: its exact rate, the absolute frame of its start, and TC display style."""
+
+    rate: Fraction
+    start_frame: int = 0
+    drop_frame: bool | None = None
+
+    @property
+    def start_sample(self) -> int:
+        """Absolute sample (since midnight) of the timeline's first frame: the stems' bext time."""
+        return frame_to_sample(self.start_frame, self.rate)
+
+    def sample_at(self, frame: int) -> int:
+        """Sample index, relative to the timeline start, of the first sample of relative ``frame``."""
+        return frame_to_sample(self.start_frame + frame, self.rate) - self.start_sample
+
+    def samples_between(self, start: int, end: int) -> int:
+        """Exact sample count from relative frame ``start`` to relative frame ``end``."""
+        return self.sample_at(end) - self.sample_at(start)
+
+    def frame_covering(self, sample: int) -> int:
+        """Smallest relative frame whose first sample is at or after relative ``sample``."""
+        return sample_to_frame_ceil(sample + self.start_sample, self.rate) - self.start_frame
+
+    def tc(self, frame: int) -> str:
+        """Timecode of relative ``frame`` (timeline start + frame)."""
+        return timecode(self.start_frame + frame, self.rate, self.drop_frame)
+
+    def frame_of_seconds(self, seconds: Fraction | float) -> int:
+        """Nearest relative frame of a time in seconds from the timeline start (script times)."""
+        return _round_half_up(Fraction(seconds) * self.rate)
