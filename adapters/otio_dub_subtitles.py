@@ -16,7 +16,7 @@ import opentimelineio as otio
 
 from otio_dub.lines import METADATA_KEY, find_lines, timebase_of
 from otio_dub.script import read_script
-from otio_dub.timebase import exact_rate, parse_timecode
+from otio_dub.timebase import TimeBase, exact_rate, parse_timecode
 
 
 def read_from_file(filepath: str, rate: float = 24.0, start_timecode: str = "00:00:00:00") -> otio.schema.Timeline:
@@ -24,11 +24,12 @@ def read_from_file(filepath: str, rate: float = 24.0, start_timecode: str = "00:
     exact = exact_rate(rate)
     start = parse_timecode(start_timecode, exact)
     fps = float(exact)
+    clock = TimeBase(exact, start)
     events = read_script(filepath)
     tracks: list[tuple[otio.schema.Track, list[int]]] = []
     for ev in events:
-        rin = round(Fraction(ev.start_ms, 1000) * exact)
-        rout = max(rin + 1, round(Fraction(ev.end_ms, 1000) * exact))
+        rin = clock.frame_of_seconds(Fraction(ev.start_ms, 1000))
+        rout = max(rin + 1, clock.frame_of_seconds(Fraction(ev.end_ms, 1000)))
         free = [pair for pair in tracks if pair[1][0] <= rin]  # first track not busy at this event
         if not free:
             name = f"DIALOGUE {len(tracks) + 1}" if tracks else "DIALOGUE"

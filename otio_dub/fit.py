@@ -86,7 +86,7 @@ def plan(natural: int, window: Window, policy: FitPolicy) -> FitPlan:
         media = window.head_pad + length + window.tail_pad
         return FitPlan("overrun", natural / length, length, window.head_pad, max(media, window.samples), needed, 0)
     if needed < policy.max_slowdown:
-        length = round(natural / policy.max_slowdown)
+        length = math.floor(natural / policy.max_slowdown)  # floor: never slower than the bound
         offset = window.head_pad if policy.align == "start" else window.head_pad + (avail - length) // 2
         return FitPlan("padded", natural / length, length, offset, window.samples, needed, 0)
     return FitPlan("fit", natural / avail, avail, window.head_pad, window.samples, needed, 0)

@@ -53,11 +53,14 @@ def timebase_of(timeline: otio.schema.Timeline) -> TimeBase:
         rate = exact_rate(start.rate)
         return TimeBase(rate, frames_of(start, rate))
     for item in timeline.find_children(descended_from_type=otio.core.Item):
+        if not isinstance(item, (otio.schema.Clip, otio.schema.Gap)):
+            continue  # an empty track reports a 0-length range at rate 1
         try:
-            rate = exact_rate(item.trimmed_range().duration.rate)
+            duration = item.trimmed_range().duration
+            if duration.value > 0:
+                return TimeBase(exact_rate(duration.rate), 0)
         except (otio.exceptions.OTIOError, ValueError):
             continue
-        return TimeBase(rate, 0)
     raise TimelineError(f"timeline {timeline.name!r} has no clips, so it has no frame rate")
 
 

@@ -23,6 +23,8 @@ SCRIPT_SUFFIXES = (".srt", ".ass", ".ssa", ".vtt")
 _SPEAKER = re.compile(r"^\s*-?\s*([A-Za-z\u00C0-\u024F][\w .'\-]{0,30}?)\s*:\s+(?=\S)")
 _TAG = re.compile(r"\[([^\[\]]{1,30})\]")
 _HTML = re.compile(r"</?[a-zA-Z][^>]*>")
+_VTT_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>")
+_CUE_TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}(\s.*)?$")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,28 @@ def _line_of(path: Path, needle: str) -> str:
     return "unknown line"
 
 
+def _check_cue_timings(path: Path) -> None:
+    """SRT/VTT: every '-->' line must be a well-formed timing (pysubs2 silently drops bad cues)."""
+    for number, text in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
+        if "-->" in text and not _CUE_TIMING.match(text):
+            raise InputError(str(path), f"malformed timestamp line {text.strip()!r}", where=f"line {number}")
+
+
+def _vtt_voices(path: Path) -> list[str | None]:
+    """The ``<v Name>`` speaker of each WebVTT cue, in cue order (pysubs2 strips voice tags)."""
+    voices: list[str | None] = []
+    in_cue = False
+    for text in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        if "-->" in text:
+            voices.append(None)
+            in_cue = True
+        elif not text.strip():
+            in_cue = False
+        elif in_cue and voices[-1] is None and (match := _VTT_VOICE.search(text)):
+            voices[-1] = match.group(1).strip()
+    return voices
+
+
 def read_script(path: str | Path) -> list[ScriptEvent]:
     """Every dialogue event of a subtitle script, in file order. Raises InputError on bad input."""
     import pysubs2
@@ -79,11 +103,14 @@ def read_script(path: str | Path) -> list[ScriptEvent]:
     if not path.is_file():
         raise InputError(str(path), "script file not found")
     try:
+        if path.suffix.lower() in (".srt", ".vtt"):
+            _check_cue_timings(path)
         subs = pysubs2.load(str(path), encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except (pysubs2.exceptions.Pysubs2Error, ValueError, KeyError, IndexError) as exc:
         raise InputError(str(path), f"cannot parse script: {exc}") from None
+    voices = _vtt_voices(path) if path.suffix.lower() == ".vtt" else []
     events: list[ScriptEvent] = []
     for number, event in enumerate(subs.events, start=1):
         if event.is_comment:
@@ -94,9 +121,10 @@ def read_script(path: str | Path) -> list[ScriptEvent]:
             bad = next(t for t in event.plaintext.splitlines() if "-->" in t)
             raise InputError(str(path), f"malformed timestamp line {bad.strip()!r}", where=_line_of(path, bad))
         character = (event.name or "").strip() or None
+        voice_tag = voices[number - 1] if number - 1 < len(voices) else None
         emotion, raw = extract_emotion(event.plaintext, where)
         prefixed, raw = split_speaker(clean_text(raw))
-        character = character or prefixed
+        character = character or prefixed or voice_tag
         if emotion is None and style and style.strip().lower() in EMOTIONS:
             emotion = style.strip().lower()
         text = clean_text(raw)

@@ -27,7 +27,7 @@ def exact_rate(rate: float | Fraction | int) -> Fraction:
         raise ValueError(f"frame rate must be positive, got {rate!r}")
     for nominal in _NTSC_NOMINAL:
         ntsc = Fraction(nominal * 1000, 1001)
-        if abs(value - float(ntsc)) < 5e-4:
+        if abs(value - float(ntsc)) < 5e-3:  # 23.976..., 23.976 and 23.98 alike
             return ntsc
     if abs(value - round(value)) < 1e-6:
         return Fraction(round(value))
@@ -78,6 +78,10 @@ def parse_timecode(text: str, rate: Fraction) -> int:
     nominal = round(float(rate))
     if int(parts[3]) >= nominal or int(parts[2]) >= 60 or int(parts[1]) >= 60:
         raise ValueError(f"not a valid timecode at {float(rate):g} fps: {text!r}")
+    if ";" in value and is_drop_frame_rate(rate):
+        dropped = 2 * round(float(rate) / 30)  # labels ;00 and ;01 (;00-;03 at 59.94) skipped each minute
+        if int(parts[2]) == 0 and int(parts[1]) % 10 and int(parts[3]) < dropped:
+            raise ValueError(f"{text!r} does not exist in drop-frame timecode (skipped label)")
     try:
         rt = otio.opentime.from_timecode(value, float(rate))
     except (ValueError, RuntimeError) as exc:

@@ -223,8 +223,9 @@ def test_plan_invariants(natural, free_after, policy):
     if result.status in ("fit", "padded"):
         assert result.media_samples == window.samples
     if result.status == "padded":
-        # slowed to the bound, to the nearest whole sample
-        assert result.speech_samples == round(natural / policy.max_slowdown)
+        # slowed to the bound, whole samples rounded down so the speed never passes the bound
+        assert result.speech_samples == math.floor(natural / policy.max_slowdown)
+        assert result.speed >= policy.max_slowdown
         assert result.speech_samples <= window.speech
     if result.status == "fit":
         assert result.speech_samples == window.speech

@@ -290,3 +290,11 @@ def test_extract_emotion(caplog):
     assert emotion == "angry"
     assert " ".join(text.split()) == "Go now"
     assert any("[laughs]" in r.getMessage() and "here" in r.getMessage() for r in caplog.records)
+
+
+def test_vtt_voice_tag_names_the_character(tmp_path):
+    path = tmp_path / "voices.vtt"
+    path.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Dana>Hi there\n", encoding="utf-8")
+    (event,) = read_script(path)
+    assert event.character == "Dana"
+    assert event.text == "Hi there"

@@ -339,3 +339,20 @@ def test_timebase_tc(tb, frame, text):
 )
 def test_frame_of_seconds(rate, seconds, frame):
     assert TimeBase(rate, 12345).frame_of_seconds(seconds) == frame
+
+
+@pytest.mark.parametrize("tc, rate", [("00:01:00;00", Fraction(30000, 1001)), ("00:01:00;01", Fraction(30000, 1001)),
+                                      ("00:03:00;03", Fraction(60000, 1001))])
+def test_parse_timecode_rejects_labels_drop_frame_skips(tc, rate):
+    with pytest.raises(ValueError, match="drop-frame"):
+        parse_timecode(tc, rate)
+
+
+@pytest.mark.parametrize("tc, frame", [("00:10:00;00", 17982), ("00:01:00;02", 1800)])
+def test_parse_timecode_keeps_labels_drop_frame_does_not_skip(tc, frame):
+    assert parse_timecode(tc, Fraction(30000, 1001)) == frame
+
+
+def test_exact_rate_reads_rounded_ntsc_rates():
+    assert exact_rate(23.98) == Fraction(24000, 1001)
+    assert exact_rate(59.94) == Fraction(60000, 1001)
