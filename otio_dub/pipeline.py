@@ -118,8 +118,13 @@ class Fitted:
 
 
 def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> Fitted:
-    """Speak a line, re-speak at corrected rates (secant), stretch the remainder, place it."""
+    """Speak a line, re-speak at corrected rates (secant), stretch the remainder, place it.
+
+    A take is accepted without stretching when it is at most half of ``tolerance`` (one frame)
+    short of its target, so the placed speech still ends within a frame after fades and edges.
+    """
     lo, hi = engine.info.speed_range or (1.0, 1.0)
+    tolerance //= 2
     history: list[tuple[float, int]] = []
     takes: dict[float, np.ndarray] = {}
 
