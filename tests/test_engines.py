@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -108,3 +111,31 @@ def test_default_voices_differ_per_index(espeak):
     # the variant list wraps around but consecutive indices always differ
     for i in range(12):
         assert espeak.default_voice("en", i).voice != espeak.default_voice("en", i + 1).voice
+
+
+def test_a_take_does_not_depend_on_what_was_spoken_before(espeak):
+    voice = espeak.default_voice("en", 0)
+    first = espeak.synthesize(TEXT, voice).audio
+    espeak.synthesize("Something entirely different, spoken slowly.", espeak.default_voice("en", 3), 0.8)
+    espeak.synthesize("Und jetzt auf Deutsch.", VoiceSpec(lang="de"), 1.2)
+    again = espeak.synthesize(TEXT, voice).audio
+    np.testing.assert_array_equal(first, again)
+
+
+def test_takes_are_identical_in_a_fresh_process(espeak):
+    """Every automatic voice speaks the same samples in another interpreter (no run-to-run noise)."""
+    indices = range(8)
+    code = (
+        "import hashlib, sys\n"
+        "from otio_dub.engines import get_engine\n"
+        "e = get_engine('espeak')\n"
+        f"for i in {list(indices)!r}:\n"
+        f"    a = e.synthesize({TEXT!r}, e.default_voice('en', i), 1.1).audio\n"
+        "    print(hashlib.sha256(a.tobytes()).hexdigest())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    theirs = proc.stdout.split()
+    ours = [hashlib.sha256(espeak.synthesize(TEXT, espeak.default_voice("en", i), 1.1).audio.tobytes()).hexdigest()
+            for i in indices]
+    assert ours == theirs

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from fractions import Fraction
 
@@ -235,12 +237,49 @@ def test_demo_report_lines(demo):
     assert demo.result.summary == demo.report["summary"]
 
 
-def test_demo_dub_is_deterministic(demo, tools, tmp_path):
-    second = otio_dub.dub(tools.SCENE_OTIO, script=tools.SCENE_ASS, out_dir=tmp_path / "again")
-    assert second.timeline_path.read_bytes() == demo.timeline_path.read_bytes()
+def test_demo_speech_ends_as_its_status_says(demo, tools):
+    """fit: ends within a frame of record out; padded: before it; borrowed: <= 500 ms after; overrun: after.
+
+    Measured on each line's media file (which starts at its record in); nothing is ever cut.
+    """
+    policy = demo.report["policy"]
+    for row in demo.report["lines"]:
+        rin = frame_of_tc(row["record_in"], DEMO_RATE, DEMO_START)
+        rout = frame_of_tc(row["record_out"], DEMO_RATE, DEMO_START)
+        window_end = (rout - rin) * FRAME_SAMPLES
+        media = tools.read_wav(demo.out / row["media"])
+        loud = np.flatnonzero(np.abs(media) > 1e-3)
+        assert loud.size, row["id"]
+        end = int(loud[-1]) + 1
+        assert end < media.size, f"{row['id']}: speech runs to the very end of its media (cut?)"
+        status = row["status"]
+        if status == "fit":
+            assert abs(end - window_end) <= FRAME_SAMPLES, (row["id"], end, window_end)
+            assert abs(row["offset_error_ms"]) <= 1001 / 24, row["id"]
+        elif status == "padded":
+            assert end < window_end, row["id"]
+        elif status == "borrowed":
+            assert window_end < end <= window_end + policy["max_borrow_ms"] * 48, row["id"]
+        else:
+            assert end > window_end, row["id"]
+            assert row["note"].startswith("needs"), row["id"]
+        # never faster than the speed-up limit, never slower than the slow-down limit
+        assert policy["max_slowdown"] - 2e-3 <= row["total_speed"] <= policy["max_speedup"] + 2e-3, row["id"]
+
+
+def test_demo_dub_is_deterministic_across_processes(demo, tools, tmp_path):
+    """A second dub in a fresh interpreter (fresh engine state) gives byte-identical outputs."""
+    again = tmp_path / "again"
+    proc = subprocess.run(
+        [sys.executable, "-m", "otio_dub", "dub", str(tools.SCENE_OTIO), "--script", str(tools.SCENE_ASS),
+         "-o", str(again), "-q"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (again / "scene.dub.otio").read_bytes() == demo.timeline_path.read_bytes()
     for folder in ("stems", "media"):
         a = sorted((demo.out / folder).iterdir())
-        b = sorted((tmp_path / "again" / folder).iterdir())
+        b = sorted((again / folder).iterdir())
         assert [p.name for p in a] == [p.name for p in b]
         for x, y in zip(a, b, strict=True):
             assert x.read_bytes() == y.read_bytes(), f"{folder}/{x.name} differs between runs"
@@ -412,6 +451,74 @@ def test_dub_does_not_modify_an_in_memory_timeline(tools, fresh_dub):
     assert otio.adapters.write_to_string(timeline, "otio_json") == before
     assert result.timeline is not timeline
     assert result.timeline_path.name == "made.dub.otio"
+
+
+def test_overrun_past_the_timeline_end_cuts_only_the_stems(tools, fresh_dub, caplog):
+    spec = tools.LineSpec
+    total = 60
+    timeline = tools.make_timeline(24, 86400, [spec(24, 48, LONG_TEXT, "ANNA")], total, name="end")
+    with caplog.at_level("WARNING", logger="otio_dub"):
+        result = fresh_dub(timeline)
+    row = result.lines[0]
+    assert row["status"] == "overrun"
+    _, clip = clip_by_id(result.timeline, row["id"])
+    clip_frames = frames(clip.source_range.duration, 24)
+    assert 24 + clip_frames > total  # the dub clip itself is whole
+    media = tools.read_wav(result.out_dir / row["media"])
+    assert media.size == clip_frames * 2000
+    for path in result.stems.values():
+        assert sf.info(str(path)).frames == total * 2000  # stems stay exactly the timeline's length
+    stem = tools.read_wav(result.stems["ANNA"])
+    np.testing.assert_allclose(stem[24 * 2000:], media[: (total - 24) * 2000], atol=2 / 2**23)
+    assert any("past the timeline end" in r.getMessage() for r in caplog.records)
+
+
+def test_head_pad_delays_speech(tools, fresh_dub):
+    spec = tools.LineSpec
+    timeline = tools.make_timeline(25, 90000, [spec(25, 150, "Yes, of course.", "ANNA")], 200, name="pads")
+    result = fresh_dub(timeline, options=DubOptions(policy=FitPolicy(head_pad_ms=200, tail_pad_ms=100)))
+    row = result.lines[0]
+    media = tools.read_wav(result.out_dir / row["media"])
+    first, end = dsp.speech_bounds(media.astype(np.float32))
+    assert abs(first - 200 * 48) <= 5 * 48
+    assert end <= media.size - 100 * 48
+    assert abs(row["onset_error_ms"]) <= 5
+
+
+def test_lines_in_two_languages_get_separate_tracks_and_stems(tools, fresh_dub):
+    spec = tools.LineSpec
+    timeline = tools.make_timeline(25, 90000, [spec(10, 60, "Hello there.", "ANNA"), spec(70, 120, "Guten Tag.", "ANNA")],
+                                   150, name="multi")
+    clips = list(timeline.tracks[0].find_clips())
+    clips[1].metadata["otio_dub"]["lang"] = "de"
+    result = fresh_dub(timeline)
+    assert sorted(t.name for t in dub_tracks(result.timeline)) == ["DUB de ANNA", "DUB en ANNA"]
+    assert set(result.stems) == {"en_ANNA", "de_ANNA", "DIALOGUE"}
+    assert [row["lang"] for row in result.lines] == ["en", "de"]
+    assert result.lines[1]["voice"].startswith("de")
+    for path in result.stems.values():
+        assert sf.info(str(path)).frames == 150 * 1920
+
+
+def test_default_out_dir_and_progress(tools, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = tools.LineSpec
+    timeline = tools.make_timeline(25, 90000, [spec(10, 60, "Hello there.", "ANNA"), spec(70, 120, "Bye.", "BOB")],
+                                   150, name="prog")
+    calls = []
+    result = otio_dub.dub(timeline, progress=lambda done, total, line: calls.append((done, total, line.id)))
+    assert result.out_dir == tmp_path / "prog_dub"
+    assert (tmp_path / "prog_dub" / "prog.dub.otio").is_file()
+    assert calls == [(1, 2, "001-ANNA"), (2, 2, "002-BOB")]
+
+
+def test_no_stems_option(tools, fresh_dub):
+    spec = tools.LineSpec
+    timeline = tools.make_timeline(25, 90000, [spec(10, 60, "Hello there.", "ANNA")], 100, name="nostems")
+    result = fresh_dub(timeline, options=DubOptions(stems=False))
+    assert result.stems == {}
+    assert not (result.out_dir / "stems").exists()
+    assert (result.out_dir / "media" / "001-ANNA.wav").is_file()
 
 
 # =============================================================================================
