@@ -9,6 +9,7 @@ extra ``(overlap N)`` track so nothing is ever cut.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ import opentimelineio as otio
 
 from .lines import METADATA_KEY, Line
 from .timebase import TimeBase
+
+log = logging.getLogger("otio_dub")
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,16 @@ def _clip(dc: DubClip, tb: TimeBase) -> otio.schema.Clip:
 
 
 def add_dub_tracks(timeline: otio.schema.Timeline, clips: Sequence[DubClip], tb: TimeBase) -> otio.schema.Timeline:
-    """A deep copy of ``timeline`` with the dub tracks appended after its own tracks."""
+    """A deep copy of ``timeline`` with the dub tracks appended after its own tracks.
+
+    Dub tracks from an earlier run (a ``.dub.otio`` dubbed again) are replaced, not duplicated.
+    """
     out = copy.deepcopy(timeline)
+    old = [t for t in out.tracks if (t.metadata.get(METADATA_KEY) or {}).get("role") == "dub"]
+    if old:
+        log.warning("replacing %d dub track(s) from an earlier run: %s", len(old), ", ".join(t.name for t in old))
+        for track in old:
+            out.tracks.remove(track)
     lanes: dict[tuple[str, str], list[list[DubClip]]] = {}
     for dc in sorted(clips, key=lambda c: (c.line.record_in, c.line.id)):
         key = (dc.line.lang, dc.line.character)

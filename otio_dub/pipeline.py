@@ -182,8 +182,30 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     return Fitted(media, plan, report)
 
 
-def _stem_name(name: str) -> str:
-    return re.sub(r"[^\w\- ]+", "_", name).strip() or "UNNAMED"
+def stem_names(keys: set[tuple[str, str]], several_langs: bool) -> dict[tuple[str, str], str]:
+    """A file-safe, unique stem name per (lang, character); ``DIALOGUE`` is kept for the full mix."""
+    taken = {"dialogue"}
+    names = {}
+    for lang, character in sorted(keys):
+        base = re.sub(r"[^\w\- ]+", "_", f"{lang}_{character}" if several_langs else character).strip() or "UNNAMED"
+        name, n = base, 1
+        while name.lower() in taken:  # case-insensitive: macOS and Windows file systems are
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.lower())
+        names[(lang, character)] = name
+    return names
+
+
+def free_frame(lines: list[Line], index: int, total_frames: int) -> int:
+    """Where the silence after line ``index`` ends: the first frame another line occupies after
+    its record-out (its own record-out when another line already covers that point)."""
+    line = lines[index]
+    end = total_frames
+    for other_index, other in enumerate(lines):
+        if other_index != index and other.record_out > line.record_out:
+            end = min(end, max(other.record_in, line.record_out))
+    return max(end, line.record_out)
 
 
 def dub(
@@ -207,7 +229,6 @@ def dub(
     voices = assign_voices(engine, lines)
     policy = options.policy
     tolerance = tb.samples_between(0, 1)
-    starts = sorted(line.record_in for line in lines)
     try:
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".otio-dub-staging-", dir=out))
@@ -216,8 +237,7 @@ def dub(
     try:
         clips, rows, placements = [], [], []
         for index, line in enumerate(lines):
-            later = [s for s in starts if s >= line.record_out]
-            free_until = tb.sample_at(later[0]) if later else total_samples
+            free_until = tb.sample_at(free_frame(lines, index, total_frames))
             window = fit.Window(
                 samples=tb.samples_between(line.record_in, line.record_out),
                 head_pad=policy.head_pad_ms * 48, tail_pad=policy.tail_pad_ms * 48,
@@ -267,9 +287,8 @@ def dub(
     stems: dict[str, Path] = {}
     if options.stems:
         langs = {line.lang for line in lines}
-        by_stem = group(
-            (_stem_name(line.character if len(langs) == 1 else f"{line.lang}_{line.character}"), p) for line, p in placements
-        )
+        names = stem_names({(line.lang, line.character) for line, _ in placements}, several_langs=len(langs) > 1)
+        by_stem = group((names[(line.lang, line.character)], p) for line, p in placements)
         by_stem["DIALOGUE"] = [p for _, p in placements]
         for stem, items in by_stem.items():
             stems[stem] = render_stem(out / "stems" / f"{stem}.wav", items, total_samples, tb.start_sample,

@@ -102,6 +102,8 @@ def read_script(path: str | Path) -> list[ScriptEvent]:
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "script file not found")
+    if not path.read_bytes().strip():
+        raise InputError(str(path), "the script is empty: no dialogue events")
     try:
         if path.suffix.lower() in (".srt", ".vtt"):
             _check_cue_timings(path)

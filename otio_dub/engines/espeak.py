@@ -9,6 +9,7 @@ from __future__ import annotations
 import _ctypes
 import contextlib
 import ctypes
+import difflib
 import threading
 from collections.abc import Iterator
 
@@ -132,8 +133,12 @@ class EspeakEngine:
         payload = text.encode("utf-8") + b"\0"
         with self._lock, self._session() as (lib, _):
             if lib.espeak_SetVoiceByName(name.encode()) != 0:
-                known = ", ".join(self.languages()[:12])
-                raise EngineError(f"espeak has no voice or language {name!r} (known include: {known}, ...)")
+                langs = self.languages()
+                close = difflib.get_close_matches(name.split("+")[0], langs, n=6, cutoff=0.4)
+                common = [c for c in ("en", "en-us", "de", "fr-fr", "es", "it", "pt", "ja") if c in langs]
+                shown = list(dict.fromkeys(close + common))[:10]
+                raise EngineError(f"espeak has no voice or language {name!r} (known languages include: "
+                                  f"{', '.join(shown)}; {len(langs)} in all)")
             lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
             lib.espeak_SetParameter(_PARAM_PITCH, 50 if voice.pitch is None else voice.pitch, 0)
             lib.espeak_SetParameter(_PARAM_RANGE, 50 if voice.pitch_range is None else voice.pitch_range, 0)
