@@ -86,7 +86,8 @@ def main() -> None:
 @click.option("--max-borrow", type=click.IntRange(min=0), default=500, show_default=True, metavar="MS",
               help="Most silence to borrow after a line, in ms.")
 @click.option("--align", type=click.Choice(ALIGNMENTS), default="start", show_default=True,
-              help="Where short speech sits in its clip.")
+              help="Where speech sits in its clip: at its start, centred, or on the original speech "
+                   "detected in the dialogue clip's media (guide).")
 @click.option("--passes", type=click.IntRange(min=1), default=3, show_default=True,
               help="Synthesis passes per line for rate fitting.")
 @click.option("--head-pad", type=click.IntRange(min=0), default=0, show_default=True, metavar="MS", help="Silence kept at a clip's head.")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 OVERFLOW_POLICIES = ("borrow", "overrun", "error")
-ALIGNMENTS = ("start", "center")
+ALIGNMENTS = ("start", "center", "guide")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ def plan(natural: int, window: Window, policy: FitPolicy) -> FitPlan:
         return FitPlan("overrun", natural / length, length, window.head_pad, max(media, window.samples), needed, 0)
     if needed < policy.max_slowdown:
         length = math.floor(natural / policy.max_slowdown)  # floor: never slower than the bound
-        offset = window.head_pad if policy.align == "start" else window.head_pad + (avail - length) // 2
+        # guide: the pads already put the window on the original speech, so start at its onset
+        offset = window.head_pad + (avail - length) // 2 if policy.align == "center" else window.head_pad
         return FitPlan("padded", natural / length, length, offset, window.samples, needed, 0)
     return FitPlan("fit", natural / avail, avail, window.head_pad, window.samples, needed, 0)
 

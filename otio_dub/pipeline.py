@@ -23,6 +23,7 @@ from . import __version__, dsp, fit
 from .apply import DubClip, add_dub_tracks, track_name
 from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
+from .guide import guide_pads
 from .lines import Line, duration_frames, find_lines, timebase_of
 from .render import Placement, group, render_stem, write_bwf, write_text_atomic
 from .script import read_script
@@ -218,9 +219,9 @@ def dub(
     """Dub ``timeline`` into ``out_dir``: the dub timeline, per-line media, stems and report.json."""
     options = options or DubOptions()
     if isinstance(timeline, otio.schema.Timeline):
-        source, name = timeline, timeline.name or "timeline"
+        source, name, base = timeline, timeline.name or "timeline", None
     else:
-        source, name = read_timeline(timeline), Path(timeline).stem
+        source, name, base = read_timeline(timeline), Path(timeline).stem, Path(timeline).resolve().parent
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}_dub"
     tb, lines = collect_lines(source, script, options)
     total_frames = duration_frames(source, tb)
@@ -229,6 +230,7 @@ def dub(
     voices = assign_voices(engine, lines)
     policy = options.policy
     tolerance = tb.samples_between(0, 1)
+    guides = guide_pads(source, tb, lines, base) if policy.align == "guide" else {}
     try:
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".otio-dub-staging-", dir=out))
@@ -238,9 +240,9 @@ def dub(
         clips, rows, placements = [], [], []
         for index, line in enumerate(lines):
             free_until = tb.sample_at(free_frame(lines, index, total_frames))
+            head, tail = guides.get(line.id, (policy.head_pad_ms * 48, policy.tail_pad_ms * 48))
             window = fit.Window(
-                samples=tb.samples_between(line.record_in, line.record_out),
-                head_pad=policy.head_pad_ms * 48, tail_pad=policy.tail_pad_ms * 48,
+                samples=tb.samples_between(line.record_in, line.record_out), head_pad=head, tail_pad=tail,
                 free_after=max(0, free_until - tb.sample_at(line.record_out)),
             )
             fitted = fit_line(engine, line, voices[(line.character, line.lang)], window, policy, tolerance)
@@ -261,6 +263,7 @@ def dub(
                 "clip_out": tb.tc(end_frame), "target_s": round(window.samples / SAMPLE_RATE, 4),
                 **fitted.report, "status": fitted.plan.status, "note": note,
                 "media": f"media/{line.id}.wav", "voice": voices[(line.character, line.lang)].voice,
+                "guide": line.id in guides if policy.align == "guide" else None,
             }
             rows.append(row)
             clips.append(DubClip(line, end_frame, f"media/{line.id}.wav", fitted.plan.status, note, fitted.report))
