@@ -17,6 +17,7 @@ import statistics
 import time
 
 import numpy as np
+from _measure import f0
 
 from otio_dub import dsp, fit
 from otio_dub.engines import get_engine
@@ -37,27 +38,6 @@ def texts(n: int) -> list[str]:
         s, v, t = SUBJECTS[i % 6], VERBS[(i // 6) % 6], TAILS[(i // 36 + i) % 6]
         out.append(f"{s} {v}{t}.")
     return out
-
-
-def f0(audio: np.ndarray, rate: int = 48000) -> float:
-    """Median F0 (Hz) of voiced 40 ms frames: FFT autocorrelation peak between 70 and 400 Hz."""
-    win, hop = int(0.04 * rate), int(0.01 * rate)
-    if audio.size < win:
-        return float("nan")
-    frames = np.lib.stride_tricks.sliding_window_view(audio, win)[::hop].astype(np.float64)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    spec = np.fft.rfft(frames * np.hanning(win), n=2 * win, axis=1)
-    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
-    lo, hi = rate // 400, rate // 70
-    lags = lo + np.argmax(ac[:, lo:hi], axis=1)
-    strength = ac[np.arange(len(ac)), lags] / np.maximum(ac[:, 0], 1e-12)
-    voiced = strength > 0.5
-    if not voiced.any():
-        return float("nan")
-    # parabolic interpolation around the peak for sub-sample lag precision
-    a, b, c = (ac[np.arange(len(ac)), lags + d] for d in (-1, 0, 1))
-    shift = 0.5 * (a - c) / np.where(np.abs(a - 2 * b + c) > 1e-12, a - 2 * b + c, 1e-12)
-    return float(np.median(rate / (lags[voiced] + shift[voiced])))
 
 
 def pct(values: list[float], q: float) -> float:
