@@ -74,41 +74,84 @@ def main() -> None:
     """Dub an edit timeline: find its dialogue, speak it fitted to each clip, write it back with stems."""
 
 
+def _bundle(*decorators: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply a group of click options in the order they are listed (as --help shows them)."""
+
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+_fit_options = _bundle(
+    click.option("--max-speedup", type=float, default=1.25, show_default=True, help="Fastest allowed speech, x natural."),
+    click.option("--max-slowdown", type=float, default=0.9, show_default=True, help="Slowest allowed speech, x natural."),
+    click.option("--overflow", type=click.Choice(OVERFLOW_POLICIES), default="borrow", show_default=True,
+                 help="Speech too long at max speed-up: borrow silence after the line, place it whole (overrun), or stop."),
+    click.option("--max-borrow", type=click.IntRange(min=0), default=500, show_default=True, metavar="MS",
+                 help="Most silence to borrow after a line, in ms."),
+    click.option("--align", type=click.Choice(ALIGNMENTS), default="start", show_default=True,
+                 help="Where speech sits in its clip: at its start, centred, or on the original speech "
+                      "detected in the dialogue clip's media (guide)."),
+    click.option("--passes", type=click.IntRange(min=1), default=3, show_default=True,
+                 help="Synthesis passes per line for rate fitting."),
+    click.option("--head-pad", type=click.IntRange(min=0), default=0, show_default=True, metavar="MS",
+                 help="Silence kept at a clip's head."),
+    click.option("--tail-pad", type=click.IntRange(min=0), default=0, show_default=True, metavar="MS",
+                 help="Silence kept at a clip's tail."),
+)
+
+
+def _fit_policy(kw: dict[str, Any]) -> FitPolicy:
+    """The fit options, taken out of ``kw``, as a FitPolicy (bad combinations are a usage error)."""
+    try:
+        return FitPolicy(kw.pop("max_speedup"), kw.pop("max_slowdown"), kw.pop("overflow"), kw.pop("max_borrow"),
+                         kw.pop("align"), kw.pop("passes"), kw.pop("head_pad"), kw.pop("tail_pad"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_voice_options = _bundle(
+    click.option("--engine", default="espeak", show_default=True, help="TTS engine."),
+)
+
+
+def _voice_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """DubOptions fields from the voice options, taken out of ``kw``."""
+    return {"engine": kw.pop("engine")}
+
+
+_stem_options = _bundle(
+    click.option("--no-stems", is_flag=True, help="Skip rendering stems."),
+)
+
+
+def _stem_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """DubOptions fields from the stem options, taken out of ``kw``."""
+    return {"stems": not kw.pop("no_stems")}
+
+
 @main.command()
 @_line_options
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: ./<timeline name>_dub).")
-@click.option("--engine", default="espeak", show_default=True, help="TTS engine.")
-@click.option("--max-speedup", type=float, default=1.25, show_default=True, help="Fastest allowed speech, x natural.")
-@click.option("--max-slowdown", type=float, default=0.9, show_default=True, help="Slowest allowed speech, x natural.")
-@click.option("--overflow", type=click.Choice(OVERFLOW_POLICIES), default="borrow", show_default=True,
-              help="Speech too long at max speed-up: borrow silence after the line, place it whole (overrun), or stop.")
-@click.option("--max-borrow", type=click.IntRange(min=0), default=500, show_default=True, metavar="MS",
-              help="Most silence to borrow after a line, in ms.")
-@click.option("--align", type=click.Choice(ALIGNMENTS), default="start", show_default=True,
-              help="Where speech sits in its clip: at its start, centred, or on the original speech "
-                   "detected in the dialogue clip's media (guide).")
-@click.option("--passes", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Synthesis passes per line for rate fitting.")
-@click.option("--head-pad", type=click.IntRange(min=0), default=0, show_default=True, metavar="MS", help="Silence kept at a clip's head.")
-@click.option("--tail-pad", type=click.IntRange(min=0), default=0, show_default=True, metavar="MS", help="Silence kept at a clip's tail.")
-@click.option("--no-stems", is_flag=True, help="Skip rendering stems.")
+@_voice_options
+@_fit_options
+@_stem_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_user_errors
-def dub(timeline: Path, script: Path | None, script_offset: str | None, lang: str, dialogue_tracks: tuple[str, ...],
-        verbose: bool, out_dir: Path | None, engine: str, max_speedup: float, max_slowdown: float, overflow: str,
-        max_borrow: int, align: str, passes: int, head_pad: int, tail_pad: int, no_stems: bool, quiet: bool) -> None:
+def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool, quiet: bool, **kw: Any) -> None:
     """Dub TIMELINE: write <name>.dub.otio, media/, stems/ and report.json into the output folder."""
     from .pipeline import DubOptions
     from .pipeline import dub as run_dub
 
     _setup_logging(verbose)
-    try:
-        policy = FitPolicy(max_speedup, max_slowdown, overflow, max_borrow, align, passes, head_pad, tail_pad)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    options = DubOptions(engine=engine, lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks,
-                         policy=policy, stems=not no_stems)
+    options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"),
+                         dialogue_tracks=kw.pop("dialogue_tracks"), policy=_fit_policy(kw),
+                         **_voice_settings(kw), **_stem_settings(kw))
+    assert not kw, f"unhandled options: {sorted(kw)}"
     started = time.perf_counter()
     bar = None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -25,8 +24,9 @@ from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
 from .guide import guide_pads
 from .lines import Line, duration_frames, find_lines, timebase_of
-from .render import Placement, group, render_stem, write_bwf, write_text_atomic
+from .render import Placement, write_bwf, write_text_atomic
 from .script import read_script
+from .stems import render_stems
 from .timebase import SAMPLE_RATE, TimeBase, parse_timecode
 
 log = logging.getLogger("otio_dub")
@@ -183,21 +183,6 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     return Fitted(media, plan, report)
 
 
-def stem_names(keys: set[tuple[str, str]], several_langs: bool) -> dict[tuple[str, str], str]:
-    """A file-safe, unique stem name per (lang, character); ``DIALOGUE`` is kept for the full mix."""
-    taken = {"dialogue"}
-    names = {}
-    for lang, character in sorted(keys):
-        base = re.sub(r"[^\w\- ]+", "_", f"{lang}_{character}" if several_langs else character).strip() or "UNNAMED"
-        name, n = base, 1
-        while name.lower() in taken:  # case-insensitive: macOS and Windows file systems are
-            n += 1
-            name = f"{base}_{n}"
-        taken.add(name.lower())
-        names[(lang, character)] = name
-    return names
-
-
 def free_frame(lines: list[Line], index: int, total_frames: int) -> int:
     """Where the silence after line ``index`` ends: the first frame another line occupies after
     its record-out (its own record-out when another line already covers that point)."""
@@ -287,15 +272,8 @@ def dub(
         if dc.end_frame > total_frames:
             log.warning("%s runs to %s, past the timeline end %s: the stems cut it there",
                         dc.line.id, tb.tc(dc.end_frame), tb.tc(total_frames))
-    stems: dict[str, Path] = {}
-    if options.stems:
-        langs = {line.lang for line in lines}
-        names = stem_names({(line.lang, line.character) for line, _ in placements}, several_langs=len(langs) > 1)
-        by_stem = group((names[(line.lang, line.character)], p) for line, p in placements)
-        by_stem["DIALOGUE"] = [p for _, p in placements]
-        for stem, items in by_stem.items():
-            stems[stem] = render_stem(out / "stems" / f"{stem}.wav", items, total_samples, tb.start_sample,
-                                      description=f"otio-dub {stem} stem of {name}")
+    stems = render_stems(out, [(line.lang, line.character, p) for line, p in placements], tb, total_samples, name,
+                         options) if options.stems else {}
     dubbed = add_dub_tracks(source, clips, tb)
     timeline_path = write_text_atomic(out / f"{name}.dub.otio", otio.adapters.write_to_string(dubbed, "otio_json"))
     summary = summarize(rows)

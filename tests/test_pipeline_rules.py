@@ -8,8 +8,9 @@ import pytest
 import otio_dub
 from otio_dub.errors import InputError
 from otio_dub.lines import Line
-from otio_dub.pipeline import free_frame, stem_names
+from otio_dub.pipeline import free_frame
 from otio_dub.script import read_script
+from otio_dub.stems import stem_names
 
 
 def _line(rin: int, rout: int, character: str = "A") -> Line:
