@@ -61,8 +61,11 @@ def trim(audio: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
     return audio[first:end]
 
 
-def time_stretch(audio: np.ndarray, factor: float, rate: int = SAMPLE_RATE, length: int | None = None) -> np.ndarray:
+def time_stretch(audio: np.ndarray, factor: float, rate: int = SAMPLE_RATE, length: int | None = None,
+                 semitones: float = 0.0) -> np.ndarray:
     """Pitch- and formant-preserving stretch with Rubber Band (factor > 1 is faster/shorter).
+
+    ``semitones`` shifts pitch in the same pass, formants kept (a character's cast pitch).
 
     Rubber Band's output can be a few hundred samples off; with ``length`` the result is exactly
     that long (its own trailing silence trimmed first, then the stretch redone if speech is longer).
@@ -74,7 +77,8 @@ def time_stretch(audio: np.ndarray, factor: float, rate: int = SAMPLE_RATE, leng
     for _ in range(3):
         out = pedalboard.time_stretch(
             audio[np.newaxis, :].astype(np.float32), float(rate), stretch_factor=float(factor),
-            high_quality=True, use_long_fft_window=False, preserve_formants=True,
+            pitch_shift_in_semitones=float(semitones), high_quality=True, use_long_fft_window=False,
+            preserve_formants=True,
         )[0]
         first, end = speech_bounds(out, rate)
         out = out[first:end] if end > first else out

@@ -113,7 +113,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
             found.append(dict(
                 record_in=rin, record_out=rout, text=text,
                 character=str(meta.get("character") or character or DEFAULT_CHARACTER),
-                lang=str(meta.get("lang") or lang),
+                lang=meta.get("lang") or lang,
                 emotion=str(emo).lower() if emo and str(emo).lower() in EMOTIONS else None,
                 source="metadata", origin=where, clip_name=clip.name, track_name=track.name,
             ))
@@ -146,12 +146,13 @@ def find_lines(
     *,
     script_name: str = "script",
     script_offset: int = 0,
-    lang: str = "en",
+    lang: str | None = "en",
     dialogue_tracks: Sequence[str] = (),
 ) -> list[Line]:
     """All dialogue lines of ``timeline`` (metadata clips, then script events), in record order.
 
     ``script_offset`` is the frame, relative to the timeline start, where script time zero falls.
+    With ``lang=None`` lines that name no language keep ``None`` for the caller to resolve.
     """
     tb = timebase_of(timeline)
     tracks = resolve_tracks(timeline, dialogue_tracks)

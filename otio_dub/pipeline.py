@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import opentimelineio as otio
 
 from . import __version__, dsp, fit
 from .apply import DubClip, add_dub_tracks, track_name
+from .cast import CastEntry, load_cast
 from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
 from .guide import guide_pads
@@ -28,6 +29,7 @@ from .render import Placement, write_bwf, write_text_atomic
 from .script import read_script
 from .stems import render_stems
 from .timebase import SAMPLE_RATE, TimeBase, parse_timecode
+from .voices import assign, delivery, resolve_languages
 
 log = logging.getLogger("otio_dub")
 
@@ -40,6 +42,7 @@ class DubOptions:
 
     engine: str = DEFAULT_ENGINE
     lang: str = "en"
+    cast: Mapping[str, CastEntry] | str | Path | None = None
     script_offset: str | None = None
     dialogue_tracks: tuple[str, ...] = ()
     policy: fit.FitPolicy = field(default_factory=fit.FitPolicy)
@@ -90,23 +93,21 @@ def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, opt
         except ValueError as exc:
             raise InputError("--script-offset", str(exc)) from None
     events = read_script(script) if script is not None else None
-    lines = find_lines(timeline, events, script_name=str(script), script_offset=offset, lang=options.lang,
+    lines = find_lines(timeline, events, script_name=str(script), script_offset=offset, lang=None,
                        dialogue_tracks=options.dialogue_tracks)
     if not lines:
         hint = "" if script else " and no --script was given"
         raise InputError(timeline.name or "timeline", f"no dialogue lines found (no clip carries otio_dub metadata{hint})")
-    return tb, lines
+    return tb, resolve_languages(lines, cast_of(options), options.lang)
 
 
-def assign_voices(engine: Engine, lines: list[Line]) -> dict[tuple[str, str], VoiceSpec]:
-    """A distinct automatic voice per (character, language), in order of first appearance."""
-    voices: dict[tuple[str, str], VoiceSpec] = {}
-    for line in lines:
-        key = (line.character, line.lang)
-        if key not in voices:
-            pick = getattr(engine, "default_voice", None)
-            voices[key] = pick(line.lang, len(voices)) if pick else VoiceSpec(lang=line.lang)
-    return voices
+def cast_of(options: DubOptions) -> Mapping[str, CastEntry]:
+    """The run's cast: none, a mapping given in code, or a cast file to read."""
+    if options.cast is None:
+        return {}
+    if isinstance(options.cast, (str, Path)):
+        return load_cast(options.cast)
+    return options.cast
 
 
 @dataclass
@@ -118,19 +119,23 @@ class Fitted:
     report: dict
 
 
-def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> Fitted:
+def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int,
+             *, speed: float = 1.0, semitones: float = 0.0, gain_db: float = 0.0) -> Fitted:
     """Speak a line, re-speak at corrected rates (secant), stretch the remainder, place it.
 
     A take is accepted without stretching when it is at most half of ``tolerance`` (one frame)
     short of its target, so the placed speech still ends within a frame after fades and edges.
+    ``speed`` is the voice's own pace (cast rate x emotion): "natural" means natural at that pace.
+    ``semitones`` shifts pitch (formant-preserving) in the same Rubber Band pass as the residual.
     """
+    base_speed = speed
     lo, hi = engine.info.speed_range or (1.0, 1.0)
     tolerance //= 2
     history: list[tuple[float, int]] = []
     takes: dict[float, np.ndarray] = {}
 
     def speak(speed: float) -> np.ndarray:
-        take = engine.synthesize(line.text, voice, speed)
+        take = engine.synthesize(line.text, voice, speed * base_speed)
         speech = dsp.trim(dsp.resample(take.audio, take.sample_rate))
         history.append((speed, speech.size))
         takes[speed] = speech
@@ -160,10 +165,12 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     out_of_bounds = speed > policy.max_speedup + 1e-3 or speed < policy.max_slowdown - 1e-3
     if measured > target or target - measured > tolerance or out_of_bounds:
         stretch = measured / target
-        speech = dsp.time_stretch(speech, stretch, length=target)
+    if stretch != 1.0 or semitones:
+        length = target if stretch != 1.0 else measured
+        speech = dsp.time_stretch(speech, stretch, length=length, semitones=semitones)
     fitted_length = target if stretch != 1.0 else measured
     media = np.zeros(plan.media_samples, dtype=np.float32)
-    speech = dsp.fade(speech)
+    speech = dsp.fade(speech) * np.float32(10 ** (gain_db / 20))
     media[plan.offset: plan.offset + speech.size] = speech[: plan.media_samples - plan.offset]
     first, end = dsp.speech_bounds(media)
     window_end = window.samples - window.tail_pad
@@ -211,8 +218,7 @@ def dub(
     tb, lines = collect_lines(source, script, options)
     total_frames = duration_frames(source, tb)
     total_samples = tb.samples_between(0, total_frames)
-    engine = get_engine(options.engine)
-    voices = assign_voices(engine, lines)
+    performers = assign(lines, cast_of(options), options.engine)
     policy = options.policy
     tolerance = tb.samples_between(0, 1)
     guides = guide_pads(source, tb, lines, base) if policy.align == "guide" else {}
@@ -230,7 +236,11 @@ def dub(
                 samples=tb.samples_between(line.record_in, line.record_out), head_pad=head, tail_pad=tail,
                 free_after=max(0, free_until - tb.sample_at(line.record_out)),
             )
-            fitted = fit_line(engine, line, voices[(line.character, line.lang)], window, policy, tolerance)
+            performer = performers[(line.character, line.lang)]
+            engine = get_engine(performer.engine)
+            how = delivery(performer, line, engine.info.native_prosody)
+            fitted = fit_line(engine, line, how.spec, window, policy, tolerance, speed=how.speed,
+                              semitones=how.semitones, gain_db=how.gain_db)
             end_frame = max(line.record_out, tb.frame_covering(tb.sample_at(line.record_in) + fitted.plan.media_samples))
             length = tb.samples_between(line.record_in, end_frame)
             media = np.pad(fitted.media, (0, length - fitted.media.size))
@@ -243,11 +253,12 @@ def dub(
                       description=f"{line.character}: {line.text}"[:256])
             row = {
                 "id": line.id, "character": line.character, "lang": line.lang, "text": line.text,
-                "emotion": line.emotion, "source": line.source, "origin": line.origin,
+                "source": line.source, "origin": line.origin,
                 "record_in": tb.tc(line.record_in), "record_out": tb.tc(line.record_out),
                 "clip_out": tb.tc(end_frame), "target_s": round(window.samples / SAMPLE_RATE, 4),
                 **fitted.report, "status": fitted.plan.status, "note": note,
-                "media": f"media/{line.id}.wav", "voice": voices[(line.character, line.lang)].voice,
+                "media": f"media/{line.id}.wav", "engine": performer.engine, "voice": performer.spec.voice or performer.spec.lang,
+                "emotion": how.emotion,
                 "guide": line.id in guides if policy.align == "guide" else None,
             }
             rows.append(row)
@@ -280,13 +291,13 @@ def dub(
     report = {
         "otio_dub": __version__, "timeline": name, "rate": str(tb.rate), "start": tb.tc(0),
         "duration_frames": total_frames, "duration_samples": total_samples, "sample_rate": SAMPLE_RATE,
-        "engine": {"name": engine.info.name, "version": engine.info.version},
+        "engines": {name: get_engine(name).info.version for name in sorted({p.engine for p in performers.values()})},
         "policy": asdict(policy), "summary": summary,
         "tracks": sorted({track_name(line.lang, line.character) for line in lines}),
         "lines": rows,
     }
     report_path = write_text_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    voice_map = {f"{c} ({lang})": v.voice or v.lang for (c, lang), v in voices.items()}
+    voice_map = {f"{c} ({lang})": p.label() for (c, lang), p in performers.items()}
     return DubResult(dubbed, out, timeline_path, stems, report_path, rows, summary, voice_map)
 
 

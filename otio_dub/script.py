@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .prosody import EMOTIONS as PROSODY
 
 log = logging.getLogger("otio_dub")
 
 #: Emotion tags understood in ``[brackets]`` inside the text or as an ASS style name.
-EMOTIONS = ("neutral", "angry", "whisper", "sad", "excited", "shout", "happy", "calm")
+EMOTIONS = tuple(PROSODY)
 SCRIPT_SUFFIXES = (".srt", ".ass", ".ssa", ".vtt")
 
 _SPEAKER = re.compile(r"^\s*-?\s*([A-Za-z\u00C0-\u024F][\w .'\-]{0,30}?)\s*:\s+(?=\S)")

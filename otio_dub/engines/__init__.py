@@ -11,7 +11,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from ..errors import EngineError
-from .base import Engine, EngineInfo, Take, VoiceSpec
+from .base import Engine, EngineInfo, Take, VoiceInfo, VoiceSpec
 
 
 def _espeak() -> Engine:
@@ -20,8 +20,14 @@ def _espeak() -> Engine:
     return EspeakEngine()
 
 
+def _piper() -> Engine:
+    from .piper import PiperEngine
+
+    return PiperEngine()
+
+
 #: Built-in engines: name -> zero-argument factory returning a loaded engine.
-ENGINES: dict[str, Callable[[], Engine]] = {"espeak": _espeak}
+ENGINES: dict[str, Callable[[], Engine]] = {"espeak": _espeak, "piper": _piper}
 DEFAULT_ENGINE = "espeak"
 
 _loaded: dict[str, Engine] = {}
@@ -51,4 +57,4 @@ def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
         return engine
 
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineInfo", "Take", "VoiceSpec", "available_engines", "get_engine"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineInfo", "Take", "VoiceInfo", "VoiceSpec", "available_engines", "get_engine"]

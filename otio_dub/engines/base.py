@@ -28,14 +28,29 @@ class Take:
 
 @dataclass(frozen=True)
 class VoiceSpec:
-    """How to speak a line: engine voice id, language, and prosody offsets."""
+    """How an engine speaks a line: its voice id, language, speaker, and native prosody.
+
+    ``pitch``, ``pitch_range`` and ``volume`` are relative to the voice's own: 1.0 leaves it as is.
+    Engines without a native control ignore them (the pipeline then shifts pitch and gain itself).
+    """
 
     voice: str | None = None
     lang: str = "en"
-    pitch: int | None = None
-    pitch_range: int | None = None
-    volume: int | None = None
+    pitch: float = 1.0
+    pitch_range: float = 1.0
+    volume: float = 1.0
+    speaker: int | None = None
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """One voice an engine offers (listed by ``otio-dub voices``)."""
+
+    id: str
+    name: str
+    languages: tuple[str, ...]
+    speakers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class EngineInfo:
     deterministic: bool
     speed_range: tuple[float, float] | None
     version: str
+    native_prosody: bool = False  # pitch / range / volume of VoiceSpec handled by the engine itself
 
 
 @runtime_checkable
@@ -61,4 +77,16 @@ class Engine(Protocol):
 
     def languages(self) -> list[str]:
         """Language codes this engine can speak."""
+        ...
+
+    def voices(self, lang: str | None = None) -> list[VoiceInfo]:
+        """Voices this engine offers, those speaking ``lang`` when given."""
+        ...
+
+    def default_voice(self, lang: str, index: int) -> VoiceSpec:
+        """The ``index``-th automatic voice for ``lang`` (characters without a cast entry)."""
+        ...
+
+    def check(self, voice: VoiceSpec) -> None:
+        """Raise EngineError (listing valid names) unless this engine can speak ``voice``."""
         ...

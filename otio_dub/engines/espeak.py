@@ -12,11 +12,12 @@ import ctypes
 import difflib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import EngineError
-from .base import EngineInfo, Take, VoiceSpec
+from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
 
 # speak_lib.h constants
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -73,7 +74,8 @@ class EspeakEngine:
         with self._session() as (lib, rate):
             version = (lib.espeak_Info(None) or b"unknown").decode()
             self._voices = self._list_voices(lib)
-        self.info = EngineInfo("espeak", rate, True, (_RATE_MIN / BASE_WPM, _RATE_MAX / BASE_WPM), version)
+        self.info = EngineInfo("espeak", rate, True, (_RATE_MIN / BASE_WPM, _RATE_MAX / BASE_WPM), version,
+                               native_prosody=True)
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[tuple[ctypes.CDLL, int]]:
@@ -126,6 +128,32 @@ class EspeakEngine:
         """Every language code espeak-ng can speak (``en-us``, ``de``, ``fr-fr`` ...)."""
         return sorted({lang for _, _, langs in self._voices for lang in langs})
 
+    def variants(self) -> list[str]:
+        """Voice variants (``+m3``, ``+f4``, ``+klatt`` ...) that any espeak language can take."""
+        folder = Path(self._data.decode()) / "voices" / "!v"
+        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else list(_VARIANTS)
+
+    def check(self, voice: VoiceSpec) -> None:
+        """Raise EngineError, listing valid names, unless espeak can speak ``voice``."""
+        base, _, variant = (voice.voice or voice.lang).partition("+")
+        identifiers = {ident for ident, _, _ in self._voices} | set(self.languages())
+        if base not in identifiers:
+            close = difflib.get_close_matches(base, sorted(identifiers), n=6, cutoff=0.4)
+            raise EngineError(f"espeak has no language or voice {base!r}"
+                              + (f"; did you mean {', '.join(close)}?" if close else "; see `otio-dub voices espeak`"))
+        if variant and variant not in self.variants():
+            close = difflib.get_close_matches(variant, self.variants(), n=6, cutoff=0.4)
+            raise EngineError(f"espeak has no voice variant {variant!r}; variants include: "
+                              f"{', '.join(close or list(_VARIANTS))}")
+
+    def voices(self, lang: str | None = None) -> list[VoiceInfo]:
+        """espeak's languages as voices; any of them takes a ``+variant`` (``en-us+m3``)."""
+        found = []
+        for identifier, name, langs in self._voices:
+            if lang is None or any(code == lang or code.startswith(f"{lang}-") for code in langs):
+                found.append(VoiceInfo(langs[0] if langs else identifier, name, tuple(langs), tuple(_VARIANTS)))
+        return found
+
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> Take:
         """Speak ``text``; ``speed`` scales the words-per-minute rate (clamped to 80-450 wpm)."""
         name = voice.voice or voice.lang
@@ -140,9 +168,9 @@ class EspeakEngine:
                 raise EngineError(f"espeak has no voice or language {name!r} (known languages include: "
                                   f"{', '.join(shown)}; {len(langs)} in all)")
             lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
-            lib.espeak_SetParameter(_PARAM_PITCH, 50 if voice.pitch is None else voice.pitch, 0)
-            lib.espeak_SetParameter(_PARAM_RANGE, 50 if voice.pitch_range is None else voice.pitch_range, 0)
-            lib.espeak_SetParameter(_PARAM_VOLUME, 100 if voice.volume is None else voice.volume, 0)
+            lib.espeak_SetParameter(_PARAM_PITCH, _clamp(50 * voice.pitch, 0, 99), 0)
+            lib.espeak_SetParameter(_PARAM_RANGE, _clamp(50 * voice.pitch_range, 0, 99), 0)
+            lib.espeak_SetParameter(_PARAM_VOLUME, _clamp(100 * voice.volume, 0, 200), 0)
             self._libc.srand(0)
             self._chunks = []
             status = lib.espeak_Synth(payload, len(payload), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
@@ -152,6 +180,10 @@ class EspeakEngine:
             raise EngineError(f"espeak-ng failed (status {status}) on text {text[:40]!r}")
         pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         return Take((pcm.astype(np.float32) / 32768.0), self.info.sample_rate)
+
+
+def _clamp(value: float, lo: int, hi: int) -> int:
+    return int(round(min(max(value, lo), hi)))
 
 
 def _declare(lib: ctypes.CDLL) -> None:
