@@ -114,13 +114,16 @@ def _fit_policy(kw: dict[str, Any]) -> FitPolicy:
 
 
 _voice_options = _bundle(
-    click.option("--engine", default="espeak", show_default=True, help="TTS engine."),
+    click.option("--engine", default="espeak", show_default=True,
+                 help="Engine for characters without a cast entry (see `otio-dub engines`)."),
+    click.option("--cast", "cast_file", type=_existing, metavar="CAST.toml",
+                 help="Voice per character (write a starter with `otio-dub cast`)."),
 )
 
 
 def _voice_settings(kw: dict[str, Any]) -> dict[str, Any]:
     """DubOptions fields from the voice options, taken out of ``kw``."""
-    return {"engine": kw.pop("engine")}
+    return {"engine": kw.pop("engine"), "cast": kw.pop("cast_file")}
 
 
 _stem_options = _bundle(
@@ -204,3 +207,73 @@ def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: 
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths, strict=True)) + "  " + str(row[-1]))
+
+
+def _table(rows: list[tuple[Any, ...]]) -> None:
+    """Print rows as aligned columns (the last column is not padded)."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths, strict=True)) + "  " + str(row[-1]))
+
+
+@main.command()
+@_user_errors
+def engines() -> None:
+    """List the TTS engines: built in and installed through the otio_dub.engines entry point."""
+    from .engines import available_engines, get_engine
+    from .errors import EngineError
+
+    rows: list[tuple[Any, ...]] = [("ENGINE", "STATUS", "RATE CONTROL", "SAMPLE RATE", "DETERMINISTIC", "LANGUAGES")]
+    for name in sorted(available_engines()):
+        try:
+            engine = get_engine(name)
+        except EngineError as exc:
+            rows.append((name, "not available", "-", "-", "-", str(exc)))
+            continue
+        info = engine.info
+        speed = f"{info.speed_range[0]:.2f}x-{info.speed_range[1]:.2f}x" if info.speed_range else "no"
+        rows.append((name, f"ready ({info.version})", speed, f"{info.sample_rate} Hz", "yes" if info.deterministic else "no",
+                     len(engine.languages())))
+    _table(rows)
+
+
+@main.command()
+@click.argument("engine", default="espeak")
+@click.option("--lang", help="Only voices that speak this language (e.g. en, en-us, de).")
+@_user_errors
+def voices(engine: str, lang: str | None) -> None:
+    """List ENGINE's voices (default: espeak) with their languages and variants or speakers."""
+    from .engines import get_engine
+
+    found = get_engine(engine).voices(lang)
+    if not found:
+        raise click.ClickException(f"engine {engine!r} has no voice for language {lang!r}")
+    rows: list[tuple[Any, ...]] = [("VOICE", "NAME", "LANGUAGES", "VARIANTS / SPEAKERS")]
+    for v in found:
+        extra = ", ".join(v.speakers[:8]) + (", ..." if len(v.speakers) > 8 else "")
+        rows.append((v.id, v.name, ", ".join(v.languages), extra or "-"))
+    _table(rows)
+
+
+@main.command()
+@_line_options
+@click.option("--engine", default="espeak", show_default=True, help="Engine to cast every character with.")
+@_user_errors
+def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: str, dialogue_tracks: tuple[str, ...],
+         verbose: bool, engine: str) -> None:
+    """Print a starter cast file for the characters of TIMELINE (and --script): `> cast.toml`."""
+    from .cast import CastEntry, starter_cast
+    from .pipeline import DubOptions, collect_lines, read_timeline
+    from .voices import assign
+
+    _setup_logging(verbose)
+    options = DubOptions(engine=engine, lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks)
+    _, found = collect_lines(read_timeline(timeline), script, options)
+    performers = assign(found, {}, engine)
+    entries, seen = [], set()
+    for (character, line_lang), p in performers.items():
+        if character in seen:  # one entry per character: its first language
+            continue
+        seen.add(character)
+        entries.append(CastEntry(character, p.engine, p.spec.voice, line_lang, speaker=p.spec.speaker))
+    click.echo(starter_cast(entries), nl=False)
