@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from otio_dub.lines import METADATA_KEY, find_lines, timebase_of
+from otio_dub.lines import dialogue_timeline, find_lines, timebase_of
 from otio_dub.script import read_script
 from otio_dub.timebase import TimeBase, exact_rate, parse_timecode
 
@@ -22,34 +22,14 @@ from otio_dub.timebase import TimeBase, exact_rate, parse_timecode
 def read_from_file(filepath: str, rate: float = 24.0, start_timecode: str = "00:00:00:00") -> otio.schema.Timeline:
     """A dialogue timeline from a subtitle file; event times count from ``start_timecode``."""
     exact = exact_rate(rate)
-    start = parse_timecode(start_timecode, exact)
-    fps = float(exact)
-    clock = TimeBase(exact, start)
-    events = read_script(filepath)
-    tracks: list[tuple[otio.schema.Track, list[int]]] = []
-    for ev in events:
+    clock = TimeBase(exact, parse_timecode(start_timecode, exact))
+    events = []
+    for ev in read_script(filepath):
         rin = clock.frame_of_seconds(Fraction(ev.start_ms, 1000))
         rout = max(rin + 1, clock.frame_of_seconds(Fraction(ev.end_ms, 1000)))
-        free = [pair for pair in tracks if pair[1][0] <= rin]  # first track not busy at this event
-        if not free:
-            name = f"DIALOGUE {len(tracks) + 1}" if tracks else "DIALOGUE"
-            free = [(otio.schema.Track(name, kind=otio.schema.TrackKind.Audio), [0])]
-            tracks.append(free[0])
-        track, cursor = free[0]
-        if rin > cursor[0]:
-            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(rin - cursor[0], fps))))
         meta = {"text": ev.text, "character": ev.character, "emotion": ev.emotion, "style": ev.style, "event": ev.number}
-        track.append(otio.schema.Clip(
-            name=f"{ev.number:04d} {ev.character or ''}".strip(),
-            source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(start + rin, fps), otio.opentime.RationalTime(rout - rin, fps)),
-            metadata={METADATA_KEY: {k: v for k, v in meta.items() if v is not None}},
-        ))
-        cursor[0] = rout
-    timeline = otio.schema.Timeline(os.path.splitext(os.path.basename(filepath))[0],
-                                    global_start_time=otio.opentime.RationalTime(start, fps))
-    for track, _ in tracks:
-        timeline.tracks.append(track)
-    return timeline
+        events.append((rin, rout, f"{ev.number:04d} {ev.character or ''}".strip(), meta))
+    return dialogue_timeline(os.path.splitext(os.path.basename(filepath))[0], clock, events)
 
 
 def write_to_file(input_otio: otio.schema.Timeline, filepath: str) -> None:

@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .errors import OtioDubError
 from .fit import ALIGNMENTS, OVERFLOW_POLICIES, FitPolicy
+from .formats import FORMATS
 
 
 class _WarningHandler(logging.Handler):
@@ -61,6 +62,11 @@ def _line_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--lang", default="en", show_default=True, help="Language of lines that do not name one."),
         click.option("--dialogue-track", "dialogue_tracks", multiple=True, metavar="NAME|INDEX",
                      help="Only read metadata lines from this audio track (name, 1-based index or A1); repeatable."),
+        click.option("--rate", type=click.FloatRange(min=1, max=240), metavar="FPS",
+                     help="Frame rate of inputs that carry none: EDL, subtitle script or dialogue list as TIMELINE."),
+        click.option("--start", metavar="TC",
+                     help="Start timecode when TIMELINE is a subtitle script or dialogue list (default 00:00:00:00 "
+                          "for scripts, the first row's hour for lists)."),
         click.option("-v", "--verbose", is_flag=True, help="Print debug messages."),
     ]
     for decorator in reversed(decorators):
@@ -140,6 +146,8 @@ def _stem_settings(kw: dict[str, Any]) -> dict[str, Any]:
 @_line_options
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: ./<timeline name>_dub).")
+@click.option("--to", "to", type=click.Choice(list(FORMATS)),
+              help="Format of the dub timeline (default: the input's). A .dub.otio is always written too.")
 @_voice_options
 @_fit_options
 @_stem_options
@@ -151,7 +159,8 @@ def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool
     from .pipeline import dub as run_dub
 
     _setup_logging(verbose)
-    options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"),
+    options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"), to=kw.pop("to"),
+                         rate=kw.pop("rate"), start=kw.pop("start"),
                          dialogue_tracks=kw.pop("dialogue_tracks"), policy=_fit_policy(kw),
                          **_voice_settings(kw), **_stem_settings(kw))
     assert not kw, f"unhandled options: {sorted(kw)}"
@@ -184,6 +193,8 @@ def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool
         if row["status"] == "overrun":
             click.echo(f"  OVERRUN {row['id']} at {row['record_in']}: {row['note']}")
     click.echo(f"Dub timeline: {result.timeline_path}")
+    for path in result.exports:
+        click.echo(f"              {path}")
     if result.stems:
         click.echo(f"Stems:        {result.stems['DIALOGUE'].parent}/ ({', '.join(result.stems)})")
     click.echo(f"Report:       {result.report_path}")
@@ -194,13 +205,13 @@ def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool
 @_line_options
 @_user_errors
 def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: str,
-          dialogue_tracks: tuple[str, ...], verbose: bool) -> None:
+          dialogue_tracks: tuple[str, ...], rate: float | None, start: str | None, verbose: bool) -> None:
     """List the dialogue lines found in TIMELINE (and --script), with timecodes and sources."""
     from .pipeline import DubOptions, collect_lines, read_timeline
 
     _setup_logging(verbose)
     options = DubOptions(lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks)
-    tb, found = collect_lines(read_timeline(timeline), script, options)
+    tb, found = collect_lines(read_timeline(timeline, rate, start), script, options)
     header = ("ID", "IN", "OUT", "CHARACTER", "LANG", "SOURCE", "TEXT")
     rows = [(ln.id, tb.tc(ln.record_in), tb.tc(ln.record_out), ln.character, ln.lang, ln.origin, ln.text)
             for ln in found]
@@ -260,7 +271,7 @@ def voices(engine: str, lang: str | None) -> None:
 @click.option("--engine", default="espeak", show_default=True, help="Engine to cast every character with.")
 @_user_errors
 def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: str, dialogue_tracks: tuple[str, ...],
-         verbose: bool, engine: str) -> None:
+         rate: float | None, start: str | None, verbose: bool, engine: str) -> None:
     """Print a starter cast file for the characters of TIMELINE (and --script): `> cast.toml`."""
     from .cast import CastEntry, starter_cast
     from .pipeline import DubOptions, collect_lines, read_timeline
@@ -268,7 +279,7 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
 
     _setup_logging(verbose)
     options = DubOptions(engine=engine, lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks)
-    _, found = collect_lines(read_timeline(timeline), script, options)
+    _, found = collect_lines(read_timeline(timeline, rate, start), script, options)
     performers = assign(found, {}, engine)
     entries, seen = [], set()
     for (character, line_lang), p in performers.items():

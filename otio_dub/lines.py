@@ -162,3 +162,34 @@ def find_lines(
     raw.sort(key=lambda r: (r["record_in"], r["record_out"], r["character"]))
     width = max(3, len(str(len(raw))))
     return [Line(id=f"{n:0{width}d}-{_slug(r['character'])}", **r) for n, r in enumerate(raw, 1)]
+
+
+def dialogue_timeline(name: str, tb: TimeBase, events: Sequence[tuple[int, int, str, dict]]) -> otio.schema.Timeline:
+    """A timeline of dialogue clips: (record in, record out, clip name, otio_dub metadata) in frames
+    from ``tb``'s start, on an audio track ``DIALOGUE`` (gaps between; overlaps on ``DIALOGUE 2``...).
+
+    The shape the subtitle and dialogue-list adapters read into, so any OTIO tool sees the lines.
+    """
+    fps = float(tb.rate)
+    lanes: list[tuple[otio.schema.Track, list[int]]] = []
+    for rin, rout, clip_name, meta in sorted(events, key=lambda e: (e[0], e[1])):
+        free = [lane for lane in lanes if lane[1][0] <= rin]  # first track not busy at this event
+        if not free:
+            label = f"DIALOGUE {len(lanes) + 1}" if lanes else "DIALOGUE"
+            free = [(otio.schema.Track(label, kind=otio.schema.TrackKind.Audio), [0])]
+            lanes.append(free[0])
+        track, cursor = free[0]
+        if rin > cursor[0]:
+            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
+                duration=otio.opentime.RationalTime(rin - cursor[0], fps))))
+        track.append(otio.schema.Clip(
+            name=clip_name,
+            source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(tb.start_frame + rin, fps),
+                                                 otio.opentime.RationalTime(rout - rin, fps)),
+            metadata={METADATA_KEY: {k: v for k, v in meta.items() if v is not None}},
+        ))
+        cursor[0] = rout
+    timeline = otio.schema.Timeline(name, global_start_time=otio.opentime.RationalTime(tb.start_frame, fps))
+    for track, _ in lanes:
+        timeline.tracks.append(track)
+    return timeline

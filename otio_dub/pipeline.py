@@ -21,12 +21,14 @@ import opentimelineio as otio
 from . import __version__, dsp, fit
 from .apply import DubClip, add_dub_tracks, track_name
 from .cast import CastEntry, load_cast
+from .dialogue_list import LIST_SUFFIXES
 from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
+from .formats import format_of, write_timeline
 from .guide import guide_pads
 from .lines import Line, duration_frames, find_lines, timebase_of
 from .render import Placement, write_bwf, write_text_atomic
-from .script import read_script
+from .script import SCRIPT_SUFFIXES, read_script
 from .stems import render_stems
 from .timebase import SAMPLE_RATE, TimeBase, parse_timecode
 from .voices import assign, delivery, resolve_languages
@@ -46,6 +48,9 @@ class DubOptions:
     script_offset: str | None = None
     dialogue_tracks: tuple[str, ...] = ()
     policy: fit.FitPolicy = field(default_factory=fit.FitPolicy)
+    to: str | None = None  # output format (formats.FORMATS); default: the input's
+    rate: float | None = None  # frame rate for inputs without one (EDL, subtitles, dialogue lists)
+    start: str | None = None  # start timecode for subtitle / dialogue-list inputs
     stems: bool = True
 
 
@@ -56,6 +61,7 @@ class DubResult:
     timeline: otio.schema.Timeline
     out_dir: Path
     timeline_path: Path
+    exports: list[Path]
     stems: dict[str, Path]
     report_path: Path
     lines: list[dict]
@@ -63,13 +69,23 @@ class DubResult:
     voices: dict[str, str]
 
 
-def read_timeline(path: str | Path) -> otio.schema.Timeline:
-    """Read a timeline through the OTIO adapters; any failure becomes one InputError line."""
+def read_timeline(path: str | Path, rate: float | None = None, start: str | None = None) -> otio.schema.Timeline:
+    """Read a timeline through the OTIO adapters; any failure becomes one InputError line.
+
+    ``rate`` / ``start`` reach the adapters of formats that carry no clock of their own: EDLs
+    (rate) and subtitle scripts or dialogue lists read as timelines (rate and start timecode).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(str(path), "timeline file not found")
+    args: dict[str, object] = {}
+    suffix = path.suffix.lower()
+    if rate is not None and suffix in (".edl", *SCRIPT_SUFFIXES, *LIST_SUFFIXES):
+        args["rate"] = rate
+    if start is not None and suffix in (*SCRIPT_SUFFIXES, *LIST_SUFFIXES):
+        args["start_timecode"] = start
     try:
-        result = otio.adapters.read_from_file(str(path))
+        result = otio.adapters.read_from_file(str(path), **args)
     except Exception as exc:  # adapters raise anything from XML errors to KeyError: name the file
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(str(path), f"cannot read timeline ({type(exc).__name__}: {detail})") from None
@@ -211,9 +227,10 @@ def dub(
     """Dub ``timeline`` into ``out_dir``: the dub timeline, per-line media, stems and report.json."""
     options = options or DubOptions()
     if isinstance(timeline, otio.schema.Timeline):
-        source, name, base = timeline, timeline.name or "timeline", None
+        source, name, base, fmt = timeline, timeline.name or "timeline", None, options.to or "otio"
     else:
-        source, name, base = read_timeline(timeline), Path(timeline).stem, Path(timeline).resolve().parent
+        source, name = read_timeline(timeline, options.rate, options.start), Path(timeline).stem
+        base, fmt = Path(timeline).resolve().parent, options.to or format_of(timeline)
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}_dub"
     tb, lines = collect_lines(source, script, options)
     total_frames = duration_frames(source, tb)
@@ -287,6 +304,7 @@ def dub(
                          options) if options.stems else {}
     dubbed = add_dub_tracks(source, clips, tb)
     timeline_path = write_text_atomic(out / f"{name}.dub.otio", otio.adapters.write_to_string(dubbed, "otio_json"))
+    exports = write_timeline(dubbed, out, name, fmt, tb) if fmt != "otio" else []
     summary = summarize(rows)
     report = {
         "otio_dub": __version__, "timeline": name, "rate": str(tb.rate), "start": tb.tc(0),
@@ -298,7 +316,7 @@ def dub(
     }
     report_path = write_text_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     voice_map = {f"{c} ({lang})": p.label() for (c, lang), p in performers.items()}
-    return DubResult(dubbed, out, timeline_path, stems, report_path, rows, summary, voice_map)
+    return DubResult(dubbed, out, timeline_path, exports, stems, report_path, rows, summary, voice_map)
 
 
 def summarize(rows: list[dict]) -> dict[str, int]:

@@ -1,0 +1,44 @@
+"""OTIO adapter ``otio_dub_dialogue_list``: CSV/TSV dialogue (spotting) lists <-> a dialogue Timeline.
+
+Rows are ``TC IN, TC OUT, CHARACTER, LINE`` (absolute timecode). Reading gives the same timeline
+shape as ``otio_dub_subtitles``; the timeline starts at ``start_timecode`` (default: the hour of
+the first row, e.g. 01:00:00:00). Writing lists the timeline's dialogue lines.
+"""
+
+from __future__ import annotations
+
+import os
+
+import opentimelineio as otio
+
+from otio_dub.dialogue_list import format_dialogue_list, read_dialogue_list
+from otio_dub.lines import dialogue_timeline, find_lines, timebase_of
+from otio_dub.render import write_text_atomic
+from otio_dub.timebase import TimeBase, exact_rate, parse_timecode
+
+
+def read_from_file(filepath: str, rate: float = 24.0, start_timecode: str | None = None) -> otio.schema.Timeline:
+    """A dialogue timeline from a dialogue list at ``rate`` fps."""
+    exact = exact_rate(rate)
+    entries = read_dialogue_list(filepath, exact)
+    if start_timecode is None:
+        hour = round(float(exact)) * 3600
+        start = min(e.tc_in for e in entries) // hour * hour
+    else:
+        start = parse_timecode(start_timecode, exact)
+    clock = TimeBase(exact, start)
+    late = [e for e in entries if e.tc_in < start]
+    if late:
+        raise otio.exceptions.OTIOError(f"{filepath}: line {late[0].row} starts before the start timecode {start_timecode}")
+    events = [(e.tc_in - start, e.tc_out - start, f"{e.row:04d} {e.character or ''}".strip(),
+               {"text": e.text, "character": e.character, "lang": e.lang, "emotion": e.emotion, "row": e.row})
+              for e in entries]
+    return dialogue_timeline(os.path.splitext(os.path.basename(filepath))[0], clock, events)
+
+
+def write_to_file(input_otio: otio.schema.Timeline, filepath: str) -> None:
+    """Write the timeline's dialogue lines as a dialogue list (tab-separated for .tsv)."""
+    tb = timebase_of(input_otio)
+    rows = [(tb.tc(line.record_in), tb.tc(line.record_out), line.character, line.text, line.lang or "", line.emotion or "")
+            for line in find_lines(input_otio, lang=None)]
+    write_text_atomic(filepath, format_dialogue_list(rows, "\t" if filepath.lower().endswith(".tsv") else ","))

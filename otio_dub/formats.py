@@ -1,0 +1,167 @@
+"""Writing the dub timeline back in the editor's own format, each OTIO adapter's limits handled.
+
+The lossless ``<name>.dub.otio`` is always written (the stems and conform commands read it);
+``--to`` adds the NLE file. What each writer needs, and what it cannot carry:
+
+* FCP7 XML (``xml``): absolute file URLs for media; drop-frame is only written when the sequence
+  timecode metadata says so, so it is set for drop-frame timelines; marker comments are lost.
+* FCPXML (``fcpxml``): the writer rejects NTSC rates: a clear error suggests .otio or FCP7 XML.
+* CMX3600 (``edl``): the writer takes one track, needs one video track present, and ignores the
+  start timecode: one EDL per dub track, the track first, a placeholder video track second and a
+  leading gap so record timecodes are absolute.
+* AAF (``aaf``): every clip needs a MobID: dub clips get one derived from the line id
+  (reproducible); the writer makes mono clips.
+* ``otioz``: one bundle with the line media inside (original media that is not a local file is
+  kept as a missing reference, its URL in the clip's metadata).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import opentimelineio as otio
+
+from .errors import InputError, OutputError
+from .lines import METADATA_KEY
+from .render import write_text_atomic
+from .timebase import TimeBase
+
+#: --to name -> (OTIO adapter, file suffix)
+FORMATS: dict[str, tuple[str, str]] = {
+    "otio": ("otio_json", ".otio"),
+    "otioz": ("otioz", ".otioz"),
+    "otiod": ("otiod", ".otiod"),
+    "xml": ("fcp_xml", ".xml"),
+    "fcpxml": ("fcpx_xml", ".fcpxml"),
+    "edl": ("cmx_3600", ".edl"),
+    "aaf": ("AAF", ".aaf"),
+}
+_BY_SUFFIX = {suffix: name for name, (_, suffix) in FORMATS.items()}
+_NAMESPACE = uuid.UUID("5b3c9f3e-6f51-4f0e-9d0c-6f7475646475")  # otio-dub's MobID namespace
+
+
+def format_of(path: str | Path) -> str:
+    """The ``--to`` name matching an input file (scripts and dialogue lists dub to ``otio``)."""
+    return _BY_SUFFIX.get(Path(path).suffix.lower(), "otio")
+
+
+def is_dub(item: otio.core.SerializableObject) -> bool:
+    """True for the tracks and clips otio-dub made (``metadata["otio_dub"]["role"] == "dub"``)."""
+    return (item.metadata.get(METADATA_KEY) or {}).get("role") == "dub"
+
+
+def _absolute_media(timeline: otio.schema.Timeline, out_dir: Path) -> otio.schema.Timeline:
+    """A copy whose dub clips point at their media by absolute file URL (what NLEs relink by)."""
+    copied = copy.deepcopy(timeline)
+    for clip in copied.find_clips():
+        ref = clip.media_reference
+        if is_dub(clip) and isinstance(ref, otio.schema.ExternalReference) and "://" not in ref.target_url:
+            ref.target_url = (out_dir / ref.target_url).resolve().as_uri()
+    return copied
+
+
+def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
+    """Let ``write`` produce a file at a temporary name, then rename it to ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # adapters create the file themselves (otiod: a folder)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except otio.exceptions.OTIOError as exc:
+        _remove(Path(tmp))
+        raise OutputError(f"{path}: the {path.suffix} writer failed: {exc}") from None
+    except Exception:
+        _remove(Path(tmp))
+        raise
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "track"
+
+
+def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt: str, tb: TimeBase) -> list[Path]:
+    """Write the dub timeline as ``fmt`` into ``out_dir``; returns the files written."""
+    if fmt not in FORMATS:
+        raise InputError("--to", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    adapter, suffix = FORMATS[fmt]
+    target = out_dir / f"{name}.dub{suffix}"
+    if fmt == "otio":
+        return [write_text_atomic(target, otio.adapters.write_to_string(timeline, adapter))]
+    nle = _absolute_media(timeline, out_dir)
+    if fmt == "fcpxml" and tb.rate.denominator != 1:
+        raise OutputError(f"the FCPXML writer cannot write {float(tb.rate):.3f} fps (NTSC) timelines; "
+                          "use --to otio (lossless) or --to xml (FCP7 XML, which Final Cut Pro and Resolve import)")
+    if fmt == "xml":
+        _mark_drop_frame(nle, tb)
+    if fmt == "aaf":
+        _give_mob_ids(nle, name)
+        return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(nle, tmp, adapter_name=adapter))]
+    if fmt == "edl":
+        return _write_edls(nle, out_dir, name, tb)
+    if fmt in ("otioz", "otiod"):
+        return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(
+            nle, tmp, adapter_name=adapter, media_policy="MissingIfNotFile"))]
+    return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(nle, tmp, adapter_name=adapter))]
+
+
+def _mark_drop_frame(timeline: otio.schema.Timeline, tb: TimeBase) -> None:
+    """FCP7 XML writes DF only when the sequence timecode metadata says so: say so for DF clocks."""
+    from .timebase import is_drop_frame_rate
+
+    drop = tb.drop_frame if tb.drop_frame is not None else is_drop_frame_rate(tb.rate)
+    fcp = dict(timeline.metadata.get("fcp_xml") or {})
+    timecode = dict(fcp.get("timecode") or {})
+    if drop and "displayformat" not in timecode:
+        timecode.update({"displayformat": "DF", "timebase": str(round(float(tb.rate))), "ntsc": "TRUE"})
+        fcp["timecode"] = timecode
+        timeline.metadata["fcp_xml"] = fcp
+
+
+def _give_mob_ids(timeline: otio.schema.Timeline, name: str) -> None:
+    """AAF needs a MobID per clip: dub clips get one from their line id, the same on every run."""
+    import aaf2
+
+    for clip in timeline.find_clips():
+        if is_dub(clip) and not (clip.metadata.get("AAF") or {}).get("MobID"):
+            mob = aaf2.mobid.MobID.new()
+            mob.material = uuid.uuid5(_NAMESPACE, f"{name}/{clip.name}")
+            clip.metadata["AAF"] = {**dict(clip.metadata.get("AAF") or {}), "MobID": str(mob)}
+
+
+def _write_edls(timeline: otio.schema.Timeline, out_dir: Path, name: str, tb: TimeBase) -> list[Path]:
+    """One EDL per dub track: the writer takes only its first track and ignores the start timecode."""
+    written = []
+    rate = float(tb.rate)
+    for track in (t for t in timeline.tracks if is_dub(t)):
+        edl = otio.schema.Timeline(f"{name} {track.name}")
+        audio = copy.deepcopy(track)
+        if tb.start_frame:  # a leading gap makes the record timecodes absolute
+            audio.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
+                duration=otio.opentime.RationalTime(tb.start_frame, rate))))
+        video = otio.schema.Track("V", kind=otio.schema.TrackKind.Video)  # the writer insists on one
+        video.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=audio.duration())))
+        edl.tracks.extend([audio, video])
+        path = out_dir / f"{name}.dub.{_slug(track.name)}.edl"
+        try:
+            text = otio.adapters.write_to_string(edl, "cmx_3600", rate=rate)
+        except otio.exceptions.OTIOError as exc:
+            raise OutputError(f"{path}: the EDL writer failed: {exc}") from None
+        written.append(write_text_atomic(path, text))
+    return written
