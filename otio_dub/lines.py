@@ -7,6 +7,7 @@ relative to the timeline start (or to ``script_offset``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import opentimelineio as otio
 from .errors import InputError, TimelineError
 from .script import EMOTIONS, ScriptEvent, clean_text, extract_emotion, split_speaker
 from .timebase import TimeBase, exact_rate, frames_of
+
+log = logging.getLogger("otio_dub")
 
 METADATA_KEY = "otio_dub"
 DEFAULT_CHARACTER = "SPEAKER"
@@ -73,9 +76,38 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper() or "LINE"
 
 
+#: Track names that mean dialogue (whole words, case-insensitive; DIA1, DX 2 and DIALOGUE count).
+DIALOGUE_TRACK_WORDS = ("DIA", "DX", "DIALOG", "DIALOGUE", "VO", "ADR")
+
+
+def _is_dub(item: otio.core.SerializableObject) -> bool:
+    return (item.metadata.get(METADATA_KEY) or {}).get("role") == "dub"
+
+
+def _audio_tracks(timeline: otio.schema.Timeline) -> list[otio.schema.Track]:
+    """The timeline's own audio tracks (dub tracks from an earlier run are not dialogue)."""
+    return [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio and not _is_dub(t)]
+
+
+def is_dialogue_track_name(name: str, words: Sequence[str] = DIALOGUE_TRACK_WORDS) -> bool:
+    """True when a word of the track name is a dialogue word (a number may follow: DIA2, DX_1)."""
+    tokens = re.findall(r"[A-Za-z]+", name.upper())
+    return any(token in {w.upper() for w in words} for token in tokens)
+
+
+def find_dialogue_tracks(timeline: otio.schema.Timeline, wanted: Sequence[str] = (),
+                    words: Sequence[str] = DIALOGUE_TRACK_WORDS) -> list[otio.schema.Track]:
+    """The dialogue tracks: those ``wanted``, else those named like dialogue, else every audio track."""
+    if wanted:
+        return resolve_tracks(timeline, wanted)
+    audio = _audio_tracks(timeline)
+    named = [t for t in audio if is_dialogue_track_name(t.name, words)]
+    return named or audio
+
+
 def resolve_tracks(timeline: otio.schema.Timeline, wanted: Sequence[str]) -> list[otio.schema.Track]:
     """Audio tracks named or numbered (1-based, ``A1`` style too) by ``wanted``; all when empty."""
-    audio = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio]
+    audio = _audio_tracks(timeline)
     if not wanted:
         return audio
     chosen = []
@@ -120,6 +152,53 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
     return found
 
 
+def _record_range(clip: otio.schema.Clip, rng: otio.opentime.TimeRange, timeline: otio.schema.Timeline,
+                  tb: TimeBase) -> tuple[int, int]:
+    """A range in the clip's own (source) time as record frames from the timeline start."""
+    mapped = clip.transformed_time_range(rng, timeline.tracks)
+    return frames_of(mapped.start_time, tb.rate), frames_of(mapped.end_time_exclusive(), tb.rate)
+
+
+def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, lang: str | None,
+                  skip: set[str]) -> list[dict]:
+    """Lines from ``CHARACTER: text`` markers on dialogue clips (clips in ``skip`` already have one).
+
+    A marker spanning more than a frame is the line's window; point markers split their clip at
+    each marker, so a clip with one marker is one line over the whole clip.
+    """
+    found = []
+    for track in tracks:
+        for clip in track.find_clips():
+            if not clip.enabled or _is_dub(clip) or f"{track.name}/{clip.name}" in skip:
+                continue
+            clip_in, clip_out = _record_range(clip, clip.trimmed_range(), timeline, tb)
+            spoken = []
+            for marker in clip.markers:
+                for raw in (marker.comment, marker.name):
+                    character, body = split_speaker(clean_text(raw or ""))
+                    if character and body:
+                        spoken.append((marker, character, body))
+                        break
+            points = sorted(_record_range(clip, m.marked_range, timeline, tb)[0] for m, _, _ in spoken)
+            for marker, character, body in spoken:
+                rin, rout = _record_range(clip, marker.marked_range, timeline, tb)
+                if rout - rin <= 1:  # a point marker: from it (or the clip start) to the next one
+                    later = [p for p in points if p > rin]
+                    rin = clip_in if rin == points[0] else rin
+                    rout = later[0] if later else clip_out
+                rin, rout = max(rin, clip_in), min(rout, clip_out)
+                where = f"marker {marker.name!r} on clip {clip.name!r} (track {track.name!r})"
+                if rout <= rin:
+                    log.warning("%s lies outside its clip; ignored", where)
+                    continue
+                emotion, text = extract_emotion(body, where)
+                found.append(dict(
+                    record_in=rin, record_out=rout, text=clean_text(text), character=character, lang=lang,
+                    emotion=emotion, source="marker", origin=where, clip_name=clip.name, track_name=track.name,
+                ))
+    return found
+
+
 def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase, offset: int, lang: str, length: int) -> list[dict]:
     found = []
     for ev in events:
@@ -137,7 +216,47 @@ def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase,
             record_in=rin, record_out=rout, text=ev.text, character=ev.character or DEFAULT_CHARACTER,
             lang=lang, emotion=ev.emotion, source="script", origin=f"{Path(script_name).name} {where}",
         ))
+    by_character: dict[str, list[dict]] = {}
+    for row in found:
+        for other in by_character.get(row["character"], []):
+            if other["record_in"] < row["record_out"] and row["record_in"] < other["record_out"]:
+                log.warning("%s: %s overlaps %s of the same character (%s); it goes on an overlap track",
+                            script_name, row["origin"].rsplit(" ", 2)[-2] + " " + row["origin"].rsplit(" ", 1)[-1],
+                            other["origin"].rsplit(" ", 1)[-1], row["character"])
+        by_character.setdefault(row["character"], []).append(row)
     return found
+
+
+def _clips_under(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list) -> list[tuple[str, str, int, int]]:
+    """(track name, clip name, record in, record out) of every enabled clip on the dialogue tracks."""
+    found = []
+    for track in tracks:
+        for clip in track.find_clips():
+            if clip.enabled and not _is_dub(clip):
+                rin, rout = _record_range(clip, clip.trimmed_range(), timeline, tb)
+                found.append((track.name, clip.name, rin, rout))
+    return found
+
+
+def _match_script(rows: list[dict], clips: list[tuple[str, str, int, int]], taken: dict[str, str]) -> list[dict]:
+    """Tie script lines to the dialogue clip they overlap most; an event lying mostly on a clip whose
+    line came from metadata or a marker is that line again, and is dropped with a warning."""
+    kept = []
+    for row in rows:
+        best, overlap = None, 0
+        for track_name, clip_name, rin, rout in clips:
+            shared = min(rout, row["record_out"]) - max(rin, row["record_in"])
+            if shared > overlap:
+                best, overlap = (track_name, clip_name), shared
+        if best is not None:
+            key = f"{best[0]}/{best[1]}"
+            if key in taken and 2 * overlap > row["record_out"] - row["record_in"]:  # mostly on that clip
+                log.warning("%s: clip %r already has its line from %s; the script event is skipped",
+                            row["origin"], best[1], taken[key])
+                continue
+            row = {**row, "track_name": best[0], "clip_name": best[1]}
+        kept.append(row)
+    return kept
 
 
 def find_lines(
@@ -149,16 +268,23 @@ def find_lines(
     lang: str | None = "en",
     dialogue_tracks: Sequence[str] = (),
 ) -> list[Line]:
-    """All dialogue lines of ``timeline`` (metadata clips, then script events), in record order.
+    """All dialogue lines of ``timeline``, in record order, found in this order of precedence:
+    clip metadata; ``CHARACTER: text`` markers on dialogue clips; script events (tied to the
+    dialogue clip they overlap most, or standing alone where no clip is under them).
 
     ``script_offset`` is the frame, relative to the timeline start, where script time zero falls.
     With ``lang=None`` lines that name no language keep ``None`` for the caller to resolve.
     """
     tb = timebase_of(timeline)
-    tracks = resolve_tracks(timeline, dialogue_tracks)
-    raw = _metadata_lines(timeline, tb, tracks, lang)
+    raw = _metadata_lines(timeline, tb, resolve_tracks(timeline, dialogue_tracks), lang)
+    dialogue = find_dialogue_tracks(timeline, dialogue_tracks)
+    taken = {f"{r['track_name']}/{r['clip_name']}": "metadata" for r in raw}
+    markers = _marker_lines(timeline, tb, dialogue, lang, set(taken))
+    taken.update({f"{r['track_name']}/{r['clip_name']}": "a marker" for r in markers})
+    raw += markers
     if script is not None:
-        raw += _script_lines(script, script_name, tb, script_offset, lang, duration_frames(timeline, tb))
+        rows = _script_lines(script, script_name, tb, script_offset, lang, duration_frames(timeline, tb))
+        raw += _match_script(rows, _clips_under(timeline, tb, dialogue), taken)
     raw.sort(key=lambda r: (r["record_in"], r["record_out"], r["character"]))
     width = max(3, len(str(len(raw))))
     return [Line(id=f"{n:0{width}d}-{_slug(r['character'])}", **r) for n, r in enumerate(raw, 1)]

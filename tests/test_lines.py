@@ -266,11 +266,19 @@ def test_script_event_outside_timeline(edit, ev, offset):
     assert "outside" in message
 
 
-def test_script_event_ending_exactly_at_timeline_end(edit):
-    # 208 frames at 24 fps = 8666.67 ms
-    lines = find_lines(edit, [event(1, 8000, 8667)])
-    (line,) = [ln for ln in lines if ln.source == "script"]
+def test_script_event_ending_exactly_at_timeline_end():
+    # 208 frames at 24 fps = 8666.67 ms (a clip without a line of its own: the event is not a duplicate)
+    tl = timeline([track("A1", [clip("c", 208)])])
+    (line,) = find_lines(tl, [event(1, 8000, 8667)])
     assert line.record_out == 208
+    assert (line.clip_name, line.track_name) == ("c", "A1")
+
+
+def test_script_event_on_a_clip_that_has_its_line_is_dropped(edit, caplog):
+    # 192-208 lies wholly on clip c3, whose line comes from metadata: the event is that line again
+    lines = find_lines(edit, [event(1, 8000, 8667)])
+    assert not [ln for ln in lines if ln.source == "script"]
+    assert "already has its line from metadata" in caplog.text
 
 
 def test_script_event_without_text(edit):
