@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +44,9 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except OtioDubError as exc:
             raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:  # `otio-dub lines ... | head`: the reader left, nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except OSError as exc:  # disk full, permission denied, ...: name the file
             raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
 
@@ -61,7 +65,8 @@ def _line_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Timecode of the script's 00:00:00 (default: the timeline's start timecode)."),
         click.option("--lang", default="en", show_default=True, help="Language of lines that do not name one."),
         click.option("--dialogue-track", "dialogue_tracks", multiple=True, metavar="NAME|INDEX",
-                     help="Only read metadata lines from this audio track (name, 1-based index or A1); repeatable."),
+                     help="Dialogue audio track (name, 1-based index or A1); repeatable. Default: tracks named "
+                          "DIA, DX, DIALOG(UE), VO or ADR, else all audio tracks."),
         click.option("--rate", type=click.FloatRange(min=1, max=240), metavar="FPS",
                      help="Frame rate of inputs that carry none: EDL, subtitle script or dialogue list as TIMELINE."),
         click.option("--start", metavar="TC",
@@ -132,14 +137,62 @@ def _voice_settings(kw: dict[str, Any]) -> dict[str, Any]:
     return {"engine": kw.pop("engine"), "cast": kw.pop("cast_file")}
 
 
+def _loudness_target(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    if value.strip().lower() in ("off", "none"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a loudness in LKFS (e.g. -27, -23) or 'off'") from None
+
+
 _stem_options = _bundle(
-    click.option("--no-stems", is_flag=True, help="Skip rendering stems."),
+    click.option("--stems", "stem_mode", type=click.Choice(["character", "language", "none"]), default="character",
+                 show_default=True, help="Stems: one per character (and per language when there are several) plus "
+                                         "DIALOGUE; per language plus DIALOGUE; or none."),
+    click.option("--loudness", default="-27", show_default=True, metavar="LKFS|off", callback=_loudness_target,
+                 help="Integrated loudness (ITU-R BS.1770) of the DIALOGUE stem: -27 dialogue, -23 EBU R128, "
+                      "or off. One gain per character for the whole programme."),
+    click.option("--true-peak", type=float, default=-2.0, show_default=True, metavar="DBTP",
+                 help="True-peak ceiling of DIALOGUE (4x oversampled): the level goes down if the target would pass it."),
+    click.option("--mix-with", type=click.Path(dir_okay=False, path_type=Path), metavar="M_AND_E.wav",
+                 help="Also write MIX.wav: the dialogue over this 48 kHz M&E (mono, stereo, 5.1 or 7.1), aligned by "
+                      "its bext timecode, exactly the timeline's length."),
+    click.option("--no-stems", is_flag=True, hidden=True, help="Same as --stems none."),
 )
 
 
 def _stem_settings(kw: dict[str, Any]) -> dict[str, Any]:
     """DubOptions fields from the stem options, taken out of ``kw``."""
-    return {"stems": not kw.pop("no_stems")}
+    from .stems import StemOptions
+
+    mode = kw.pop("stem_mode")
+    if kw.pop("no_stems"):
+        mode = "none"
+    try:
+        return {"stems": StemOptions(mode, kw.pop("loudness"), kw.pop("true_peak"), kw.pop("mix_with"))}
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _stem_lines(section: dict) -> list[str]:
+    """The loudness of each stem, as printed after a render."""
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:+.1f}"
+
+    rows = [("", "LKFS", "dBTP", "gain dB")]
+    for name, f in section.get("files", {}).items():
+        rows.append((name, num(f["integrated_lkfs"]), num(f["true_peak_dbtp"]),
+                     "" if f["gain_db"] is None else num(f["gain_db"])))
+    if len(rows) == 1:
+        return []
+    width = max(len(r[0]) for r in rows)
+    lines = [f"  {r[0].ljust(width)}  {r[1]:>6}  {r[2]:>6}  {r[3]:>7}".rstrip() for r in rows]
+    plan = section.get("loudness")
+    if plan and plan["level_set_by"] == "true_peak":
+        lines.append(f"  the {plan['true_peak_limit_dbtp']} dBTP true-peak limit, not the {plan['target_lkfs']} LKFS "
+                     "target, set the dialogue level")
+    return lines
 
 
 @main.command()
@@ -196,7 +249,9 @@ def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool
     for path in result.exports:
         click.echo(f"              {path}")
     if result.stems:
-        click.echo(f"Stems:        {result.stems['DIALOGUE'].parent}/ ({', '.join(result.stems)})")
+        click.echo(f"Stems:        {next(iter(result.stems.values())).parent}/ ({', '.join(result.stems)})")
+        for text in _stem_lines(result.stem_report):
+            click.echo(text)
     click.echo(f"Report:       {result.report_path}")
     click.echo(f"Done in {time.perf_counter() - started:.1f} s.")
 
@@ -212,9 +267,9 @@ def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: 
     _setup_logging(verbose)
     options = DubOptions(lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks)
     tb, found = collect_lines(read_timeline(timeline, rate, start), script, options)
-    header = ("ID", "IN", "OUT", "CHARACTER", "LANG", "SOURCE", "TEXT")
-    rows = [(ln.id, tb.tc(ln.record_in), tb.tc(ln.record_out), ln.character, ln.lang, ln.origin, ln.text)
-            for ln in found]
+    header = ("ID", "IN", "OUT", "CHARACTER", "LANG", "SOURCE", "TRACK", "TEXT")
+    rows = [(ln.id, tb.tc(ln.record_in), tb.tc(ln.record_out), ln.character, ln.lang, ln.origin,
+             ln.track_name if ln.track_name is not None else "-", ln.text) for ln in found]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths, strict=True)) + "  " + str(row[-1]))
@@ -288,3 +343,33 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
         seen.add(character)
         entries.append(CastEntry(character, p.engine, p.spec.voice, line_lang, speaker=p.spec.speaker))
     click.echo(starter_cast(entries), nl=False)
+
+
+@main.command("stems")
+@click.argument("dub_timeline", type=_existing)
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the stems and stems.json (their loudness report).")
+@_stem_options
+@click.option("-v", "--verbose", is_flag=True, help="Print debug messages.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary.")
+@_user_errors
+def stems_command(dub_timeline: Path, out_dir: Path, verbose: bool, quiet: bool, **kw: Any) -> None:
+    """Re-render the stems of DUB_TIMELINE as it is now: dub clips moved, trimmed, deleted or disabled in the NLE.
+
+    Reads any format otio-dub writes (.otio, .otioz, .otiod, FCP7 XML, FCPXML, AAF); a clip is a dub
+    clip by its otio_dub metadata or its "DUB <lang> <CHARACTER>" track. Line media are read, never rewritten.
+    """
+    from .stems import MANIFEST, restem
+
+    _setup_logging(verbose)
+    options = _stem_settings(kw)["stems"]
+    assert not kw, f"unhandled options: {sorted(kw)}"
+    started = time.perf_counter()
+    result = restem(dub_timeline, out_dir, options)
+    if quiet:
+        return
+    click.echo(f"Stems:        {out_dir}/ ({', '.join(result.files)})")
+    for text in _stem_lines(result.report(out_dir)):
+        click.echo(text)
+    click.echo(f"Report:       {out_dir / MANIFEST}")
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s.")
