@@ -47,3 +47,12 @@ class FitError(OtioDubError):
 
 class OutputError(OtioDubError):
     """An output cannot be written (unwritable folder, disk full)."""
+
+
+class HookError(OtioDubError):
+    """An OTIO hook failed; the message names the hook and the timeline."""
+
+    def __init__(self, hook: str, timeline: str, message: str) -> None:
+        self.hook = hook
+        self.timeline = timeline
+        super().__init__(f"OTIO hook {hook} on timeline {timeline!r}: {message}")

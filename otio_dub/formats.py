@@ -56,7 +56,7 @@ def is_dub(item: otio.core.SerializableObject) -> bool:
     return (item.metadata.get(METADATA_KEY) or {}).get("role") == "dub"
 
 
-def _absolute_media(timeline: otio.schema.Timeline, out_dir: Path) -> otio.schema.Timeline:
+def absolute_media(timeline: otio.schema.Timeline, out_dir: Path) -> otio.schema.Timeline:
     """A copy whose dub clips point at their media by absolute file URL (what NLEs relink by)."""
     copied = copy.deepcopy(timeline)
     for clip in copied.find_clips():
@@ -104,7 +104,7 @@ def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt
     target = out_dir / f"{name}.dub{suffix}"
     if fmt == "otio":
         return [write_text_atomic(target, otio.adapters.write_to_string(timeline, adapter))]
-    nle = _absolute_media(timeline, out_dir)
+    nle = absolute_media(timeline, out_dir)
     if fmt == "fcpxml" and tb.rate.denominator != 1:
         raise OutputError(f"the FCPXML writer cannot write {float(tb.rate):.3f} fps (NTSC) timelines; "
                           "use --to otio (lossless) or --to xml (FCP7 XML, which Final Cut Pro and Resolve import)")

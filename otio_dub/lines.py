@@ -130,6 +130,8 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
             meta = clip.metadata.get(METADATA_KEY)
             if not meta or not clip.enabled or meta.get("role") == "dub":  # our own output is not dialogue
                 continue
+            if "text" not in meta and meta.get("dialogue"):  # tagged as a dialogue clip, no line yet
+                continue
             rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
             rin = frames_of(rng.start_time, tb.rate)
             rout = frames_of(rng.end_time_exclusive(), tb.rate)
@@ -147,7 +149,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
                 character=str(meta.get("character") or character or DEFAULT_CHARACTER),
                 lang=meta.get("lang") or lang,
                 emotion=str(emo).lower() if emo and str(emo).lower() in EMOTIONS else None,
-                source="metadata", origin=where, clip_name=clip.name, track_name=track.name,
+                source=str(meta.get("source") or "metadata"), origin=where, clip_name=clip.name, track_name=track.name,
             ))
     return found
 
@@ -319,3 +321,34 @@ def dialogue_timeline(name: str, tb: TimeBase, events: Sequence[tuple[int, int, 
     for track, _ in lanes:
         timeline.tracks.append(track)
     return timeline
+
+
+def tag_dialogue(timeline: otio.schema.Timeline, words: Sequence[str] = DIALOGUE_TRACK_WORDS) -> int:
+    """Mark dialogue clips with ``otio_dub`` metadata in place, so any tool reading the timeline
+    sees them: clips on tracks named like dialogue get ``dialogue: true``, and a clip whose one
+    ``CHARACTER: text`` marker covers it gets the line's text and character. Returns clips tagged."""
+    tb = timebase_of(timeline)
+    audio = _audio_tracks(timeline)
+    named = [t for t in audio if is_dialogue_track_name(t.name, words)]
+    tagged = 0
+    by_clip: dict[tuple[str, str], list[dict]] = {}
+    for row in _marker_lines(timeline, tb, named or audio, None, set()):
+        by_clip.setdefault((row["track_name"], row["clip_name"]), []).append(row)
+    for track in named or audio:
+        for clip in track.find_clips():
+            if _is_dub(clip) or not clip.enabled:
+                continue
+            meta = dict(clip.metadata.get(METADATA_KEY) or {})
+            if meta.get("text"):
+                continue  # already a line: never overwrite
+            rows = by_clip.get((track.name, clip.name), [])
+            if len(rows) == 1:
+                meta.update(text=rows[0]["text"], character=rows[0]["character"], source="marker",
+                            **({"emotion": rows[0]["emotion"]} if rows[0]["emotion"] else {}))
+            elif track in named:
+                meta["dialogue"] = True
+            else:
+                continue
+            clip.metadata[METADATA_KEY] = meta
+            tagged += 1
+    return tagged
