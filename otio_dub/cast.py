@@ -75,6 +75,8 @@ def parse_cast(text: str, source: str = "cast") -> dict[str, CastEntry]:
                 raise InputError(source, f"{key} = {value!r} has the wrong type", where=where)
         if "rate" in entry and not 0.3 <= entry["rate"] <= 3.0:
             raise InputError(source, f"rate = {entry['rate']} is outside 0.3-3.0", where=where)
+        if "gain" in entry and not -60 <= entry["gain"] <= 24:  # also rejects nan and inf
+            raise InputError(source, f"gain = {entry['gain']} dB is outside -60..24", where=where)
         if "pitch" in entry and not -12 <= entry["pitch"] <= 12:
             raise InputError(source, f"pitch = {entry['pitch']} semitones is outside -12..12", where=where)
         emotion = entry.get("emotion")

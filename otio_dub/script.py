@@ -22,7 +22,7 @@ EMOTIONS = tuple(PROSODY)
 SCRIPT_SUFFIXES = (".srt", ".ass", ".ssa", ".vtt")
 
 _SPEAKER = re.compile(r"^\s*-?\s*([A-Za-z\u00C0-\u024F][\w .'\-]{0,30}?)\s*:\s+(?=\S)")
-_TAG = re.compile(r"\[([^\[\]]{1,30})\]")
+_TAG = re.compile(r"\[([^\[\]]*)\]")
 _HTML = re.compile(r"</?[a-zA-Z][^>]*>")
 _VTT_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>")
 _CUE_TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}(\s.*)?$")
@@ -50,15 +50,18 @@ def split_speaker(text: str) -> tuple[str | None, str]:
 
 
 def extract_emotion(text: str, where: str) -> tuple[str | None, str]:
-    """Remove ``[tags]`` from the text; the first known emotion tag is returned, unknown ones warn."""
+    """Remove ``[tags]`` and stage directions from the text (nested brackets too); the first known
+    emotion tag is returned, unknown ones warn: none of them is ever spoken."""
     emotion = None
-    for tag in _TAG.findall(text):
-        key = tag.strip().lower()
-        if key in EMOTIONS:
-            emotion = emotion or key
-        else:
-            log.warning("%s: unknown tag [%s] removed (known: %s)", where, tag, ", ".join(EMOTIONS))
-    return emotion, _TAG.sub(" ", text)
+    while _TAG.search(text):
+        for tag in _TAG.findall(text):
+            key = tag.strip().lower()
+            if key in EMOTIONS:
+                emotion = emotion or key
+            elif key:
+                log.warning("%s: unknown tag [%s] removed (known: %s)", where, tag, ", ".join(EMOTIONS))
+        text = _TAG.sub(" ", text)
+    return emotion, text
 
 
 def clean_text(text: str) -> str:

@@ -66,41 +66,40 @@ def resolve_languages(lines: Sequence[Line], cast: Mapping[str, CastEntry], defa
 
 
 def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine: str) -> dict[tuple[str, str], Performer]:
-    """A Performer per (character, language), checked against its engine (errors list valid names)."""
+    """A Performer per (character, language), checked against its engine (errors list valid names).
+
+    Cast entries that name a voice keep it; every other character (uncast, or cast without a
+    voice) gets the next automatic voice of its engine that nobody else has, in order of appearance.
+    """
     performers: dict[tuple[str, str], Performer] = {}
-    for line in lines:
-        entry = cast.get(line.character)
-        key = (line.character, line.lang)
-        if entry is None or key in performers:
-            continue
-        engine_name = entry.engine or default_engine
+    keys = list(dict.fromkeys((line.character, line.lang) for line in lines))
+    origin = {(line.character, line.lang): line.origin for line in reversed(lines)}
+    taken = {(entry.engine or default_engine, entry.voice, entry.speaker)
+             for entry in cast.values() if entry.voice is not None}
+    counters: dict[str, int] = {}
+    for character, lang in keys:
+        entry = cast.get(character)
+        engine_name = (entry.engine if entry else None) or default_engine
         engine = get_engine(engine_name)
-        spec = VoiceSpec(voice=entry.voice, lang=line.lang, speaker=entry.speaker)
-        if entry.voice is None:
-            spec = dataclasses.replace(engine.default_voice(line.lang, 0), speaker=entry.speaker)
+        if entry is not None and entry.voice is not None:
+            spec = VoiceSpec(voice=entry.voice, lang=lang, speaker=entry.speaker)
+        else:
+            for _ in range(64):  # skip voices already given; give up on uniqueness after a full cycle
+                spec = engine.default_voice(lang, counters.get(engine_name, 0))
+                counters[engine_name] = counters.get(engine_name, 0) + 1
+                if entry is not None and entry.speaker is not None:
+                    spec = dataclasses.replace(spec, speaker=entry.speaker)
+                if (engine_name, spec.voice, spec.speaker) not in taken:
+                    break
+        taken.add((engine_name, spec.voice, spec.speaker))
         try:
             engine.check(spec)
         except EngineError as exc:
-            raise EngineError(f"cast entry {line.character!r}: {exc}") from None
-        performers[key] = Performer(engine_name, spec, entry.rate, entry.pitch, entry.gain, entry.emotion, True)
-    taken = {(p.engine, p.spec.voice, p.spec.speaker) for p in performers.values()}
-    engine = get_engine(default_engine)
-    index = 0
-    for line in lines:
-        key = (line.character, line.lang)
-        if key in performers:
-            continue
-        for _ in range(64):  # skip voices the cast already uses; give up on uniqueness after a full cycle
-            spec = engine.default_voice(line.lang, index)
-            index += 1
-            if (default_engine, spec.voice, spec.speaker) not in taken:
-                break
-        taken.add((default_engine, spec.voice, spec.speaker))
-        try:
-            engine.check(spec)
-        except EngineError as exc:
-            raise EngineError(f"{line.origin}: language {line.lang!r} of {line.character!r}: {exc}") from None
-        performers[key] = Performer(default_engine, spec)
+            who = f"cast entry {character!r}" if entry else f"{origin[(character, lang)]}: {character!r} ({lang})"
+            raise EngineError(f"{who}: {exc}") from None
+        performers[(character, lang)] = (
+            Performer(engine_name, spec, entry.rate, entry.pitch, entry.gain, entry.emotion, True) if entry
+            else Performer(engine_name, spec))
     return performers
 
 

@@ -51,8 +51,8 @@ def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
         if name not in factories:
             raise EngineError(f"unknown engine {name!r}; known engines: {', '.join(sorted(factories))}")
         engine = factories[name]()
-        if callable(engine) and not isinstance(engine, Engine):  # an entry point naming a class/factory
-            engine = engine()
+        if isinstance(engine, type) or (callable(engine) and not isinstance(engine, Engine)):
+            engine = engine()  # an entry point naming a class or a factory, not an instance
         _loaded[name] = engine
         return engine
 

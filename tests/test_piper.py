@@ -1,0 +1,189 @@
+"""The piper engine (the ``piper`` extra with the bundled ``joe`` voice) on its own and through a dub."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import otio_dub.engines as engines
+from otio_dub import dsp
+from otio_dub.cast import CastEntry
+from otio_dub.engines import Engine, VoiceSpec, get_engine
+from otio_dub.errors import EngineError
+from otio_dub.pipeline import DubOptions
+
+TEXT = "The quick brown fox jumps over the lazy dog."
+JOE = VoiceSpec(voice="joe", lang="en-us")
+FRAME = 2000  # 48 kHz samples per frame at 24 fps
+
+
+@pytest.fixture(scope="module")
+def piper():
+    """The process-wide piper engine (loading the voice takes about a second: once per module)."""
+    return get_engine("piper")
+
+
+@pytest.fixture(scope="module")
+def joe_take(piper):
+    return piper.synthesize(TEXT, JOE, 1.0)
+
+
+def test_get_engine_loads_piper_once(piper):
+    assert isinstance(piper, Engine)
+    assert get_engine("piper") is piper
+    assert piper.info.name == "piper"
+    assert piper.info.deterministic is True
+    assert piper.info.native_prosody is False  # pitch and gain are applied by the pipeline
+    lo, hi = piper.info.speed_range
+    assert lo <= 0.8 and hi >= 1.25
+    assert "piper" in piper.info.version
+
+
+def test_synthesize_real_audio(piper, joe_take):
+    take = joe_take
+    assert take.sample_rate == piper.info.sample_rate == 22050
+    assert take.audio.dtype == np.float32
+    assert take.audio.ndim == 1
+    assert np.all(np.isfinite(take.audio))
+    assert 1.0 < take.seconds < 6.0
+    assert np.max(np.abs(take.audio)) > 0.1  # not silent
+    assert np.sqrt(np.mean(take.audio.astype(np.float64) ** 2)) > 0.01
+    first, end = dsp.speech_bounds(take.audio, take.sample_rate)
+    assert end - first > 0.8 * take.sample_rate
+
+
+def test_rate_control_moves_the_length(piper, joe_take):
+    lengths = {speed: piper.synthesize(TEXT, JOE, speed).audio.size for speed in (0.8, 1.25)}
+    lengths[1.0] = joe_take.audio.size
+    assert lengths[0.8] > lengths[1.0] > lengths[1.25], lengths
+    assert lengths[0.8] / lengths[1.25] > 1.2  # a real change, not a rounding effect
+
+
+def test_synthesis_is_deterministic(piper, joe_take):
+    again = piper.synthesize(TEXT, JOE, 1.0)
+    assert again.sample_rate == joe_take.sample_rate
+    np.testing.assert_array_equal(again.audio, joe_take.audio)
+
+
+def test_voices_lists_joe(piper):
+    voices = piper.voices()
+    joe = [v for v in voices if v.id == "joe"]
+    assert len(joe) == 1
+    assert joe[0].languages == ("en-us",)
+    assert [v.id for v in piper.voices("en-us")] == ["joe"]
+    assert [v.id for v in piper.voices("en")] == ["joe"]
+    assert piper.voices("de") == []
+    assert "en-us" in piper.languages()
+
+
+@pytest.mark.parametrize("index", [0, 1, 5])
+def test_default_voice_is_the_bundled_voice(piper, index):
+    spec = piper.default_voice("en-us", index)
+    assert spec.voice == "joe"
+    assert spec.lang == "en-us"
+    assert spec.speaker is None  # joe has a single speaker
+    piper.check(spec)  # speakable as given
+
+
+def test_check_accepts_joe(piper):
+    piper.check(JOE)
+    piper.check(VoiceSpec(voice="joe", lang="en-us", speaker=0))
+    piper.check(VoiceSpec(voice=None, lang="en-us"))  # no voice: the default one
+
+
+def test_check_unknown_voice_lists_bundled_voices(piper):
+    with pytest.raises(EngineError) as info:
+        piper.check(VoiceSpec(voice="nobody", lang="en-us"))
+    message = str(info.value)
+    assert "nobody" in message
+    assert "joe" in message
+    assert ".onnx" in message
+
+
+def test_check_missing_onnx_path(piper, tmp_path):
+    missing = tmp_path / "missing.onnx"
+    with pytest.raises(EngineError) as info:
+        piper.check(VoiceSpec(voice=str(missing), lang="en-us"))
+    assert "missing.onnx" in str(info.value)
+    assert "joe" in str(info.value)
+
+
+def test_check_onnx_without_its_config(piper, tmp_path):
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"not really a model")
+    with pytest.raises(EngineError) as info:
+        piper.check(VoiceSpec(voice=str(model), lang="en-us"))
+    message = str(info.value)
+    assert "voice.onnx.json" in message
+    assert str(model) in message
+
+
+def test_check_broken_onnx_voice_is_an_engine_error(piper, tmp_path):
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(b"not really a model")
+    (tmp_path / "broken.onnx.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(EngineError) as info:
+        piper.check(VoiceSpec(voice=str(model), lang="en-us"))
+    assert "broken.onnx" in str(info.value)
+
+
+def test_speaker_out_of_range(piper):
+    with pytest.raises(EngineError) as info:
+        piper.check(VoiceSpec(voice="joe", lang="en-us", speaker=3))
+    assert "speaker" in str(info.value)
+    assert "3" in str(info.value)
+    with pytest.raises(EngineError):
+        piper.synthesize("Hello.", VoiceSpec(voice="joe", lang="en-us", speaker=-1))
+
+
+def test_missing_piper_package_names_the_extra(monkeypatch):
+    from otio_dub.engines.piper import PiperEngine
+
+    monkeypatch.setitem(sys.modules, "piper", None)  # `import piper` now raises ImportError
+    with pytest.raises(EngineError) as info:
+        PiperEngine()
+    assert "otio-dub[piper]" in str(info.value)
+
+
+def test_missing_piper_package_through_the_registry(monkeypatch):
+    monkeypatch.setitem(sys.modules, "piper", None)
+    monkeypatch.setattr(engines, "_loaded", {k: v for k, v in engines._loaded.items() if k != "piper"})
+    with pytest.raises(EngineError) as info:
+        get_engine("piper")
+    assert "otio-dub[piper]" in str(info.value)
+    assert "piper" not in engines._loaded  # a failed load is not cached
+
+
+def test_dub_with_a_piper_cast(piper, tools, fresh_dub):
+    text = "I had to see you tonight. It could not wait until tomorrow."
+    natural = dsp.trim(dsp.resample(*_take(piper, text))).size
+    window_frames = round(natural / 1.1 / FRAME)  # needs about 1.1x: well inside the speed bounds
+    rin, rout = 24, 24 + window_frames
+    timeline = tools.make_timeline(24, 86400, [tools.LineSpec(rin, rout, text, "ANNA")], rout + 48, name="piper")
+    cast = {"ANNA": CastEntry("ANNA", engine="piper", voice="joe", lang="en-us")}
+    result = fresh_dub(timeline, options=DubOptions(cast=cast))
+    assert len(result.lines) == 1
+    row = result.lines[0]
+    assert row["engine"] == "piper"
+    assert row["voice"] == "joe"
+    assert row["lang"] == "en-us"
+    assert row["status"] == "fit", row
+    assert result.voices == {"ANNA (en-us)": "piper joe"}
+    report = result.report_path.read_text(encoding="utf-8")
+    assert '"piper"' in report and "piper-tts" in report
+    media = tools.read_wav(result.out_dir / row["media"])
+    info = sf.info(str(result.out_dir / row["media"]))
+    assert (info.samplerate, info.subtype, info.channels) == (48000, "PCM_24", 1)
+    assert media.size == (rout - rin) * FRAME  # exact media length
+    first, end = dsp.speech_bounds(media.astype(np.float32))
+    assert first <= FRAME  # speech starts at the record in
+    assert abs(end - media.size) <= FRAME  # and ends within one frame of the window
+    assert 0.9 - 2e-3 <= row["total_speed"] <= 1.25 + 2e-3
+
+
+def _take(engine, text: str) -> tuple[np.ndarray, int]:
+    take = engine.synthesize(text, JOE, 1.0)
+    return take.audio, take.sample_rate
