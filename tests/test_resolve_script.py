@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 import pytest
@@ -316,7 +317,11 @@ def test_round_trip_imports_the_dub_timeline_and_makes_it_current(round_trip):
     assert outcome.script is None  # the lines came from the clip markers
 
     [(path, options)] = studio.pool._imports
-    assert path == str(folder / "Reel 1.dub.otio")
+    # Resolve imports a copy of the .dub.otio whose dub clips name their media by absolute file URL
+    assert path == str(folder / "Reel 1.dub.resolve.otio")
+    imported = otio.adapters.read_from_file(path)
+    urls = [c.media_reference.target_url for t in imported.tracks[2:] for c in t.find_clips()]
+    assert urls and all(u.startswith("file://") and Path(unquote(urlparse(u).path)).is_file() for u in urls)
     assert options == {"timelineName": "Reel 1 DUB", "importSourceClips": True, "sourceClipsPath": str(folder)}
     dubbed = studio.project._current
     assert dubbed is outcome.timeline and dubbed._name == "Reel 1 DUB"
@@ -334,9 +339,9 @@ def test_round_trip_fills_a_bin_named_after_the_timeline(round_trip):
     result = outcome.result
     paths = [Path(item._path) for item in media_bin._clips if isinstance(item, FakeMediaPoolItem)]
     stems = set(result.stems.values())
-    line_media = {result.out_dir / row["media"] for row in result.lines}
-    assert set(paths) == stems | line_media and len(paths) == len(stems) + len(line_media) == 3 + 2
-    assert {p.parent.name for p in stems} == {"stems"} and {p.parent.name for p in line_media} == {"media"}
+    # the stems only: line media arrive with the timeline (importSourceClips), not a second time
+    assert set(paths) == stems and len(paths) == len(stems) == 3
+    assert {p.parent.name for p in stems} == {"stems"}
     assert all(p.is_file() for p in paths)
     assert outcome.timeline in media_bin._clips  # the timeline was imported with the bin current
     assert [f for f in result.out_dir.iterdir() if f.name.startswith(".otio-dub-staging")] == []

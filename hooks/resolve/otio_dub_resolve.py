@@ -248,18 +248,27 @@ def run(
         return fail(f"Resolve could not make the media-pool bin {bin_name!r}; the dub is in {folder}", **made)
     media_pool.SetCurrentFolder(media_bin)
 
-    files = list(dict.fromkeys([*result.stems.values(), *(result.out_dir / row["media"] for row in result.lines)]))
+    # the stems only: the line media come in with the timeline import below (importSourceClips)
+    files = list(dict.fromkeys(result.stems.values())) if import_source_clips else list(dict.fromkeys(
+        [*result.stems.values(), *(result.out_dir / row["media"] for row in result.lines)]))
     files = [Path(f) for f in files if Path(f).is_file()]
     items = media_pool.ImportMedia([str(f) for f in files]) or []
     if len(items) < len(files):
         say(f"warning: Resolve imported {len(items)} of {len(files)} files into bin {bin_name!r}")
 
     new_name = unused_timeline_name(project, f"{timeline_name} DUB")
-    # "sourceClipsPath": where Resolve looks for clips it cannot find at their path, as the dub
-    # clips' media/<line>.wav are relative to the .dub.otio.
+    # Resolve gets a copy of the dub timeline whose clips name their media by absolute file URL;
+    # "sourceClipsPath" is the fallback where Resolve looks for clips it cannot find at their path.
+    import opentimelineio as otio
+
+    from otio_dub.formats import absolute_media
+    from otio_dub.render import write_text_atomic
+
+    for_resolve = result.out_dir / f"{result.timeline_path.stem}.resolve.otio"
+    write_text_atomic(for_resolve, otio.adapters.write_to_string(absolute_media(result.timeline, result.out_dir), "otio_json"))
     import_options = {"timelineName": new_name, "importSourceClips": import_source_clips,
                       "sourceClipsPath": str(result.out_dir)}
-    dubbed = media_pool.ImportTimelineFromFile(str(result.timeline_path), import_options)
+    dubbed = media_pool.ImportTimelineFromFile(str(for_resolve), import_options)
     if dubbed is None:
         return fail(f"Resolve could not import {result.timeline_path} as a timeline; the dub is in {folder}",
                     bin=media_bin, imported=files, **made)
