@@ -31,6 +31,7 @@ class DubClip:
     status: str
     note: str = ""
     report: dict | None = None
+    gain_db: float | None = None  # the character's loudness gain, baked into the media
 
 
 def track_name(lang: str, character: str, lane: int = 0) -> str:
@@ -53,6 +54,8 @@ def _clip(dc: DubClip, tb: TimeBase) -> otio.schema.Clip:
             "text": dc.line.text, "status": dc.status, "origin": dc.line.origin}
     if dc.report:
         meta["fit"] = dc.report
+    if dc.gain_db is not None:
+        meta["gain_db"] = round(dc.gain_db, 2)
     clip = otio.schema.Clip(name=dc.line.id, media_reference=ref, source_range=rng, metadata={METADATA_KEY: meta})
     if dc.status in _MARKER_COLOR:
         over = frames - dc.line.duration

@@ -346,7 +346,7 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
 
 
 @main.command("stems")
-@click.argument("dub_timeline", type=_existing)
+@click.argument("dub_timeline", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the stems and stems.json (their loudness report).")
 @_stem_options
@@ -356,8 +356,8 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
 def stems_command(dub_timeline: Path, out_dir: Path, verbose: bool, quiet: bool, **kw: Any) -> None:
     """Re-render the stems of DUB_TIMELINE as it is now: dub clips moved, trimmed, deleted or disabled in the NLE.
 
-    Reads any format otio-dub writes (.otio, .otioz, .otiod, FCP7 XML, FCPXML, AAF); a clip is a dub
-    clip by its otio_dub metadata or its "DUB <lang> <CHARACTER>" track. Line media are read, never rewritten.
+    Reads .otio, .otioz, .otiod, FCP7 XML, FCPXML and AAF; a dub clip is known by its otio_dub metadata, its
+    "DUB <lang> <CHARACTER>" track or its otio-dub line media. Line media are read, never rewritten.
     """
     from .stems import MANIFEST, restem
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +22,15 @@ from . import __version__, dsp, fit
 from .apply import DubClip, add_dub_tracks, track_name
 from .cast import CastEntry, load_cast
 from .dialogue_list import LIST_SUFFIXES
+from .dub_timeline import line_description
 from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
 from .formats import format_of, write_timeline
 from .guide import guide_pads
 from .lines import Line, duration_frames, find_lines, timebase_of
-from .render import Placement, write_bwf, write_text_atomic
+from .render import Placement, finish_line, write_staging, write_text_atomic
 from .script import SCRIPT_SUFFIXES, read_script
-from .stems import render_stems
+from .stems import StemOptions, check_mix_with, dub_stems, plan_loudness
 from .timebase import SAMPLE_RATE, TimeBase, parse_timecode
 from .voices import assign, delivery, resolve_languages
 
@@ -51,7 +52,7 @@ class DubOptions:
     to: str | None = None  # output format (formats.FORMATS); default: the input's
     rate: float | None = None  # frame rate for inputs without one (EDL, subtitles, dialogue lists)
     start: str | None = None  # start timecode for subtitle / dialogue-list inputs
-    stems: bool = True
+    stems: StemOptions = field(default_factory=StemOptions)  # stems, loudness, true peak, full mix
 
 
 @dataclass
@@ -67,6 +68,7 @@ class DubResult:
     lines: list[dict]
     summary: dict[str, int]
     voices: dict[str, str]
+    stem_report: dict = field(default_factory=dict)  # report.json's "stems": loudness and true peak per stem
 
 
 def read_timeline(path: str | Path, rate: float | None = None, start: str | None = None) -> otio.schema.Timeline:
@@ -232,6 +234,7 @@ def dub(
         source, name = read_timeline(timeline, options.rate, options.start), Path(timeline).stem
         base, fmt = Path(timeline).resolve().parent, options.to or format_of(timeline)
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}_dub"
+    mix = check_mix_with(options.stems.mix_with) if options.stems.mix_with else None  # before any synthesis
     tb, lines = collect_lines(source, script, options)
     total_frames = duration_frames(source, tb)
     total_samples = tb.samples_between(0, total_frames)
@@ -266,8 +269,7 @@ def dub(
                 note = fit.overrun_hint(fitted.plan.needed_speed, policy.max_speedup, line.text)
             elif fitted.plan.status == "borrowed":
                 note = f"borrows {fitted.plan.borrowed / 48:.0f} ms after the line"
-            write_bwf(staging / f"{line.id}.wav", media, tb.start_sample + tb.sample_at(line.record_in),
-                      description=f"{line.character}: {line.text}"[:256])
+            write_staging(staging / f"{line.id}.f32.wav", media)  # float until its loudness gain is known
             row = {
                 "id": line.id, "character": line.character, "lang": line.lang, "text": line.text,
                 "source": line.source, "origin": line.origin,
@@ -287,6 +289,14 @@ def dub(
         if overruns and policy.overflow == "error":
             listed = "; ".join(f"{r['id']} at {r['record_in']} {r['note']}" for r in overruns)
             raise FitError(f"{len(overruns)} line(s) do not fit: {listed}", [r["id"] for r in overruns])
+        plan = plan_loudness([(line.lang, line.character, replace(p, path=staging / f"{line.id}.f32.wav"))
+                              for line, p in placements], total_samples, options.stems) \
+            if options.stems.loudness is not None else None
+        for line in lines:  # one gain per character, baked into its line media so the NLE hears the stems' level
+            finish_line(staging / f"{line.id}.f32.wav", staging / f"{line.id}.wav",
+                        plan.linear((line.lang, line.character)) if plan else 1.0,
+                        tb.start_sample + tb.sample_at(line.record_in),
+                        line_description(line.character, line.lang, line.text))
         media_dir = out / "media"
         media_dir.mkdir(exist_ok=True)
         for line in lines:
@@ -300,8 +310,13 @@ def dub(
         if dc.end_frame > total_frames:
             log.warning("%s runs to %s, past the timeline end %s: the stems cut it there",
                         dc.line.id, tb.tc(dc.end_frame), tb.tc(total_frames))
-    stems = render_stems(out, [(line.lang, line.character, p) for line, p in placements], tb, total_samples, name,
-                         options) if options.stems else {}
+    stem_result = dub_stems(out, [(line.lang, line.character, p) for line, p in placements], total_samples,
+                            tb.start_sample, name, options.stems, plan, mix)
+    stems = stem_result.paths()
+    if plan:
+        clips = [replace(dc, gain_db=plan.gains_db[(dc.line.lang, dc.line.character)]) for dc in clips]
+        for row in rows:
+            row["gain_db"] = round(plan.gains_db[(row["lang"], row["character"])], 2)
     dubbed = add_dub_tracks(source, clips, tb)
     timeline_path = write_text_atomic(out / f"{name}.dub.otio", otio.adapters.write_to_string(dubbed, "otio_json"))
     exports = write_timeline(dubbed, out, name, fmt, tb) if fmt != "otio" else []
@@ -312,11 +327,13 @@ def dub(
         "engines": {name: get_engine(name).info.version for name in sorted({p.engine for p in performers.values()})},
         "policy": asdict(policy), "summary": summary,
         "tracks": sorted({track_name(line.lang, line.character) for line in lines}),
+        "stems": stem_result.report(out),
         "lines": rows,
     }
     report_path = write_text_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     voice_map = {f"{c} ({lang})": p.label() for (c, lang), p in performers.items()}
-    return DubResult(dubbed, out, timeline_path, exports, stems, report_path, rows, summary, voice_map)
+    return DubResult(dubbed, out, timeline_path, exports, stems, report_path, rows, summary, voice_map,
+                     stem_report=report["stems"])
 
 
 def summarize(rows: list[dict]) -> dict[str, int]:

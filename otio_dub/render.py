@@ -1,29 +1,51 @@
 """Broadcast WAV output: 48 kHz / 24-bit PCM with a ``bext`` chunk, streamed and written atomically.
 
 soundfile cannot write ``bext``, so this module writes the RIFF itself (the format is small and
-fixed). A JUNK chunk reserves room for ``ds64`` so a file that passes 4 GB becomes RF64 in place.
+fixed). A JUNK chunk reserves room for ``ds64`` so a file that passes 4 GB becomes RF64 in place
+(EBU Tech 3306). More than two channels use WAVE_FORMAT_EXTENSIBLE with the standard channel mask.
+A stem's measured loudness goes into the bext v2 loudness fields (EBU Tech 3285) before it closes.
 Every file is written under a temporary name and renamed when complete.
+
+Stems are mixed block by block (:func:`mix_blocks`): each block reads only the stretch of each
+line's media that falls in it, so memory does not grow with the programme's length.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import OutputError
 from .timebase import SAMPLE_RATE
 
+if TYPE_CHECKING:
+    from .loudness import Loudness
+
 _BEXT_SIZE = 602
 _FMT_SIZE = 16
+_FMT_EXTENSIBLE_SIZE = 40
 _JUNK_SIZE = 28  # becomes the ds64 chunk if the file outgrows RIFF's 4 GB
 _U32 = 0xFFFFFFFF
+#: Largest RIFF size field; a bigger file is written as RF64 (a module constant so tests can lower it).
+RIFF_LIMIT = _U32
+#: Offsets inside the bext body (EBU Tech 3285): TimeReference, Version, loudness fields (v2).
+BEXT_TIME_REFERENCE = 256 + 32 + 32 + 10 + 8
+BEXT_VERSION = BEXT_TIME_REFERENCE + 8
+BEXT_LOUDNESS = BEXT_VERSION + 2 + 64
+#: WAVE_FORMAT_EXTENSIBLE speaker masks: 5.1 = L R C LFE Ls Rs, 7.1 adds side left/right.
+_CHANNEL_MASKS = {3: 0x7, 4: 0x33, 6: 0x3F, 8: 0x63F}
+_PCM_GUID = struct.pack("<IHH8s", 1, 0x0000, 0x0010, b"\x80\x00\x00\xaa\x00\x38\x9b\x71")
+#: Samples per mixing block: 5 s at 48 kHz, a whole number of 100 ms loudness segments.
+BLOCK = 240_000
 
 
 def _bext(description: str, originator: str, reference: str, time_reference: int) -> bytes:
@@ -40,10 +62,23 @@ def _bext(description: str, originator: str, reference: str, time_reference: int
     return b"bext" + struct.pack("<I", _BEXT_SIZE) + body
 
 
+def _file_mode() -> int:
+    """Permissions a plain new file gets (mkstemp makes 0600; a delivery is shared: 0666 & ~umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def to_int24(block: np.ndarray) -> bytes:
     """Float samples in [-1, 1] as little-endian 24-bit PCM bytes (clipped, rounded)."""
-    ints = np.clip(np.rint(block.astype(np.float64) * 8388608.0), -8388608, 8388607).astype("<i4")
-    return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    # float32 is exact here: scaling by 2**23 only moves the exponent, and rint of a float32 is exact
+    scaled = np.rint(np.asarray(block, dtype=np.float32) * np.float32(8388608.0))
+    ints = np.clip(scaled, -8388608, 8388607).astype("<i4")
+    low = ints.view(np.uint8)
+    out = np.empty(ints.size * 3, dtype=np.uint8)
+    for byte in range(3):  # the three low bytes of each little-endian int32 (strided copies are fast)
+        out[byte::3] = low[byte::4]
+    return out.tobytes()
 
 
 class BwfWriter:
@@ -62,8 +97,15 @@ class BwfWriter:
         self._tmp = Path(tmp)
         self._fh = os.fdopen(fd, "wb")
         block_align = 3 * channels
-        fmt = b"fmt " + struct.pack("<IHHIIHH", _FMT_SIZE, 1, channels, sample_rate, sample_rate * block_align, block_align, 24)
+        if channels <= 2:
+            fmt = b"fmt " + struct.pack("<IHHIIHH", _FMT_SIZE, 1, channels, sample_rate, sample_rate * block_align,
+                                        block_align, 24)
+        else:
+            fmt = b"fmt " + struct.pack("<IHHIIHHHHI", _FMT_EXTENSIBLE_SIZE, 0xFFFE, channels, sample_rate,
+                                        sample_rate * block_align, block_align, 24, 22, 24,
+                                        _CHANNEL_MASKS.get(channels, 0)) + _PCM_GUID
         header = b"WAVE" + b"JUNK" + struct.pack("<I", _JUNK_SIZE) + b"\0" * _JUNK_SIZE
+        self._bext_body = 12 + 8 + _JUNK_SIZE + 8  # file offset of the bext chunk's body
         header += _bext(description, originator, self.path.stem, time_reference) + fmt
         self._fh.write(b"RIFF" + struct.pack("<I", 0) + header + b"data" + struct.pack("<I", 0))
         self._data_start = self._fh.tell()
@@ -74,6 +116,27 @@ class BwfWriter:
         self._fh.write(data)
         self.frames += len(data) // (3 * self.channels)
 
+    def set_loudness(self, measured: Loudness) -> None:
+        """Record a measurement in the bext v2 loudness fields (x100, 0x7FFF where unknown)."""
+
+        def word(value: float) -> int:
+            if not math.isfinite(value):
+                return 0x7FFF
+            return max(-32768, min(32766, round(value * 100)))
+
+        fields = (measured.integrated, measured.loudness_range, measured.true_peak, measured.max_momentary,
+                  measured.max_short_term)
+        try:
+            here = self._fh.tell()
+            self._fh.seek(self._bext_body + BEXT_VERSION)
+            self._fh.write(struct.pack("<H", 2))
+            self._fh.seek(self._bext_body + BEXT_LOUDNESS)
+            self._fh.write(struct.pack("<5h", *(word(v) for v in fields)))
+            self._fh.seek(here)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write ({exc.strerror})") from None
+
     def close(self) -> Path:
         """Patch the sizes (RF64 past 4 GB), flush, and rename into place."""
         try:
@@ -81,7 +144,7 @@ class BwfWriter:
             if data_size % 2:
                 self._fh.write(b"\0")
             riff_size = self._fh.tell() - 8
-            if riff_size > _U32:
+            if riff_size > RIFF_LIMIT:
                 self._fh.seek(0)
                 self._fh.write(b"RF64" + struct.pack("<I", _U32) + b"WAVE")
                 self._fh.write(b"ds64" + struct.pack("<IQQQI", _JUNK_SIZE, riff_size, data_size, self.frames, 0))
@@ -93,6 +156,7 @@ class BwfWriter:
                 self._fh.seek(self._data_start - 4)
                 self._fh.write(struct.pack("<I", data_size))
             self._fh.close()
+            os.chmod(self._tmp, _file_mode())
             os.replace(self._tmp, self.path)
         except OSError as exc:
             self.abort()
@@ -130,6 +194,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
@@ -138,35 +203,51 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 @dataclass(frozen=True)
 class Placement:
-    """A media file laid on the stem: first sample relative to the stem start, its length, gain."""
+    """A media file laid on a stem: its first sample relative to the stem start, how many samples
+    are laid, from which sample of the file (a head trim), and a linear gain."""
 
     path: Path
     start: int
     length: int
     gain: float = 1.0
+    offset: int = 0
+
+
+def mix_blocks(groups: Sequence[Sequence[Placement]], total: int, block: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+    """Mix each group of placements into its own signal, ``block`` samples at a time.
+
+    Yields ``(first sample, array (len(groups), n))`` covering ``[0, total)`` in order. Only the part
+    of a placement inside the block is read from its file; samples past a file's end are silence.
+    """
+    import soundfile as sf
+
+    items = sorted(((p.start, g, p) for g, group in enumerate(groups) for p in group if p.length > 0),
+                   key=lambda t: (t[0], t[1]))
+    starts = [start for start, _, _ in items]
+    longest = max((p.length for _, _, p in items), default=0)
+    for b0 in range(0, total, block):
+        b1 = min(total, b0 + block)
+        buf = np.zeros((len(groups), b1 - b0), dtype=np.float32)
+        lo = bisect.bisect_left(starts, b0 - longest)
+        hi = bisect.bisect_left(starts, b1)
+        for _, g, p in items[lo:hi]:
+            s0, s1 = max(b0, p.start), min(b1, p.start + p.length)
+            if s1 <= s0 or p.gain == 0:
+                continue
+            first = p.offset + s0 - p.start
+            audio, _ = sf.read(str(p.path), start=first, stop=first + s1 - s0, dtype="float32", always_2d=False)
+            if p.gain != 1.0:
+                audio = audio * np.float32(p.gain)
+            buf[g, s0 - b0: s0 - b0 + audio.shape[0]] += audio
+        yield b0, buf
 
 
 def render_stem(path: str | Path, placements: Sequence[Placement], total: int, time_reference: int,
-                description: str = "", block: int = 1 << 18) -> Path:
-    """Mix placements into a stem exactly ``total`` samples long, block by block (memory stays flat)."""
-    import soundfile as sf
-
-    items = sorted(placements, key=lambda p: p.start)
-    starts = [p.start for p in items]
-    longest = max((p.length for p in items), default=0)
+                description: str = "", block: int = BLOCK) -> Path:
+    """Mix placements into one stem exactly ``total`` samples long, block by block (memory stays flat)."""
     with BwfWriter(path, time_reference, description) as out:
-        for b0 in range(0, total, block):
-            b1 = min(total, b0 + block)
-            buf = np.zeros(b1 - b0, dtype=np.float32)
-            lo = bisect.bisect_left(starts, b0 - longest)
-            hi = bisect.bisect_left(starts, b1)
-            for p in items[lo:hi]:
-                s0, s1 = max(b0, p.start), min(b1, p.start + p.length)
-                if s1 <= s0:
-                    continue
-                audio, _ = sf.read(str(p.path), start=s0 - p.start, stop=s1 - p.start, dtype="float32", always_2d=False)
-                buf[s0 - b0: s0 - b0 + audio.shape[0]] += audio * p.gain
-            out.write(buf)
+        for _, buf in mix_blocks([placements], total, block):
+            out.write(buf[0])
     return Path(path)
 
 
@@ -176,3 +257,65 @@ def group(placements: Iterable[tuple[str, Placement]]) -> dict[str, list[Placeme
     for name, placement in placements:
         stems.setdefault(name, []).append(placement)
     return stems
+
+
+@dataclass(frozen=True)
+class Bext:
+    """What a WAV's bext chunk says (None fields when it has none)."""
+
+    time_reference: int | None
+    description: str
+    originator: str
+    version: int | None
+
+
+def read_bext(path: str | Path) -> Bext:
+    """The bext chunk of a RIFF or RF64 WAVE file, walking its chunks (no bext: None fields).
+
+    Raises ValueError for a file that is not RIFF/RF64 WAVE.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
+            raise ValueError("not a RIFF/RF64 WAVE file")
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return Bext(None, "", "", None)
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"bext":
+                body = fh.read(min(size, _BEXT_SIZE))
+                if len(body) < BEXT_VERSION + 2:
+                    return Bext(None, "", "", None)
+                low, high = struct.unpack_from("<II", body, BEXT_TIME_REFERENCE)
+
+                def text(raw: bytes) -> str:
+                    return raw.split(b"\0", 1)[0].decode("ascii", "replace")
+
+                return Bext(low | (high << 32), text(body[:256]), text(body[256:288]),
+                            struct.unpack_from("<H", body, BEXT_VERSION)[0])
+            if cid == b"data":  # bext comes before the audio in every BWF writer we know of
+                return Bext(None, "", "", None)
+            fh.seek(size + (size & 1), os.SEEK_CUR)
+
+
+def write_staging(path: str | Path, audio: np.ndarray) -> Path:
+    """A fitted line at full float precision, before its loudness gain is known (never delivered)."""
+    import soundfile as sf
+
+    try:
+        sf.write(str(path), np.asarray(audio, dtype=np.float32), SAMPLE_RATE, subtype="FLOAT", format="WAV")
+    except (OSError, RuntimeError) as exc:
+        raise OutputError(f"{path}: cannot write ({exc})") from None
+    return Path(path)
+
+
+def finish_line(staged: str | Path, path: str | Path, gain: float, time_reference: int, description: str,
+                block: int = BLOCK) -> Path:
+    """Deliver a staged line as 24-bit BWF with its gain applied (quantised once, after the gain)."""
+    import soundfile as sf
+
+    with BwfWriter(path, time_reference, description) as out, sf.SoundFile(str(staged)) as src:
+        for chunk in src.blocks(blocksize=block, dtype="float32", always_2d=False):
+            out.write(chunk * np.float32(gain) if gain != 1.0 else chunk)
+    return Path(path)

@@ -1,26 +1,77 @@
-"""Stems: which lines go into which stem file, and rendering them from placed line media.
+"""Stems and delivery: which lines go into which stem, their loudness, and the optional full mix.
 
-Used by ``dub`` after the line media are in place; a stem is exactly the timeline's length and
-starts at its start timecode (bext TimeReference), so it lands in place when imported.
+A stem is exactly the timeline's length and starts at its start timecode (bext TimeReference), so
+it lands in place when imported by timecode. Every stem of a render is written in one streamed
+pass over the timeline (:func:`render_stems`), each with its loudness and true peak measured as it
+is written.
+
+Loudness (:func:`plan_loudness`) sets one gain per character for the whole programme, never per
+line: first every character is brought to the target on its own (measured BS.1770 over the whole
+programme, silence gated out), then one common gain brings the DIALOGUE sum to the target, lowered
+if the DIALOGUE's 4x-oversampled true peak would pass the limit (the report then says the limit,
+not the target, set the level). Both measurements stream; nothing holds the programme in memory.
+
+``dub`` bakes the character gain into the delivered line media too, so the dub tracks an editor
+imports play at the level of the stems. ``restem`` (the ``otio-dub stems`` command) re-renders
+the stems from a dub timeline as edited in the NLE; it reads line media and never rewrites them.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import re
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .render import Placement, group, render_stem
-from .timebase import TimeBase
+import numpy as np
+import opentimelineio as otio
 
-if TYPE_CHECKING:
-    from .pipeline import DubOptions
+from .errors import InputError, OtioDubError, OutputError
+from .loudness import Loudness, Meter, channel_weights
+from .render import BLOCK, BwfWriter, Placement, mix_blocks, read_bext, write_text_atomic
+from .timebase import SAMPLE_RATE
+
+log = logging.getLogger("otio_dub")
+
+STEM_MODES = ("character", "language", "none")
+DEFAULT_LOUDNESS = -27.0
+DEFAULT_TRUE_PEAK = -2.0
+#: The level is aimed this far under the true-peak limit, so 24-bit rounding never reads over it.
+_TRUE_PEAK_MARGIN_DB = 0.01
+#: Dialogue into a stereo M&E: both channels at -3 dB (loudness-neutral phantom centre, BS.775).
+_STEREO_DIALOGUE = 10 ** (-3.0103 / 20)
+_DIALOGUE_CHANNEL = {1: 0, 6: 2, 8: 2}  # mono, 5.1 and 7.1 (L R C LFE ...): the centre
+MANIFEST = "stems.json"
+
+Key = tuple[str, str]  # (language, character)
 
 
-def stem_names(keys: set[tuple[str, str]], several_langs: bool) -> dict[tuple[str, str], str]:
-    """A file-safe, unique stem name per (lang, character); ``DIALOGUE`` is kept for the full mix."""
-    taken = {"dialogue"}
+@dataclass(frozen=True)
+class StemOptions:
+    """What to deliver besides the line media: which stems, loudness target (None: off), true-peak
+    limit, and the M&E for a full mix."""
+
+    mode: str = "character"
+    loudness: float | None = DEFAULT_LOUDNESS
+    true_peak: float = DEFAULT_TRUE_PEAK
+    mix_with: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in STEM_MODES:
+            raise ValueError(f"stems must be one of {', '.join(STEM_MODES)}, not {self.mode!r}")
+        if self.loudness is not None and not -60.0 <= self.loudness <= -5.0:
+            raise ValueError(f"loudness target {self.loudness} LKFS is out of range (-60 to -5, or off)")
+        if not -30.0 <= self.true_peak <= 0.0:
+            raise ValueError(f"true-peak limit {self.true_peak} dBTP is out of range (-30 to 0)")
+
+
+def stem_names(keys: set[Key], several_langs: bool) -> dict[Key, str]:
+    """A file-safe, unique stem name per (lang, character); DIALOGUE, MIX and language stems are kept."""
+    taken = {"dialogue", "mix"} | {language_stem(lang).lower() for lang, _ in keys}
     names = {}
     for lang, character in sorted(keys):
         base = re.sub(r"[^\w\- ]+", "_", f"{lang}_{character}" if several_langs else character).strip() or "UNNAMED"
@@ -33,13 +84,398 @@ def stem_names(keys: set[tuple[str, str]], several_langs: bool) -> dict[tuple[st
     return names
 
 
-def render_stems(out: Path, placements: Sequence[tuple[str, str, Placement]], tb: TimeBase, total: int, name: str,
-                 options: DubOptions) -> dict[str, Path]:
-    """One stem per (language, character) and the full ``DIALOGUE`` stem, written into ``out/stems``."""
-    langs = {lang for lang, _, _ in placements}
-    names = stem_names({(lang, character) for lang, character, _ in placements}, several_langs=len(langs) > 1)
-    by_stem = group((names[(lang, character)], p) for lang, character, p in placements)
-    by_stem["DIALOGUE"] = [p for _, _, p in placements]
-    return {stem: render_stem(out / "stems" / f"{stem}.wav", items, total, tb.start_sample,
-                              description=f"otio-dub {stem} stem of {name}")
-            for stem, items in by_stem.items()}
+def language_stem(lang: str) -> str:
+    return "DIALOGUE_" + (re.sub(r"[^\w\-]+", "_", lang) or "UND")
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoudnessPlan:
+    """One gain per (language, character) and how it was chosen."""
+
+    target: float
+    limit: float
+    gains_db: dict[Key, float]
+    set_by: str  # "target", "true_peak", or "unmeasured" (nothing above the gate: no gain)
+    dialogue: float  # the DIALOGUE loudness the gains give, LKFS
+    dialogue_true_peak: float  # and its true peak, dBTP
+    measured: dict[Key, float]  # each character's own loudness before any gain, LKFS
+
+    def linear(self, key: Key) -> float:
+        return 10 ** (self.gains_db.get(key, 0.0) / 20)
+
+
+@dataclass(frozen=True)
+class StemFile:
+    name: str
+    path: Path
+    measured: Loudness
+    channels: int = 1
+    gain_db: float | None = None  # the character gain, for a character's own stem
+
+
+@dataclass
+class StemsResult:
+    """What a stems render wrote and measured."""
+
+    mode: str
+    time_reference: int
+    files: dict[str, StemFile] = field(default_factory=dict)
+    plan: LoudnessPlan | None = None
+    names: dict[Key, str] = field(default_factory=dict)
+
+    def paths(self) -> dict[str, Path]:
+        return {name: f.path for name, f in self.files.items()}
+
+    def report(self, root: Path) -> dict:
+        """The report.json / stems.json section: per stem path, loudness, true peak, gain."""
+
+        def rel(path: Path) -> str:
+            try:
+                return path.relative_to(root).as_posix()
+            except ValueError:
+                return str(path)
+
+        plan = None
+        if self.plan is not None:
+            p = self.plan
+            plan = {
+                "standard": "ITU-R BS.1770-4 (true peak: 4x oversampled, Annex 2)",
+                "target_lkfs": p.target, "true_peak_limit_dbtp": p.limit, "level_set_by": p.set_by,
+                "dialogue_lkfs": _round(p.dialogue), "dialogue_true_peak_dbtp": _round(p.dialogue_true_peak),
+                "gains_db": {self.names.get(k, f"{k[0]}_{k[1]}"): round(g, 2) + 0.0 for k, g in p.gains_db.items()},
+                "measured_lkfs": {self.names.get(k, f"{k[0]}_{k[1]}"): _round(v) for k, v in p.measured.items()},
+            }
+        files = {name: {"path": rel(f.path), "channels": f.channels, **f.measured.as_dict(),
+                        "gain_db": None if f.gain_db is None else round(f.gain_db, 2) + 0.0}
+                 for name, f in self.files.items()}
+        return {"mode": self.mode, "time_reference": self.time_reference, "sample_rate": SAMPLE_RATE,
+                "loudness": plan, "files": files}
+
+
+def _round(x: float) -> float | None:
+    return round(x, 2) + 0.0 if math.isfinite(x) else None  # + 0.0: never print -0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the M&E for a full mix
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MixSource:
+    """A checked M&E file: its channels, length and where it starts (bext time, if it has one)."""
+
+    path: Path
+    channels: int
+    frames: int
+    time_reference: int | None
+
+
+def check_mix_with(path: str | Path) -> MixSource:
+    """Open the M&E before any work is done: readable, 48 kHz, mono/stereo/5.1/7.1. One-line errors."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "M&E file not found (--mix-with)")
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InputError(str(path), f"cannot read the M&E as audio ({detail})") from None
+    if info.samplerate != SAMPLE_RATE:
+        raise InputError(str(path), f"M&E is {info.samplerate} Hz; stems and mix are {SAMPLE_RATE} Hz "
+                                    "(resample it to 48 kHz first, e.g. sox IN -r 48000 OUT)")
+    if info.channels not in (1, 2, 6, 8):
+        raise InputError(str(path), f"M&E has {info.channels} channels; mono, stereo, 5.1 or 7.1 can be mixed")
+    if info.frames == 0:
+        raise InputError(str(path), "M&E has no audio")
+    try:
+        reference = read_bext(path).time_reference
+    except (ValueError, OSError):
+        reference = None  # not a WAV (FLAC, AIFF...): assumed to start at the timeline start
+    return MixSource(path, info.channels, info.frames, reference)
+
+
+def _mix_offset(mix: MixSource, time_reference: int, total: int) -> int:
+    """Where the M&E's first sample falls on the stems; warns when it does not cover the timeline."""
+    offset = 0 if mix.time_reference is None else mix.time_reference - time_reference
+    end = offset + mix.frames
+    if end <= 0 or offset >= total:
+        raise InputError(str(mix.path), f"M&E (bext time {mix.time_reference}) does not overlap the timeline "
+                                        f"(samples {time_reference}-{time_reference + total})")
+    gaps = []
+    if offset > 0:
+        gaps.append(f"starts {offset / SAMPLE_RATE:.3f} s after the timeline start")
+    if end < total:
+        gaps.append(f"ends {(total - end) / SAMPLE_RATE:.3f} s before the timeline end")
+    if gaps:
+        log.warning("%s: M&E %s; the mix has no M&E there", mix.path.name, " and ".join(gaps))
+    elif mix.time_reference is None and mix.frames != total:
+        log.warning("%s: M&E has no bext timecode and is %.3f s longer than the timeline; taken from its first "
+                    "sample and cut at the timeline end", mix.path.name, (mix.frames - total) / SAMPLE_RATE)
+    return offset
+
+
+# ---------------------------------------------------------------------------------------------
+# loudness plan and the stems render
+# ---------------------------------------------------------------------------------------------
+
+
+def plan_loudness(placements: Sequence[tuple[str, str, Placement]], total: int, options: StemOptions,
+                  block: int = BLOCK) -> LoudnessPlan:
+    """One gain per (language, character): equal loudness each, then DIALOGUE on target or on the limit.
+
+    Two streamed passes over the line media: each character's loudness, then the DIALOGUE's
+    loudness and true peak at the relative gains. Loudness follows a common gain exactly (gates
+    included, see SegmentEnergies.gain_for) and true peak scales with it, so no third pass is needed.
+    """
+    if options.loudness is None:
+        raise ValueError("loudness is off")
+    target, limit = options.loudness, options.true_peak
+    keys = list(dict.fromkeys((lang, character) for lang, character, _ in placements))
+    groups = [[p for lang, character, p in placements if (lang, character) == key] for key in keys]
+    meters = [Meter(SAMPLE_RATE, true_peak=False) for _ in keys]
+    for _, buf in mix_blocks(groups, total, block):
+        for meter, signal in zip(meters, buf, strict=True):
+            meter.feed(signal)
+    measured = {key: meter.energies().integrated() for key, meter in zip(keys, meters, strict=True)}
+    relative = {key: (target - level if math.isfinite(level) else 0.0) for key, level in measured.items()}
+    weights = np.array([10 ** (relative[key] / 20) for key in keys], dtype=np.float32)
+    dialogue = Meter(SAMPLE_RATE)
+    for _, buf in mix_blocks(groups, total, block):
+        dialogue.feed(weights @ buf)
+    result = dialogue.result()
+    energies = dialogue.energies()
+    if not math.isfinite(result.integrated):
+        log.warning("dialogue has nothing above the -70 LKFS gate: no loudness gain applied")
+        return LoudnessPlan(target, limit, {k: 0.0 for k in keys}, "unmeasured", result.integrated,
+                            result.true_peak, measured)
+    common = energies.gain_for(target)
+    set_by = "target"
+    ceiling = limit - _TRUE_PEAK_MARGIN_DB - result.true_peak
+    if common > ceiling:
+        common, set_by = ceiling, "true_peak"
+    level = energies.scaled(common).integrated()
+    gains = {key: relative[key] + common for key in keys}
+    if set_by == "true_peak":
+        log.warning("the true-peak limit (%.1f dBTP) set the dialogue level: DIALOGUE %.1f LKFS, %.1f LU under "
+                    "the %.1f LKFS target", limit, level, target - level, target)
+    return LoudnessPlan(target, limit, gains, set_by, level, result.true_peak + common, measured)
+
+
+class _Output:
+    """One stem being written and measured."""
+
+    def __init__(self, name: str, path: Path, writer: BwfWriter, channels: int, gain_db: float | None) -> None:
+        self.name, self.path, self.writer, self.channels, self.gain_db = name, path, writer, channels, gain_db
+        self.meter = Meter(SAMPLE_RATE, channels, channel_weights(channels))
+        self.clipped = 0
+
+    def write(self, block: np.ndarray) -> None:
+        self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
+        self.writer.write(block)
+        self.meter.feed(block)
+
+
+def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]], total: int, time_reference: int,
+                 title: str, options: StemOptions, plan: LoudnessPlan | None = None, mix: MixSource | None = None,
+                 block: int = BLOCK) -> StemsResult:
+    """Write the stems (and the full mix) into ``folder`` in one streamed pass, measuring each.
+
+    Character stems (``--stems character``), one stem per language when there are several, the
+    ``DIALOGUE`` sum, and ``MIX`` (dialogue over the M&E) when ``mix`` is given. ``plan`` gains are
+    applied while mixing; files appear only when every stem is complete.
+    """
+    keys = list(dict.fromkeys((lang, character) for lang, character, _ in placements))
+    langs = list(dict.fromkeys(lang for lang, _ in keys))
+    names = stem_names(set(keys), several_langs=len(langs) > 1)
+    result = StemsResult(options.mode, time_reference, plan=plan, names=names)
+    gains = {key: plan.linear(key) if plan else 1.0 for key in keys}
+    groups = [[replace(p, gain=p.gain * gains[key]) for lang, character, p in placements if (lang, character) == key]
+              for key in keys]
+    if mix is not None:
+        mix_offset = _mix_offset(mix, time_reference, total)
+    outputs: list[_Output] = []
+
+    def add(name: str, channels: int = 1, gain_db: float | None = None) -> _Output:
+        path = folder / f"{name}.wav"
+        what = "full mix (dialogue over M&E)" if name == "MIX" else f"{name} stem"
+        out = _Output(name, path, BwfWriter(path, time_reference, f"otio-dub {what} of {title}"[:256],
+                                            channels=channels), channels, gain_db)
+        outputs.append(out)
+        return out
+
+    try:
+        by_key = {}
+        if options.mode == "character":
+            by_key = {key: add(names[key], gain_db=plan.gains_db[key] if plan else None) for key in keys}
+        by_lang = {lang: add(language_stem(lang)) for lang in langs} if options.mode != "none" and len(langs) > 1 else {}
+        dialogue = add("DIALOGUE") if options.mode != "none" else None
+        mixed = add("MIX", mix.channels) if mix is not None else None
+        source = None
+        if mix is not None:
+            import soundfile as sf
+
+            source = sf.SoundFile(str(mix.path))
+        for b0, buf in mix_blocks(groups, total, block):
+            for i, key in enumerate(keys):
+                if key in by_key:
+                    by_key[key].write(buf[i])
+            for lang, out in by_lang.items():
+                out.write(sum(buf[i] for i, key in enumerate(keys) if key[0] == lang))
+            speech = buf.sum(axis=0)
+            if dialogue is not None:
+                dialogue.write(speech)
+            if mixed is not None and source is not None:
+                mixed.write(_mix_block(source, mix, mix_offset, b0, speech))
+        for out in outputs:
+            out.writer.set_loudness(out.meter.result())
+    except BaseException:
+        for out in outputs:
+            out.writer.abort()
+        raise
+    finally:
+        if mix is not None and source is not None:
+            source.close()
+    try:
+        for out in outputs:
+            out.writer.close()
+    except OtioDubError:
+        for out in outputs:
+            out.writer.abort()
+        raise
+    for out in outputs:
+        measured = out.meter.result()
+        result.files[out.name] = StemFile(out.name, out.path, measured, out.channels, out.gain_db)
+        if out.clipped:
+            log.warning("%s: %d samples over full scale were clipped (true peak %.1f dBTP)",
+                        out.path.name, out.clipped, measured.true_peak)
+    return result
+
+
+def _mix_block(source: object, mix: MixSource, offset: int, b0: int, speech: np.ndarray) -> np.ndarray:
+    """The M&E's samples under stem samples [b0, b0 + n) plus the dialogue in its channel(s)."""
+    n = speech.shape[0]
+    out = np.zeros((n, mix.channels), dtype=np.float32)
+    first, last = max(0, b0 - offset), min(mix.frames, b0 + n - offset)
+    if last > first:
+        source.seek(first)
+        at = first + offset - b0
+        out[at: at + last - first] = source.read(last - first, dtype="float32", always_2d=True)
+    if mix.channels == 2:
+        out += (speech * np.float32(_STEREO_DIALOGUE))[:, None]
+    else:
+        out[:, _DIALOGUE_CHANNEL[mix.channels]] += speech
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# re-rendering from an edited dub timeline
+# ---------------------------------------------------------------------------------------------
+
+def restem(timeline: str | Path | otio.schema.Timeline, out_dir: str | Path, options: StemOptions | None = None,
+           base_dir: str | Path | None = None) -> StemsResult:
+    """Re-render the stems of a dub timeline as it is now (moved, trimmed, deleted, disabled clips).
+
+    Reads any OTIO-readable file (.otioz bundles are unpacked to a temporary folder for the render,
+    .otiod bundles read in place); relative media paths are relative to the timeline file's folder
+    (the bundle for .otioz/.otiod) or ``base_dir``. Writes ``<stem>.wav`` and ``stems.json`` (the
+    loudness report) into ``out_dir``; stems a previous ``stems.json`` there listed and this render
+    does not produce are removed, nothing else in the folder is touched. Line media are only read.
+    """
+    from .dub_timeline import dub_placements
+    from .pipeline import read_timeline
+
+    options = options or StemOptions()
+    out = Path(out_dir)
+    mix = check_mix_with(options.mix_with) if options.mix_with else None
+    if options.mode == "none" and mix is None:
+        raise InputError("--stems", "'none' with no --mix-with leaves nothing to render")
+    with tempfile.TemporaryDirectory(prefix=".otio-dub-bundle-") as unpacked:
+        if isinstance(timeline, otio.schema.Timeline):
+            source, name, base = timeline, timeline.name or "timeline", Path(base_dir or Path.cwd())
+        else:
+            path = Path(timeline)
+            name = path.name.split(".")[0] or "timeline"
+            if path.suffix.lower() == ".edl":
+                raise InputError(str(path), "an EDL holds one track and no programme start or length: render the "
+                                            "stems from the .dub.otio written beside it (or FCP7 XML, AAF)")
+            if path.suffix.lower() == ".otioz":
+                base = _unpack(path, Path(unpacked))
+                source = read_timeline(base / "content.otio")
+            else:
+                source = read_timeline(path)
+                base = Path(base_dir) if base_dir else path.resolve() if path.is_dir() else path.resolve().parent
+        tb, total, placements = dub_placements(source, base)
+        plan = plan_loudness(placements, total, options) if options.loudness is not None else None
+        previous = _manifest_files(out)
+        result = render_stems(out, placements, total, tb.start_sample, name, options, plan, mix)
+    report = {"timeline": name, "rate": str(tb.rate), "start": tb.tc(0), "duration_samples": total,
+              "clips": len(placements), **result.report(out)}
+    write_text_atomic(out / MANIFEST, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    remove_stale(out, previous, result)
+    return result
+
+
+def _unpack(bundle: Path, into: Path) -> Path:
+    """An .otioz bundle's timeline and media, extracted so its media can be read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(bundle) as archive:
+            archive.extractall(into)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(str(bundle), f"cannot unpack the .otioz bundle ({exc})") from None
+    if not (into / "content.otio").is_file():
+        raise InputError(str(bundle), "not an .otioz bundle (no content.otio inside)")
+    return into
+
+
+def dub_stems(out: Path, placements: Sequence[tuple[str, str, Placement]], total: int, time_reference: int,
+              title: str, options: StemOptions, plan: LoudnessPlan | None, mix: MixSource | None) -> StemsResult:
+    """The stems of a dub into ``out/stems`` (line media already carry ``plan``'s gains).
+
+    Stems the previous report.json in ``out`` listed and this dub does not produce are removed.
+    """
+    previous = [Path(p).name for p in _manifest_files(out, "report.json", "stems")]
+    folder = out / "stems"
+    if options.mode == "none" and mix is None:
+        result = StemsResult(options.mode, time_reference, plan=plan,
+                             names=stem_names({(lang, c) for lang, c, _ in placements},
+                                              len({lang for lang, _, _ in placements}) > 1))
+    else:
+        result = render_stems(folder, placements, total, time_reference, title, options, None, mix)
+        result.plan = plan
+        if plan is not None:  # the gains are in the media; report them with the character stems
+            for key, name in result.names.items():
+                if name in result.files:
+                    result.files[name] = replace(result.files[name], gain_db=plan.gains_db[key])
+    remove_stale(folder, previous, result)
+    return result
+
+
+def _manifest_files(folder: Path, name: str = MANIFEST, section: str | None = None) -> list[str]:
+    try:
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+        files = (data.get(section) or {} if section else data).get("files", {})
+        return [str(f["path"]) for f in files.values()]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return []
+
+
+def remove_stale(folder: Path, previous: Sequence[str], result: StemsResult) -> None:
+    """Delete stems an earlier render into ``folder`` wrote and this one did not (ours only, by name)."""
+    produced = {f.path.resolve() for f in result.files.values()}
+    for rel in previous:
+        path = (folder / rel).resolve()
+        if path.parent == folder.resolve() and path.suffix == ".wav" and path not in produced and path.is_file():
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot remove a stale stem ({exc.strerror})") from None

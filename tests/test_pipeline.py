@@ -16,6 +16,7 @@ import soundfile as sf
 import otio_dub
 from otio_dub import DubOptions, FitPolicy, dsp
 from otio_dub.errors import FitError
+from otio_dub.stems import StemOptions
 
 DEMO_RATE = Fraction(24000, 1001)
 DEMO_START = 86400  # 01:00:00:00 at 23.976 NDF
@@ -493,7 +494,7 @@ def test_lines_in_two_languages_get_separate_tracks_and_stems(tools, fresh_dub):
     clips[1].metadata["otio_dub"]["lang"] = "de"
     result = fresh_dub(timeline)
     assert sorted(t.name for t in dub_tracks(result.timeline)) == ["DUB de ANNA", "DUB en ANNA"]
-    assert set(result.stems) == {"en_ANNA", "de_ANNA", "DIALOGUE"}
+    assert set(result.stems) == {"en_ANNA", "de_ANNA", "DIALOGUE_en", "DIALOGUE_de", "DIALOGUE"}
     assert [row["lang"] for row in result.lines] == ["en", "de"]
     assert result.lines[1]["voice"].startswith("de")
     for path in result.stems.values():
@@ -515,10 +516,13 @@ def test_default_out_dir_and_progress(tools, tmp_path, monkeypatch):
 def test_no_stems_option(tools, fresh_dub):
     spec = tools.LineSpec
     timeline = tools.make_timeline(25, 90000, [spec(10, 60, "Hello there.", "ANNA")], 100, name="nostems")
-    result = fresh_dub(timeline, options=DubOptions(stems=False))
+    result = fresh_dub(timeline, options=DubOptions(stems=StemOptions(mode="none")))
     assert result.stems == {}
     assert not (result.out_dir / "stems").exists()
     assert (result.out_dir / "media" / "001-ANNA.wav").is_file()
+    report = json.loads(result.report_path.read_text(encoding="utf-8"))
+    assert report["stems"]["files"] == {}
+    assert report["stems"]["loudness"]["gains_db"]["ANNA"] == result.lines[0]["gain_db"]  # media still normalised
 
 
 # =============================================================================================
