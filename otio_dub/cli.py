@@ -275,6 +275,42 @@ def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: 
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths, strict=True)) + "  " + str(row[-1]))
 
 
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--to", "to", type=click.Choice(list(FORMATS)), help="Format of the dub timelines (default: each input's).")
+@_voice_options
+@click.option("--lang", default="en", show_default=True, help="Language of lines that do not name one.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds between polls.")
+@click.option("--settle", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds a file must stay unchanged before it is dubbed.")
+@click.option("--once", is_flag=True, help="Dub what is ready now and exit (for scripts and cron).")
+@click.option("-v", "--verbose", is_flag=True, help="Print debug messages.")
+@_user_errors
+def watch(folder: Path, to: str | None, lang: str, interval: float, settle: float, once: bool, verbose: bool,
+          **kw: Any) -> None:
+    """Dub every timeline dropped into FOLDER (its script beside it, same name) into FOLDER/dubbed/<name>/."""
+    from .pipeline import DubOptions, dub
+    from .watch import Watcher
+
+    _setup_logging(verbose)
+    watcher = Watcher(folder, dub, DubOptions(lang=lang, to=to, **_voice_settings(kw)), settle)
+
+    def report(name: str, status: str) -> None:
+        click.echo(f"{status}: {name}" + (f" (see {watcher.out_root / 'watch.log'})" if status == "failed" else ""))
+
+    if once:
+        watcher.ready()  # first sight of each file; a second look below tells whether it is still growing
+        time.sleep(settle)
+        for name, status in watcher.poll_once().items():
+            report(name, status)
+        return
+    click.echo(f"Watching {folder} (Ctrl-C to stop); results in {watcher.out_root}")
+    try:
+        watcher.run(interval, report=report)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+
+
 def _table(rows: list[tuple[Any, ...]]) -> None:
     """Print rows as aligned columns (the last column is not padded)."""
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]

@@ -86,6 +86,8 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         args["rate"] = rate
     if start is not None and suffix in (*SCRIPT_SUFFIXES, *LIST_SUFFIXES):
         args["start_timecode"] = start
+    # our own reads skip the tagging hook: the original tracks reach the outputs exactly as exported
+    args["hook_function_argument_map"] = {"otio_dub": {"tag_dialogue": False}}
     try:
         result = otio.adapters.read_from_file(str(path), **args)
     except Exception as exc:  # adapters raise anything from XML errors to KeyError: name the file
