@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import opentimelineio as otio
 
-from .lines import METADATA_KEY, Line
+from .lines import METADATA_KEY, Line, is_dub
 from .timebase import TimeBase
 
 log = logging.getLogger("otio_dub")
@@ -64,7 +64,8 @@ def _clip(dc: DubClip, tb: TimeBase) -> otio.schema.Clip:
             otio.opentime.RationalTime(max(over, 1), rate),
         )
         clip.markers.append(otio.schema.Marker(name=f"{dc.status.upper()}: {dc.note}", marked_range=marked,
-                                               color=_MARKER_COLOR[dc.status], comment=dc.note))
+                                               color=_MARKER_COLOR[dc.status], comment=dc.note,
+                                               metadata={METADATA_KEY: {"role": "dub"}}))
     return clip
 
 
@@ -74,7 +75,7 @@ def add_dub_tracks(timeline: otio.schema.Timeline, clips: Sequence[DubClip], tb:
     Dub tracks from an earlier run (a ``.dub.otio`` dubbed again) are replaced, not duplicated.
     """
     out = copy.deepcopy(timeline)
-    old = [t for t in out.tracks if (t.metadata.get(METADATA_KEY) or {}).get("role") == "dub"]
+    old = [t for t in out.tracks if is_dub(t)]
     if old:
         log.warning("replacing %d dub track(s) from an earlier run: %s", len(old), ", ".join(t.name for t in old))
         for track in old:

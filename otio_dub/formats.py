@@ -23,12 +23,13 @@ import re
 import tempfile
 import uuid
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 
 from .errors import InputError, OutputError
-from .lines import METADATA_KEY
+from .lines import is_dub
 from .render import write_text_atomic
 from .timebase import TimeBase
 
@@ -51,11 +52,6 @@ def format_of(path: str | Path) -> str:
     return _BY_SUFFIX.get(Path(path).suffix.lower(), "otio")
 
 
-def is_dub(item: otio.core.SerializableObject) -> bool:
-    """True for the tracks and clips otio-dub made (``metadata["otio_dub"]["role"] == "dub"``)."""
-    return (item.metadata.get(METADATA_KEY) or {}).get("role") == "dub"
-
-
 def absolute_media(timeline: otio.schema.Timeline, out_dir: Path) -> otio.schema.Timeline:
     """A copy whose dub clips point at their media by absolute file URL (what NLEs relink by)."""
     copied = copy.deepcopy(timeline)
@@ -74,12 +70,10 @@ def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except otio.exceptions.OTIOError as exc:
+    except Exception as exc:  # adapters raise anything, over several lines: one line, naming the file
         _remove(Path(tmp))
-        raise OutputError(f"{path}: the {path.suffix} writer failed: {exc}") from None
-    except Exception:
-        _remove(Path(tmp))
-        raise
+        detail = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise OutputError(f"{path}: the {path.suffix} writer failed ({type(exc).__name__}: {detail})") from None
     return path
 
 
@@ -96,29 +90,82 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "track"
 
 
-def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt: str, tb: TimeBase) -> list[Path]:
-    """Write the dub timeline as ``fmt`` into ``out_dir``; returns the files written."""
+def check_writable(fmt: str, tb: TimeBase) -> None:
+    """Refuse, before any work is done, a format that cannot carry this timeline."""
     if fmt not in FORMATS:
         raise InputError("--to", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "fcpxml" and tb.rate.denominator != 1:
+        raise OutputError(f"the FCPXML writer cannot write {float(tb.rate):.3f} fps (NTSC) timelines; "
+                          "use --to otio (lossless) or --to xml (FCP7 XML, which Final Cut Pro and Resolve import)")
+
+
+def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt: str, tb: TimeBase) -> list[Path]:
+    """Write the dub timeline as ``fmt`` into ``out_dir``; returns the files written."""
+    check_writable(fmt, tb)
     adapter, suffix = FORMATS[fmt]
     target = out_dir / f"{name}.dub{suffix}"
     if fmt == "otio":
         return [write_text_atomic(target, otio.adapters.write_to_string(timeline, adapter))]
     nle = absolute_media(timeline, out_dir)
-    if fmt == "fcpxml" and tb.rate.denominator != 1:
-        raise OutputError(f"the FCPXML writer cannot write {float(tb.rate):.3f} fps (NTSC) timelines; "
-                          "use --to otio (lossless) or --to xml (FCP7 XML, which Final Cut Pro and Resolve import)")
     if fmt == "xml":
         _mark_drop_frame(nle, tb)
+    if fmt == "fcpxml" and not any(t.kind == otio.schema.TrackKind.Video for t in nle.tracks):
+        # the FCPXML writer hangs audio lanes on the video spine: give it an empty one
+        spine = otio.schema.Track("V", kind=otio.schema.TrackKind.Video)
+        spine.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=nle.duration())))
+        nle.tracks.insert(0, spine)
     if fmt == "aaf":
         _give_mob_ids(nle, name)
         return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(nle, tmp, adapter_name=adapter))]
     if fmt == "edl":
         return _write_edls(nle, out_dir, name, tb)
+    if fmt == "fcpxml":
+        def write_fcpxml(tmp: str) -> None:
+            otio.adapters.write_to_file(nle, tmp, adapter_name=adapter)
+            _exact_fcpxml_offsets(Path(tmp), _dub_positions(nle, tb), tb)
+
+        return [_atomic_file(target, write_fcpxml)]
     if fmt in ("otioz", "otiod"):
         return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(
             nle, tmp, adapter_name=adapter, media_policy="MissingIfNotFile"))]
     return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(nle, tmp, adapter_name=adapter))]
+
+
+def _dub_positions(timeline: otio.schema.Timeline, tb: TimeBase) -> dict[str, int]:
+    """Record frame (from the timeline start) of every dub clip, by clip name."""
+    from .timebase import frames_of
+
+    return {clip.name: frames_of(clip.transformed_time_range(clip.trimmed_range(), timeline.tracks).start_time, tb.rate)
+            for track in timeline.tracks if is_dub(track) for clip in track.find_clips()}
+
+
+def _fcpx_time(value: str | None) -> Fraction:
+    if not value or value == "0s":
+        return Fraction(0)
+    num, _, den = value.rstrip("s").partition("/")
+    return Fraction(int(num), int(den or 1))
+
+
+def _exact_fcpxml_offsets(path: Path, positions: dict[str, int], tb: TimeBase) -> None:
+    """Rewrite the offsets of our connected dub clips as exact rationals.
+
+    otio-fcpx-xml-adapter 1.0 converts times through ``int(float(...) * fps)`` while writing, which
+    puts some clips a frame early (frame 123 at 30 fps becomes 54061/15s). A connected clip sits at
+    parent offset + (its offset - parent start), so its exact offset follows from its record frame.
+    """
+    import xml.etree.ElementTree as ET
+
+    text = path.read_text(encoding="utf-8")
+    root = ET.fromstring(text)
+    for spine in root.iter("spine"):
+        for item in spine:
+            base, start = _fcpx_time(item.get("offset")), _fcpx_time(item.get("start"))
+            for child in item:
+                if child.get("lane") is not None and child.get("name") in positions:
+                    exact = start + Fraction(positions[child.get("name")]) / tb.rate - base
+                    child.set("offset", f"{exact.numerator}/{exact.denominator}s" if exact.denominator != 1 else f"{exact.numerator}s")
+    head = text[: text.index("<fcpxml")]  # keep the XML declaration and DOCTYPE as the adapter wrote them
+    path.write_text(head + ET.tostring(root, encoding="unicode") + "\n", encoding="utf-8")
 
 
 def _mark_drop_frame(timeline: otio.schema.Timeline, tb: TimeBase) -> None:
@@ -129,20 +176,26 @@ def _mark_drop_frame(timeline: otio.schema.Timeline, tb: TimeBase) -> None:
     fcp = dict(timeline.metadata.get("fcp_xml") or {})
     timecode = dict(fcp.get("timecode") or {})
     if drop and "displayformat" not in timecode:
-        timecode.update({"displayformat": "DF", "timebase": str(round(float(tb.rate))), "ntsc": "TRUE"})
+        timecode["displayformat"] = "DF"  # rate and frame come from the timeline's own start time
         fcp["timecode"] = timecode
         timeline.metadata["fcp_xml"] = fcp
 
 
 def _give_mob_ids(timeline: otio.schema.Timeline, name: str) -> None:
-    """AAF needs a MobID per clip: dub clips get one from their line id, the same on every run."""
+    """AAF needs a MobID and a media range per clip. Clips read from an AAF have them; others (dub
+    clips, clips of a timeline from another format) get a MobID from their name and place, the
+    same on every run, and their source range as the media's available range."""
     import aaf2
 
-    for clip in timeline.find_clips():
-        if is_dub(clip) and not (clip.metadata.get("AAF") or {}).get("MobID"):
+    for index, clip in enumerate(timeline.find_clips()):
+        aaf = dict(clip.metadata.get("AAF") or {})
+        if not (aaf.get("MobID") or aaf.get("SourceID")):
             mob = aaf2.mobid.MobID.new()
-            mob.material = uuid.uuid5(_NAMESPACE, f"{name}/{clip.name}")
-            clip.metadata["AAF"] = {**dict(clip.metadata.get("AAF") or {}), "MobID": str(mob)}
+            mob.material = uuid.uuid5(_NAMESPACE, f"{name}/{index}/{clip.name}")
+            clip.metadata["AAF"] = {**aaf, "MobID": str(mob)}
+        ref = clip.media_reference
+        if ref is not None and ref.available_range is None and clip.source_range is not None:
+            ref.available_range = clip.source_range
 
 
 def _write_edls(timeline: otio.schema.Timeline, out_dir: Path, name: str, tb: TimeBase) -> list[Path]:

@@ -80,13 +80,26 @@ def _slug(name: str) -> str:
 DIALOGUE_TRACK_WORDS = ("DIA", "DX", "DIALOG", "DIALOGUE", "VO", "ADR")
 
 
-def _is_dub(item: otio.core.SerializableObject) -> bool:
-    return (item.metadata.get(METADATA_KEY) or {}).get("role") == "dub"
+#: What otio-dub writes, recognisable by name too: formats such as FCPXML and EDL drop metadata.
+_DUB_TRACK_NAME = re.compile(r"^DUB \S+ \S.*$")
+_DUB_MARKER_NAME = re.compile(r"^(OVERRUN|BORROWED): ")
+
+
+def is_dub(item: otio.core.SerializableObject) -> bool:
+    """True for tracks, clips and markers otio-dub made (by metadata, else by track/marker name)."""
+    if (item.metadata.get(METADATA_KEY) or {}).get("role") == "dub":
+        return True
+    if isinstance(item, otio.schema.Track):
+        return bool(_DUB_TRACK_NAME.match(item.name or ""))
+    if isinstance(item, otio.schema.Marker):
+        return bool(_DUB_MARKER_NAME.match(item.name or ""))
+    parent = item.parent() if isinstance(item, otio.schema.Clip) else None
+    return isinstance(parent, otio.schema.Track) and bool(_DUB_TRACK_NAME.match(parent.name or ""))
 
 
 def _audio_tracks(timeline: otio.schema.Timeline) -> list[otio.schema.Track]:
     """The timeline's own audio tracks (dub tracks from an earlier run are not dialogue)."""
-    return [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio and not _is_dub(t)]
+    return [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio and not is_dub(t)]
 
 
 def is_dialogue_track_name(name: str, words: Sequence[str] = DIALOGUE_TRACK_WORDS) -> bool:
@@ -171,11 +184,13 @@ def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, la
     found = []
     for track in tracks:
         for clip in track.find_clips():
-            if not clip.enabled or _is_dub(clip) or f"{track.name}/{clip.name}" in skip:
+            if not clip.enabled or is_dub(clip) or f"{track.name}/{clip.name}" in skip:
                 continue
             clip_in, clip_out = _record_range(clip, clip.trimmed_range(), timeline, tb)
             spoken = []
             for marker in clip.markers:
+                if is_dub(marker):  # our own OVERRUN / BORROWED notes are not dialogue
+                    continue
                 for raw in (marker.comment, marker.name):
                     character, body = split_speaker(clean_text(raw or ""))
                     if character and body:
@@ -223,8 +238,9 @@ def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase,
         for other in by_character.get(row["character"], []):
             if other["record_in"] < row["record_out"] and row["record_in"] < other["record_out"]:
                 log.warning("%s: %s overlaps %s of the same character (%s); it goes on an overlap track",
-                            script_name, row["origin"].rsplit(" ", 2)[-2] + " " + row["origin"].rsplit(" ", 1)[-1],
-                            other["origin"].rsplit(" ", 1)[-1], row["character"])
+                            script_name, " ".join(row["origin"].rsplit(" ", 2)[-2:]),
+                            " ".join(other["origin"].rsplit(" ", 2)[-2:]),
+                            row["character"])
         by_character.setdefault(row["character"], []).append(row)
     return found
 
@@ -234,7 +250,7 @@ def _clips_under(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list) -> 
     found = []
     for track in tracks:
         for clip in track.find_clips():
-            if clip.enabled and not _is_dub(clip):
+            if clip.enabled and not is_dub(clip):
                 rin, rout = _record_range(clip, clip.trimmed_range(), timeline, tb)
                 found.append((track.name, clip.name, rin, rout))
     return found
@@ -336,7 +352,7 @@ def tag_dialogue(timeline: otio.schema.Timeline, words: Sequence[str] = DIALOGUE
         by_clip.setdefault((row["track_name"], row["clip_name"]), []).append(row)
     for track in named or audio:
         for clip in track.find_clips():
-            if _is_dub(clip) or not clip.enabled:
+            if is_dub(clip) or not clip.enabled:
                 continue
             meta = dict(clip.metadata.get(METADATA_KEY) or {})
             if meta.get("text"):

@@ -25,7 +25,7 @@ from .dialogue_list import LIST_SUFFIXES
 from .dub_timeline import line_description
 from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
-from .formats import format_of, write_timeline
+from .formats import check_writable, format_of, write_timeline
 from .guide import guide_pads
 from .lines import Line, duration_frames, find_lines, timebase_of
 from .render import Placement, finish_line, write_staging, write_text_atomic
@@ -238,6 +238,7 @@ def dub(
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}_dub"
     mix = check_mix_with(options.stems.mix_with) if options.stems.mix_with else None  # before any synthesis
     tb, lines = collect_lines(source, script, options)
+    check_writable(fmt, tb)  # before any synthesis: a format that cannot take this timeline writes nothing
     total_frames = duration_frames(source, tb)
     total_samples = tb.samples_between(0, total_frames)
     performers = assign(lines, cast_of(options), options.engine)
