@@ -77,6 +77,49 @@ def fmt_of(path: str | Path) -> dict[str, int]:
                 block_align=block_align, bits=bits)
 
 
+#: BS.1770-4 Tables 1 and 2: the K-weighting biquads at 48 kHz, as printed in the Recommendation.
+K_PRE = ((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585))
+K_RLB = ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621))
+#: BS.1770-4 Annex 2: phases 0 and 1 of the 48-tap true-peak interpolation filter (2, 3 are them reversed).
+TP_PHASE0 = (0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000, -0.0594482421875, 0.1373291015625,
+             0.9721679687500, -0.1022949218750, 0.0476074218750, -0.0266113281250, 0.0148925781250, -0.0083007812500)
+TP_PHASE1 = (-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250, -0.1665039062500, 0.4650878906250,
+             0.7797851562500, -0.2003173828125, 0.1015625000000, -0.0582275390625, 0.0330810546875, -0.0189208984375)
+
+
+def bs1770_loudness(audio: np.ndarray, weights: Sequence[float] | None = None) -> float:
+    """Independent BS.1770-4 integrated loudness of a whole 48 kHz array (printed coefficients, plain loops)."""
+    from scipy.signal import lfilter
+
+    audio = np.asarray(audio, dtype=np.float64).reshape(len(audio), -1)
+    weights = list(weights or [1.0] * audio.shape[1])
+    filtered = lfilter(*K_RLB, lfilter(*K_PRE, audio, axis=0), axis=0)
+    block, step = int(0.4 * SAMPLE_RATE), int(0.1 * SAMPLE_RATE)
+    energies = np.array([float(np.dot(weights, np.mean(filtered[i:i + block] ** 2, axis=0)))
+                         for i in range(0, len(audio) - block + 1, step)])
+    if energies.size == 0:
+        return float("-inf")
+    loud = -0.691 + 10 * np.log10(np.maximum(energies, 1e-300))
+    gate1 = energies[loud > -70]
+    if not gate1.size:
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(gate1.mean()) - 10
+    return float(-0.691 + 10 * np.log10(energies[(loud > -70) & (loud > relative)].mean()))
+
+
+def true_peak_dbtp(audio: np.ndarray) -> float:
+    """Brute-force true peak: the Annex 2 filter as one 48-tap FIR, 4x upsampled by scipy's upfirdn."""
+    from scipy.signal import upfirdn
+
+    h = np.zeros(48)
+    for phase, taps in enumerate((TP_PHASE0, TP_PHASE1, TP_PHASE1[::-1], TP_PHASE0[::-1])):
+        h[phase::4] = taps
+    audio = np.asarray(audio, dtype=np.float64).reshape(len(audio), -1)
+    peak = max(float(np.max(np.abs(upfirdn(h, audio[:, c], up=4)))) for c in range(audio.shape[1]))
+    peak = max(peak, float(np.max(np.abs(audio))))
+    return 20 * np.log10(peak) if peak > 0 else float("-inf")
+
+
 def read_wav(path: str | Path) -> np.ndarray:
     """A mono WAV as float64 samples."""
     audio, _ = sf.read(str(path), dtype="float64", always_2d=False)
@@ -135,6 +178,11 @@ class Tools:
     read_wav = staticmethod(read_wav)
     sha256 = staticmethod(sha256)
     make_timeline = staticmethod(make_timeline)
+    bs1770_loudness = staticmethod(bs1770_loudness)
+    true_peak_dbtp = staticmethod(true_peak_dbtp)
+    TP_PHASES = (TP_PHASE0, TP_PHASE1, TP_PHASE1[::-1], TP_PHASE0[::-1])
+    K_PRE = K_PRE
+    K_RLB = K_RLB
     LineSpec = LineSpec
     BEXT_TIME_REFERENCE_OFFSET = BEXT_TIME_REFERENCE_OFFSET
     SAMPLE_RATE = SAMPLE_RATE
