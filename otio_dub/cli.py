@@ -204,6 +204,9 @@ def _stem_lines(section: dict) -> list[str]:
 @_voice_options
 @_fit_options
 @_stem_options
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Render cache (default: the user cache dir, or $OTIO_DUB_CACHE); share one on a network drive.")
+@click.option("--no-cache", is_flag=True, help="Synthesize every line, store nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_user_errors
 def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool, quiet: bool, **kw: Any) -> None:
@@ -215,7 +218,7 @@ def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool
     options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"), to=kw.pop("to"),
                          rate=kw.pop("rate"), start=kw.pop("start"),
                          dialogue_tracks=kw.pop("dialogue_tracks"), policy=_fit_policy(kw),
-                         **_voice_settings(kw), **_stem_settings(kw))
+                         **_voice_settings(kw), **_stem_settings(kw), cache=_cache_setting(kw))
     assert not kw, f"unhandled options: {sorted(kw)}"
     started = time.perf_counter()
     bar = None
@@ -242,6 +245,8 @@ def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool
     click.echo(f"Voices: {', '.join(f'{k} = {v}' for k, v in result.voices.items())}")
     click.echo(f"{s['lines']} lines: {s['fit']} fitted within 1 frame, {s['padded']} padded, "
                f"{s['borrowed']} borrowed, {s['overrun']} overrun")
+    if result.takes:
+        click.echo("Takes: " + ", ".join(f"{n} {what}" for what, n in sorted(result.takes.items())))
     for row in result.lines:
         if row["status"] == "overrun":
             click.echo(f"  OVERRUN {row['id']} at {row['record_in']}: {row['note']}")
@@ -309,6 +314,65 @@ def watch(folder: Path, to: str | None, lang: str, interval: float, settle: floa
         watcher.run(interval, report=report)
     except KeyboardInterrupt:
         click.echo("Stopped.")
+
+
+def _cache_setting(kw: dict[str, Any]) -> Path | None:
+    """The render-cache folder from --cache / --no-cache (default: the user cache dir)."""
+    from .cache import default_folder
+
+    folder, off = kw.pop("cache_dir"), kw.pop("no_cache")
+    return None if off else (folder or default_folder())
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or prune the render cache of fitted takes."""
+
+
+_cache_option = click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                             help="Cache folder (default: the user cache dir, or $OTIO_DUB_CACHE).")
+
+
+@cache.command("info")
+@_cache_option
+@_user_errors
+def cache_info(cache_dir: Path | None) -> None:
+    """Where the cache is, how many takes it holds and how big it is."""
+    from .cache import RenderCache, default_folder
+
+    store = RenderCache(cache_dir or default_folder())
+    info = store.info()
+    store.close()
+    def when(t: float | None) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+
+    click.echo(f"Cache:   {info['folder']}\nTakes:   {info['entries']}\nSize:    {info['bytes'] / 1e6:.1f} MB\n"
+               f"Used:    {when(info['oldest_use'])} .. {when(info['newest_use'])}")
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text) * 86400
+    except (ValueError, IndexError):
+        raise click.BadParameter(f"{text!r} is not a duration like 30d, 12h or 2w") from None
+
+
+@cache.command("prune")
+@_cache_option
+@click.option("--older-than", metavar="AGE", help="Drop takes unused for AGE (30d, 12h, 2w; a bare number is days).")
+@click.option("--all", "everything", is_flag=True, help="Drop every take.")
+@_user_errors
+def cache_prune(cache_dir: Path | None, older_than: str | None, everything: bool) -> None:
+    """Drop old takes (and files a killed run left behind)."""
+    from .cache import RenderCache, default_folder
+
+    if not everything and older_than is None:
+        raise click.UsageError("say --older-than AGE or --all")
+    store = RenderCache(cache_dir or default_folder())
+    removed = store.prune(None if everything else _duration(older_than))
+    store.close()
+    click.echo(f"Removed {removed} take(s) from {store.folder}")
 
 
 def _table(rows: list[tuple[Any, ...]]) -> None:

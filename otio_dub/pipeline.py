@@ -20,6 +20,7 @@ import opentimelineio as otio
 
 from . import __version__, dsp, fit
 from .apply import DubClip, add_dub_tracks, track_name
+from .cache import RenderCache, make_key
 from .cast import CastEntry, load_cast
 from .dialogue_list import LIST_SUFFIXES
 from .dub_timeline import line_description
@@ -53,6 +54,7 @@ class DubOptions:
     rate: float | None = None  # frame rate for inputs without one (EDL, subtitles, dialogue lists)
     start: str | None = None  # start timecode for subtitle / dialogue-list inputs
     stems: StemOptions = field(default_factory=StemOptions)  # stems, loudness, true peak, full mix
+    cache: str | Path | None = None  # render cache folder (cache.default_folder() is the CLI's default)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class DubResult:
     lines: list[dict]
     summary: dict[str, int]
     voices: dict[str, str]
+    takes: dict[str, int] = field(default_factory=dict)  # synthesized / cache / reused counts
     stem_report: dict = field(default_factory=dict)  # report.json's "stems": loudness and true peak per stem
 
 
@@ -221,15 +224,28 @@ def free_frame(lines: list[Line], index: int, total_frames: int) -> int:
     return max(end, line.record_out)
 
 
+def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
+             window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> str:
+    """The render-cache key of a fitted take: everything ``fit_line`` reads, and nothing else."""
+    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=asdict(spec), speed=speed,
+                    semitones=semitones, gain_db=gain_db, text=text, window=asdict(window), policy=asdict(policy),
+                    tolerance=tolerance)
+
+
 def dub(
     timeline: str | Path | otio.schema.Timeline,
     script: str | Path | None = None,
     out_dir: str | Path | None = None,
     options: DubOptions | None = None,
     progress: Progress | None = None,
+    reuse: Mapping[str, Fitted] | None = None,
 ) -> DubResult:
-    """Dub ``timeline`` into ``out_dir``: the dub timeline, per-line media, stems and report.json."""
+    """Dub ``timeline`` into ``out_dir``: the dub timeline, per-line media, stems and report.json.
+
+    ``reuse`` (used by conform) gives fitted takes to place as they are, by line id.
+    """
     options = options or DubOptions()
+    reuse = reuse or {}
     if isinstance(timeline, otio.schema.Timeline):
         source, name, base, fmt = timeline, timeline.name or "timeline", None, options.to or "otio"
     else:
@@ -245,6 +261,7 @@ def dub(
     policy = options.policy
     tolerance = tb.samples_between(0, 1)
     guides = guide_pads(source, tb, lines, base) if policy.align == "guide" else {}
+    cache = RenderCache(options.cache) if options.cache else None
     try:
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".otio-dub-staging-", dir=out))
@@ -252,6 +269,7 @@ def dub(
         raise OutputError(f"{out}: cannot create output folder ({exc.strerror})") from None
     try:
         clips, rows, placements = [], [], []
+        takes: dict[str, int] = {}
         for index, line in enumerate(lines):
             free_until = tb.sample_at(free_frame(lines, index, total_frames))
             head, tail = guides.get(line.id, (policy.head_pad_ms * 48, policy.tail_pad_ms * 48))
@@ -262,8 +280,15 @@ def dub(
             performer = performers[(line.character, line.lang)]
             engine = get_engine(performer.engine)
             how = delivery(performer, line, engine.info.native_prosody)
-            fitted = fit_line(engine, line, how.spec, window, policy, tolerance, speed=how.speed,
-                              semitones=how.semitones, gain_db=how.gain_db)
+            key = take_key(engine, line.text, how.spec, how.speed, how.semitones, how.gain_db, window, policy, tolerance)
+            fitted, take = reuse.get(line.id), "reused"
+            if fitted is None and cache is not None and (hit := cache.get(key)) is not None:
+                fitted, take = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache"
+            if fitted is None:
+                fitted, take = fit_line(engine, line, how.spec, window, policy, tolerance, speed=how.speed,
+                                        semitones=how.semitones, gain_db=how.gain_db), "synthesized"
+                if cache is not None:
+                    cache.put(key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
             end_frame = max(line.record_out, tb.frame_covering(tb.sample_at(line.record_in) + fitted.plan.media_samples))
             length = tb.samples_between(line.record_in, end_frame)
             media = np.pad(fitted.media, (0, length - fitted.media.size))
@@ -281,8 +306,9 @@ def dub(
                 **fitted.report, "status": fitted.plan.status, "note": note,
                 "media": f"media/{line.id}.wav", "engine": performer.engine, "voice": performer.spec.voice or performer.spec.lang,
                 "emotion": how.emotion,
-                "guide": line.id in guides if policy.align == "guide" else None,
+                "guide": line.id in guides if policy.align == "guide" else None, "key": key,
             }
+            takes[take] = takes.get(take, 0) + 1  # not in the report: a warm re-run writes identical files
             rows.append(row)
             clips.append(DubClip(line, end_frame, f"media/{line.id}.wav", fitted.plan.status, note, fitted.report))
             placements.append((line, Placement(out / "media" / f"{line.id}.wav", tb.sample_at(line.record_in), length)))
@@ -308,6 +334,8 @@ def dub(
         raise OutputError(f"{out}: cannot write ({exc.strerror})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if cache is not None:
+            cache.close()
 
     for dc in clips:
         if dc.end_frame > total_frames:
@@ -336,7 +364,7 @@ def dub(
     report_path = write_text_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     voice_map = {f"{c} ({lang})": p.label() for (c, lang), p in performers.items()}
     return DubResult(dubbed, out, timeline_path, exports, stems, report_path, rows, summary, voice_map,
-                     stem_report=report["stems"])
+                     stem_report=report["stems"], takes=takes)
 
 
 def summarize(rows: list[dict]) -> dict[str, int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -244,3 +245,15 @@ def fresh_dub(tmp_path: Path) -> Callable:
         return otio_dub.dub(timeline, script=script, out_dir=tmp_path / f"dub{counter['n']}", options=options)
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_render_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI caches takes in the user cache dir by default: keep the tests' takes out of it."""
+    previous = os.environ.get("OTIO_DUB_CACHE")
+    os.environ["OTIO_DUB_CACHE"] = str(tmp_path_factory.mktemp("render-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("OTIO_DUB_CACHE", None)
+    else:
+        os.environ["OTIO_DUB_CACHE"] = previous
