@@ -276,6 +276,7 @@ class _Output:
         self.name, self.path, self.writer, self.channels, self.gain_db = name, path, writer, channels, gain_db
         self.meter = Meter(SAMPLE_RATE, channels, channel_weights(channels))
         self.clipped = 0
+        self.measured: Loudness | None = None
 
     def write(self, block: np.ndarray) -> None:
         self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
@@ -302,6 +303,7 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
     if mix is not None:
         mix_offset = _mix_offset(mix, time_reference, total)
     outputs: list[_Output] = []
+    source = None
 
     def add(name: str, channels: int = 1, gain_db: float | None = None) -> _Output:
         path = folder / f"{name}.wav"
@@ -318,7 +320,6 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
         by_lang = {lang: add(language_stem(lang)) for lang in langs} if options.mode != "none" and len(langs) > 1 else {}
         dialogue = add("DIALOGUE") if options.mode != "none" else None
         mixed = add("MIX", mix.channels) if mix is not None else None
-        source = None
         if mix is not None:
             import soundfile as sf
 
@@ -335,13 +336,14 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
             if mixed is not None and source is not None:
                 mixed.write(_mix_block(source, mix, mix_offset, b0, speech))
         for out in outputs:
-            out.writer.set_loudness(out.meter.result())
+            out.measured = out.meter.result()
+            out.writer.set_loudness(out.measured)
     except BaseException:
         for out in outputs:
             out.writer.abort()
         raise
     finally:
-        if mix is not None and source is not None:
+        if source is not None:
             source.close()
     try:
         for out in outputs:
@@ -351,11 +353,11 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
             out.writer.abort()
         raise
     for out in outputs:
-        measured = out.meter.result()
-        result.files[out.name] = StemFile(out.name, out.path, measured, out.channels, out.gain_db)
+        assert out.measured is not None
+        result.files[out.name] = StemFile(out.name, out.path, out.measured, out.channels, out.gain_db)
         if out.clipped:
             log.warning("%s: %d samples over full scale were clipped (true peak %.1f dBTP)",
-                        out.path.name, out.clipped, measured.true_peak)
+                        out.path.name, out.clipped, out.measured.true_peak)
     return result
 
 
