@@ -32,6 +32,7 @@ class DubClip:
     note: str = ""
     report: dict | None = None
     gain_db: float | None = None  # the character's loudness gain, baked into the media
+    key: str = ""  # the take's render-cache key (conform reuses the take by it)
 
 
 def track_name(lang: str, character: str, lane: int = 0) -> str:
@@ -52,6 +53,13 @@ def _clip(dc: DubClip, tb: TimeBase) -> otio.schema.Clip:
     ref = otio.schema.ExternalReference(target_url=dc.media_url, available_range=rng)
     meta = {"role": "dub", "line_id": dc.line.id, "character": dc.line.character, "lang": dc.line.lang,
             "text": dc.line.text, "status": dc.status, "origin": dc.line.origin}
+    # what conform needs: the line's source identity, where this clip was laid (frames from the
+    # timeline start: a later difference is the editor's hand edit) and the take's cache key
+    meta["placed"] = {"record_in": dc.line.record_in, "record_out": dc.line.record_out, "clip_out": dc.end_frame}
+    if dc.line.extra.get("identity"):
+        meta["identity"] = dict(dc.line.extra["identity"])
+    if dc.key:
+        meta["key"] = dc.key
     if dc.report:
         meta["fit"] = dc.report
     if dc.gain_db is not None:

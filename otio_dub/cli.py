@@ -316,6 +316,46 @@ def watch(folder: Path, to: str | None, lang: str, interval: float, settle: floa
         click.echo("Stopped.")
 
 
+@main.command()
+@click.argument("old_dub", type=_existing)
+@_line_options
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder for the conformed dub.")
+@click.option("--to", "to", type=click.Choice(list(FORMATS)), help="Format of the dub timeline (default: NEW_CUT's).")
+@_voice_options
+@_fit_options
+@_stem_options
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Render cache holding the old dub's takes (default: the user cache dir, or $OTIO_DUB_CACHE).")
+@click.option("--no-cache", is_flag=True, help="Fit every line again (nothing is reused).")
+@click.option("--reset", is_flag=True, help="Drop the editor's hand edits to the old dub clips.")
+@click.option("-q", "--quiet", is_flag=True, help="No change list.")
+@_user_errors
+def conform(old_dub: Path, timeline: Path, script: Path | None, out_dir: Path, verbose: bool, quiet: bool,
+            reset: bool, **kw: Any) -> None:
+    """Carry OLD_DUB (a .dub.otio) across the re-cut TIMELINE: reuse kept and moved takes, refit
+    trimmed lines, speak changed and new ones, drop removed ones; write conform.json."""
+    from .conform import conform as run_conform
+    from .conform import print_table
+    from .pipeline import DubOptions
+
+    _setup_logging(verbose)
+    options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"), to=kw.pop("to"),
+                         rate=kw.pop("rate"), start=kw.pop("start"), dialogue_tracks=kw.pop("dialogue_tracks"),
+                         policy=_fit_policy(kw), **_voice_settings(kw), **_stem_settings(kw), cache=_cache_setting(kw))
+    assert not kw, f"unhandled options: {sorted(kw)}"
+    started = time.perf_counter()
+    result = run_conform(old_dub, timeline, out_dir, script, options, reset=reset)
+    if quiet:
+        return
+    for row in print_table(result.changes):
+        click.echo(row)
+    click.echo(", ".join(f"{n} {kind}" for kind, n in result.counts.items()) + "; takes: "
+               + ", ".join(f"{n} {what}" for what, n in sorted(result.dub.takes.items())))
+    click.echo(f"Dub timeline: {result.dub.timeline_path}\nChanges:      {result.path}")
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s.")
+
+
 def _cache_setting(kw: dict[str, Any]) -> Path | None:
     """The render-cache folder from --cache / --no-cache (default: the user cache dir)."""
     from .cache import default_folder

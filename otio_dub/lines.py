@@ -163,6 +163,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
                 lang=meta.get("lang") or lang,
                 emotion=str(emo).lower() if emo and str(emo).lower() in EMOTIONS else None,
                 source=str(meta.get("source") or "metadata"), origin=where, clip_name=clip.name, track_name=track.name,
+                extra={"identity": source_identity(clip, rin, rin, tb)},
             ))
     return found
 
@@ -172,6 +173,20 @@ def _record_range(clip: otio.schema.Clip, rng: otio.opentime.TimeRange, timeline
     """A range in the clip's own (source) time as record frames from the timeline start."""
     mapped = clip.transformed_time_range(rng, timeline.tracks)
     return frames_of(mapped.start_time, tb.rate), frames_of(mapped.end_time_exclusive(), tb.rate)
+
+
+def source_identity(clip: otio.schema.Clip, clip_in: int, record_in: int, tb: TimeBase) -> dict:
+    """What a line is, whatever the cut: its source media and the source frame under its record-in.
+
+    Conform matches lines of a re-cut by this (a moved or trimmed clip keeps its media and source).
+    """
+    ref = clip.media_reference
+    if isinstance(ref, otio.schema.ExternalReference) and ref.target_url:
+        media = ref.target_url
+    else:
+        media = (ref.name if ref is not None and ref.name else "") or clip.name
+    start = clip.trimmed_range().start_time
+    return {"media": media, "source_in": frames_of(start, tb.rate) + record_in - clip_in}
 
 
 def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, lang: str | None,
@@ -212,6 +227,7 @@ def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, la
                 found.append(dict(
                     record_in=rin, record_out=rout, text=clean_text(text), character=character, lang=lang,
                     emotion=emotion, source="marker", origin=where, clip_name=clip.name, track_name=track.name,
+                    extra={"identity": source_identity(clip, clip_in, rin, tb)},
                 ))
     return found
 
@@ -245,34 +261,35 @@ def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase,
     return found
 
 
-def _clips_under(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list) -> list[tuple[str, str, int, int]]:
-    """(track name, clip name, record in, record out) of every enabled clip on the dialogue tracks."""
+def _clips_under(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list) -> list[tuple]:
+    """(track name, clip name, record in, record out, clip) of every enabled clip on the dialogue tracks."""
     found = []
     for track in tracks:
         for clip in track.find_clips():
             if clip.enabled and not is_dub(clip):
                 rin, rout = _record_range(clip, clip.trimmed_range(), timeline, tb)
-                found.append((track.name, clip.name, rin, rout))
+                found.append((track.name, clip.name, rin, rout, clip))
     return found
 
 
-def _match_script(rows: list[dict], clips: list[tuple[str, str, int, int]], taken: dict[str, str]) -> list[dict]:
+def _match_script(rows: list[dict], clips: list[tuple], taken: dict[str, str], tb: TimeBase) -> list[dict]:
     """Tie script lines to the dialogue clip they overlap most; an event lying mostly on a clip whose
     line came from metadata or a marker is that line again, and is dropped with a warning."""
     kept = []
     for row in rows:
         best, overlap = None, 0
-        for track_name, clip_name, rin, rout in clips:
+        for track_name, clip_name, rin, rout, clip in clips:
             shared = min(rout, row["record_out"]) - max(rin, row["record_in"])
             if shared > overlap:
-                best, overlap = (track_name, clip_name), shared
+                best, overlap = (track_name, clip_name, rin, clip), shared
         if best is not None:
             key = f"{best[0]}/{best[1]}"
             if key in taken and 2 * overlap > row["record_out"] - row["record_in"]:  # mostly on that clip
                 log.warning("%s: clip %r already has its line from %s; the script event is skipped",
                             row["origin"], best[1], taken[key])
                 continue
-            row = {**row, "track_name": best[0], "clip_name": best[1]}
+            row = {**row, "track_name": best[0], "clip_name": best[1],
+                   "extra": {"identity": source_identity(best[3], best[2], row["record_in"], tb)}}
         kept.append(row)
     return kept
 
@@ -302,7 +319,7 @@ def find_lines(
     raw += markers
     if script is not None:
         rows = _script_lines(script, script_name, tb, script_offset, lang, duration_frames(timeline, tb))
-        raw += _match_script(rows, _clips_under(timeline, tb, dialogue), taken)
+        raw += _match_script(rows, _clips_under(timeline, tb, dialogue), taken, tb)
     raw.sort(key=lambda r: (r["record_in"], r["record_out"], r["character"]))
     width = max(3, len(str(len(raw))))
     return [Line(id=f"{n:0{width}d}-{_slug(r['character'])}", **r) for n, r in enumerate(raw, 1)]

@@ -224,6 +224,28 @@ def free_frame(lines: list[Line], index: int, total_frames: int) -> int:
     return max(end, line.record_out)
 
 
+def fit_reused(fitted: Fitted | None, window: fit.Window) -> Fitted | None:
+    """A take from the old dub placed in a moved window, or None when it no longer fits there.
+
+    A moved window at 29.97 can be a sample longer or shorter (1601.6 samples a frame): the take's
+    trailing silence absorbs that. A take that borrowed more silence than the new place has is
+    refitted instead.
+    """
+    if fitted is None:
+        return None
+    plan = fitted.plan
+    if plan.media_samples - plan.borrowed != window.samples:
+        if abs(plan.media_samples - plan.borrowed - window.samples) > 2 or plan.status not in ("fit", "padded"):
+            return None
+        size = window.samples
+        media = np.pad(fitted.media, (0, max(0, size - fitted.media.size)))[:size]
+        plan = replace(plan, media_samples=size)
+        return Fitted(media, plan, fitted.report)
+    if plan.borrowed > window.free_after:
+        return None
+    return fitted
+
+
 def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
              window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> str:
     """The render-cache key of a fitted take: everything ``fit_line`` reads, and nothing else."""
@@ -281,7 +303,7 @@ def dub(
             engine = get_engine(performer.engine)
             how = delivery(performer, line, engine.info.native_prosody)
             key = take_key(engine, line.text, how.spec, how.speed, how.semitones, how.gain_db, window, policy, tolerance)
-            fitted, take = reuse.get(line.id), "reused"
+            fitted, take = fit_reused(reuse.get(line.id), window), "reused"
             if fitted is None and cache is not None and (hit := cache.get(key)) is not None:
                 fitted, take = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache"
             if fitted is None:
@@ -310,7 +332,8 @@ def dub(
             }
             takes[take] = takes.get(take, 0) + 1  # not in the report: a warm re-run writes identical files
             rows.append(row)
-            clips.append(DubClip(line, end_frame, f"media/{line.id}.wav", fitted.plan.status, note, fitted.report))
+            clips.append(DubClip(line, end_frame, f"media/{line.id}.wav", fitted.plan.status, note, fitted.report,
+                                 key=key))
             placements.append((line, Placement(out / "media" / f"{line.id}.wav", tb.sample_at(line.record_in), length)))
             if progress:
                 progress(index + 1, len(lines), line)

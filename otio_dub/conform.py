@@ -1,0 +1,269 @@
+"""Conform: carry a dub across a re-cut, redoing only what really changed.
+
+``conform(OLD.dub.otio, NEW_CUT)`` matches the new cut's lines to the old dub's clips, in order:
+
+1. **source identity**: the same source media, and the line's source range overlapping the old
+   one (a clip the editor moved or trimmed keeps its media and source frames);
+2. **text**: the same character saying the same words, in order, for lines without a source
+   (a script event over no clip, a clip the editor replaced).
+
+Each new line is then ``kept`` (same place), ``moved`` (same words and length, elsewhere: the old
+take is placed untouched), ``refitted`` (its window changed length: fitted again), ``changed``
+(new words: spoken again) or ``new``; old lines left over are ``removed``. The editor's hand edits
+on the old dub clips (slid, trimmed, muted) are carried to the new ones unless ``reset``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+
+from . import fit
+from .cache import RenderCache
+from .errors import InputError
+from .formats import format_of, write_timeline
+from .lines import METADATA_KEY, Line, is_dub, timebase_of
+from .pipeline import DubOptions, DubResult, Fitted, collect_lines, dub, read_timeline
+from .render import write_text_atomic
+from .timebase import TimeBase, frames_of
+
+log = logging.getLogger("otio_dub")
+
+KINDS = ("kept", "moved", "refitted", "changed", "new", "removed")
+
+
+@dataclass
+class OldLine:
+    """A line as the old dub laid it, and what the editor did to its clip since."""
+
+    line_id: str
+    character: str
+    text: str
+    identity: dict | None
+    key: str | None
+    record_in: int  # where otio-dub laid the line (frames from the timeline start)
+    record_out: int
+    slide: int = 0  # frames the editor moved the clip by
+    trim_head: int = 0  # frames trimmed off the clip's head / tail
+    trim_tail: int = 0
+    muted: bool = False
+
+    @property
+    def edited(self) -> bool:
+        """True when the editor changed the clip by hand."""
+        return bool(self.slide or self.trim_head or self.trim_tail or self.muted)
+
+
+@dataclass
+class Change:
+    """One row of the change list."""
+
+    kind: str
+    line_id: str | None
+    old_id: str | None
+    character: str
+    text: str
+    old_in: str | None = None
+    new_in: str | None = None
+    note: str = ""
+
+
+@dataclass
+class ConformResult:
+    """The new dub and the change list."""
+
+    dub: DubResult
+    changes: list[Change]
+    path: Path
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def read_old_dub(path: str | Path) -> tuple[TimeBase, list[OldLine]]:
+    """The lines of a dub timeline (any format otio-dub writes), with the editor's hand edits."""
+    timeline = read_timeline(path)
+    tb = timebase_of(timeline)
+    found = []
+    for track in timeline.tracks:
+        if not is_dub(track):
+            continue
+        for clip in track.find_clips():
+            meta = clip.metadata.get(METADATA_KEY) or {}
+            placed = meta.get("placed")
+            if meta.get("role") != "dub" or not placed:
+                continue  # a format that dropped our metadata: no identity to conform by
+            rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
+            now_in = frames_of(rng.start_time, tb.rate)
+            available = clip.media_reference.available_range if clip.media_reference else None
+            head = frames_of(clip.source_range.start_time - available.start_time, tb.rate) if available else 0
+            length = frames_of(rng.duration, tb.rate)
+            laid = int(placed["clip_out"]) - int(placed["record_in"])
+            found.append(OldLine(
+                line_id=str(meta.get("line_id") or clip.name), character=str(meta.get("character", "")),
+                text=str(meta.get("text", "")), identity=dict(meta["identity"]) if meta.get("identity") else None,
+                key=meta.get("key"), record_in=int(placed["record_in"]), record_out=int(placed["record_out"]),
+                slide=now_in - head - int(placed["record_in"]), trim_head=head, trim_tail=max(0, laid - head - length),
+                muted=not (clip.enabled and track.enabled),
+            ))
+    if not found:
+        raise InputError(str(path), "holds no otio-dub dub clips to conform (dub it first, and keep the .dub.otio)")
+    return tb, found
+
+
+def _same_source(line: Line, old: OldLine) -> int:
+    """Frames of source shared by a new line and an old one (0 when their media differ)."""
+    new_id, old_id = line.extra.get("identity"), old.identity
+    if not new_id or not old_id or new_id["media"] != old_id["media"]:
+        return 0
+    a0, a1 = new_id["source_in"], new_id["source_in"] + line.duration
+    b0, b1 = old_id["source_in"], old_id["source_in"] + old.record_out - old.record_in
+    return max(0, min(a1, b1) - max(a0, b0))
+
+
+def match(new_lines: list[Line], old_lines: list[OldLine]) -> list[tuple[Line | None, OldLine | None]]:
+    """Pairs (new, old) by source identity, then by character and text in order; the rest unpaired."""
+    pairs: dict[str, OldLine] = {}
+    free = list(old_lines)
+    for line in new_lines:
+        best = max(free, key=lambda old: _same_source(line, old), default=None)
+        if best is not None and _same_source(line, best) > 0:
+            pairs[line.id] = best
+            free.remove(best)
+    for line in new_lines:
+        if line.id in pairs:
+            continue
+        same = [old for old in free if old.character == line.character and old.text == line.text]
+        if same:
+            pairs[line.id] = same[0]
+            free.remove(same[0])
+    result: list[tuple[Line | None, OldLine | None]] = [(line, pairs.get(line.id)) for line in new_lines]
+    return result + [(None, old) for old in free]
+
+
+def _kind(line: Line, old: OldLine) -> str:
+    if line.text != old.text:
+        return "changed"
+    if line.duration != old.record_out - old.record_in:
+        return "refitted"
+    return "kept" if line.record_in == old.record_in else "moved"
+
+
+def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out_dir: str | Path,
+            script: str | Path | None = None, options: DubOptions | None = None, reset: bool = False) -> ConformResult:
+    """Dub ``new_cut`` into ``out_dir`` reusing the old dub's takes; write ``conform.json``."""
+    options = options or DubOptions()
+    old_tb, old_lines = read_old_dub(old_dub)
+    source = new_cut if isinstance(new_cut, otio.schema.Timeline) else read_timeline(new_cut, options.rate, options.start)
+    tb, new_lines = collect_lines(source, script, options)
+    if tb.rate != old_tb.rate:
+        raise InputError(str(new_cut), f"is at {float(tb.rate):g} fps but the dub is at {float(old_tb.rate):g} fps")
+    pairs = match(new_lines, old_lines)
+    reuse: dict[str, Fitted] = {}
+    cache = RenderCache(options.cache) if options.cache else None
+    try:
+        for line, old in pairs:
+            if line is None or old is None or _kind(line, old) not in ("kept", "moved") or cache is None or not old.key:
+                continue
+            hit = cache.get(old.key)
+            if hit is not None:
+                reuse[line.id] = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"])
+    finally:
+        if cache is not None:
+            cache.close()
+    if isinstance(new_cut, otio.schema.Timeline):
+        fmt = options.to or "otio"
+    else:
+        fmt = options.to or format_of(new_cut)
+    result = dub(source, script, out_dir, _with_to(options, fmt), reuse=reuse)
+    ids = {line.id: row for line, row in zip(new_lines, result.lines, strict=True)}
+    edited = {} if reset else {line.id: old for line, old in pairs if line and old and old.edited}
+    if edited:
+        _carry_edits(result, edited, tb, options, fmt)
+    changes = []
+    for line, old in pairs:
+        if line is None:
+            changes.append(Change("removed", None, old.line_id, old.character, old.text, old_in=old_tb.tc(old.record_in)))
+            continue
+        kind = "new" if old is None else _kind(line, old)
+        note = ""
+        if kind in ("kept", "moved") and line.id not in reuse:
+            note = "take not in the render cache: fitted again"
+        if line.id in edited:
+            note = (note + "; " if note else "") + "hand edit kept"
+        changes.append(Change(kind, line.id, old.line_id if old else None, line.character, line.text,
+                              old_in=old_tb.tc(old.record_in) if old else None, new_in=ids[line.id]["record_in"], note=note))
+    counts = {kind: sum(c.kind == kind for c in changes) for kind in KINDS}
+    path = write_text_atomic(Path(out_dir) / "conform.json", json.dumps(
+        {"old": str(old_dub), "new": str(new_cut) if not isinstance(new_cut, otio.schema.Timeline) else new_cut.name,
+         "counts": counts, "takes": result.takes, "changes": [asdict(c) for c in changes]}, indent=2, ensure_ascii=False) + "\n")
+    return ConformResult(result, changes, path, counts)
+
+
+def _with_to(options: DubOptions, fmt: str) -> DubOptions:
+    from dataclasses import replace
+
+    return replace(options, to=fmt)
+
+
+def _carry_edits(result: DubResult, edited: dict[str, OldLine], tb: TimeBase, options: DubOptions, fmt: str) -> None:
+    """Apply the editor's slides, trims and mutes to the new dub clips; re-render the stems to match."""
+    from .stems import restem
+
+    rate = float(tb.rate)
+    for track in result.timeline.tracks:
+        if not is_dub(track):
+            continue
+        layout = []
+        for clip in list(track.find_clips()):
+            rng = clip.range_in_parent()
+            start = frames_of(rng.start_time, tb.rate)
+            old = edited.get((clip.metadata.get(METADATA_KEY) or {}).get("line_id", clip.name))
+            if old is not None:
+                src = clip.source_range
+                length = frames_of(src.duration, tb.rate) - old.trim_head - old.trim_tail
+                if length > 0:
+                    clip.source_range = otio.opentime.TimeRange(
+                        otio.opentime.RationalTime(src.start_time.value + old.trim_head, rate),
+                        otio.opentime.RationalTime(length, rate))
+                    start += old.trim_head
+                start = max(0, start + old.slide)
+                clip.enabled = not old.muted
+            layout.append((start, clip))
+        _relayout(track, layout, rate)
+    restem(result.timeline, result.out_dir / "stems", options.stems, base_dir=result.out_dir)
+    write_text_atomic(result.timeline_path, otio.adapters.write_to_string(result.timeline, "otio_json"))
+    if fmt != "otio":
+        result.exports = write_timeline(result.timeline, result.out_dir, result.timeline_path.name.split(".dub")[0], fmt, tb)
+
+
+def _relayout(track: otio.schema.Track, layout: list[tuple[int, otio.schema.Clip]], rate: float) -> None:
+    """Rebuild a track's children: clips at their frames, gaps between (an overlap keeps the order)."""
+    clips = sorted(layout, key=lambda item: item[0])
+    for child in list(track):
+        track.remove(child)
+    cursor = 0
+    for start, clip in clips:
+        if start > cursor:
+            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(start - cursor, rate))))
+        elif start < cursor:
+            log.warning("hand-moved dub clip %s now overlaps the clip before it; placed right after it", clip.name)
+        track.append(clip)
+        cursor = max(start, cursor) + frames_of(clip.source_range.duration, __import__("fractions").Fraction(rate).limit_denominator(1001))
+
+
+def print_table(changes: list[Change]) -> list[str]:
+    """The change list as aligned text lines (what `otio-dub conform` prints)."""
+    rows = [("CHANGE", "LINE", "WAS", "OLD IN", "NEW IN", "CHARACTER", "TEXT / NOTE")]
+    for c in changes:
+        rows.append((c.kind, c.line_id or "-", c.old_id or "-", c.old_in or "-", c.new_in or "-", c.character,
+                     c.text[:50] + (f"  ({c.note})" if c.note else "")))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + str(r[-1]) for r in rows]
+
+
+__all__ = ["Change", "ConformResult", "OldLine", "conform", "match", "read_old_dub", "print_table"]
+_ = np  # numpy is part of the Fitted takes this module hands on
