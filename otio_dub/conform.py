@@ -174,11 +174,9 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
     finally:
         if cache is not None:
             cache.close()
-    if isinstance(new_cut, otio.schema.Timeline):
-        fmt = options.to or "otio"
-    else:
-        fmt = options.to or format_of(new_cut)
-    result = dub(source, script, out_dir, _with_to(options, fmt), reuse=reuse)
+    fmt = options.to or ("otio" if isinstance(new_cut, otio.schema.Timeline) else format_of(new_cut))
+    # a path goes to dub() as it is, so the outputs are named after the new cut's file
+    result = dub(new_cut, script, out_dir, _with_to(options, fmt), reuse=reuse)
     ids = {line.id: row for line, row in zip(new_lines, result.lines, strict=True)}
     edited = {} if reset else {line.id: old for line, old in pairs if line and old and old.edited}
     if edited:

@@ -304,6 +304,8 @@ def dub(
             how = delivery(performer, line, engine.info.native_prosody)
             key = take_key(engine, line.text, how.spec, how.speed, how.semitones, how.gain_db, window, policy, tolerance)
             fitted, take = fit_reused(reuse.get(line.id), window), "reused"
+            if fitted is not None and cache is not None and cache.get(key) is None:
+                cache.put(key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})  # next conform hits
             if fitted is None and cache is not None and (hit := cache.get(key)) is not None:
                 fitted, take = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache"
             if fitted is None:
