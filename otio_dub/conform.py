@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import opentimelineio as otio
 
 from . import fit
@@ -202,8 +201,6 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
 
 
 def _with_to(options: DubOptions, fmt: str) -> DubOptions:
-    from dataclasses import replace
-
     return replace(options, to=fmt)
 
 
@@ -231,15 +228,16 @@ def _carry_edits(result: DubResult, edited: dict[str, OldLine], tb: TimeBase, op
                 start = max(0, start + old.slide)
                 clip.enabled = not old.muted
             layout.append((start, clip))
-        _relayout(track, layout, rate)
+        _relayout(track, layout, tb)
     restem(result.timeline, result.out_dir / "stems", options.stems, base_dir=result.out_dir)
     write_text_atomic(result.timeline_path, otio.adapters.write_to_string(result.timeline, "otio_json"))
     if fmt != "otio":
         result.exports = write_timeline(result.timeline, result.out_dir, result.timeline_path.name.split(".dub")[0], fmt, tb)
 
 
-def _relayout(track: otio.schema.Track, layout: list[tuple[int, otio.schema.Clip]], rate: float) -> None:
+def _relayout(track: otio.schema.Track, layout: list[tuple[int, otio.schema.Clip]], tb: TimeBase) -> None:
     """Rebuild a track's children: clips at their frames, gaps between (an overlap keeps the order)."""
+    rate = float(tb.rate)
     clips = sorted(layout, key=lambda item: item[0])
     for child in list(track):
         track.remove(child)
@@ -250,7 +248,7 @@ def _relayout(track: otio.schema.Track, layout: list[tuple[int, otio.schema.Clip
         elif start < cursor:
             log.warning("hand-moved dub clip %s now overlaps the clip before it; placed right after it", clip.name)
         track.append(clip)
-        cursor = max(start, cursor) + frames_of(clip.source_range.duration, __import__("fractions").Fraction(rate).limit_denominator(1001))
+        cursor = max(start, cursor) + frames_of(clip.source_range.duration, tb.rate)
 
 
 def print_table(changes: list[Change]) -> list[str]:
@@ -264,4 +262,3 @@ def print_table(changes: list[Change]) -> list[str]:
 
 
 __all__ = ["Change", "ConformResult", "OldLine", "conform", "match", "read_old_dub", "print_table"]
-_ = np  # numpy is part of the Fitted takes this module hands on
