@@ -195,6 +195,25 @@ def _stem_lines(section: dict) -> list[str]:
     return lines
 
 
+_cache_options = _bundle(
+    click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                 help="Render cache (default: the user cache dir, or $OTIO_DUB_CACHE); share one on a network drive."),
+    click.option("--no-cache", is_flag=True, help="Synthesize and fit every line, store nothing."),
+)
+
+
+def _dub_options(kw: dict[str, Any]) -> Any:
+    """DubOptions from the options of `dub` and `conform`, taken out of ``kw`` (all of them)."""
+    from .pipeline import DubOptions
+
+    options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"), to=kw.pop("to"),
+                         rate=kw.pop("rate"), start=kw.pop("start"), dialogue_tracks=kw.pop("dialogue_tracks"),
+                         policy=_fit_policy(kw), **_voice_settings(kw), **_stem_settings(kw), cache=_cache_setting(kw))
+    if kw:
+        raise click.UsageError(f"unhandled options: {', '.join(sorted(kw))}")
+    return options
+
+
 @main.command()
 @_line_options
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -204,22 +223,15 @@ def _stem_lines(section: dict) -> list[str]:
 @_voice_options
 @_fit_options
 @_stem_options
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Render cache (default: the user cache dir, or $OTIO_DUB_CACHE); share one on a network drive.")
-@click.option("--no-cache", is_flag=True, help="Synthesize every line, store nothing.")
+@_cache_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_user_errors
 def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool, quiet: bool, **kw: Any) -> None:
     """Dub TIMELINE: write <name>.dub.otio, media/, stems/ and report.json into the output folder."""
-    from .pipeline import DubOptions
     from .pipeline import dub as run_dub
 
     _setup_logging(verbose)
-    options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"), to=kw.pop("to"),
-                         rate=kw.pop("rate"), start=kw.pop("start"),
-                         dialogue_tracks=kw.pop("dialogue_tracks"), policy=_fit_policy(kw),
-                         **_voice_settings(kw), **_stem_settings(kw), cache=_cache_setting(kw))
-    assert not kw, f"unhandled options: {sorted(kw)}"
+    options = _dub_options(kw)
     started = time.perf_counter()
     bar = None
 
@@ -325,9 +337,7 @@ def watch(folder: Path, to: str | None, lang: str, interval: float, settle: floa
 @_voice_options
 @_fit_options
 @_stem_options
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Render cache holding the old dub's takes (default: the user cache dir, or $OTIO_DUB_CACHE).")
-@click.option("--no-cache", is_flag=True, help="Fit every line again (nothing is reused).")
+@_cache_options
 @click.option("--reset", is_flag=True, help="Drop the editor's hand edits to the old dub clips.")
 @click.option("-q", "--quiet", is_flag=True, help="No change list.")
 @_user_errors
@@ -337,13 +347,9 @@ def conform(old_dub: Path, timeline: Path, script: Path | None, out_dir: Path, v
     trimmed lines, speak changed and new ones, drop removed ones; write conform.json."""
     from .conform import conform as run_conform
     from .conform import print_table
-    from .pipeline import DubOptions
 
     _setup_logging(verbose)
-    options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"), to=kw.pop("to"),
-                         rate=kw.pop("rate"), start=kw.pop("start"), dialogue_tracks=kw.pop("dialogue_tracks"),
-                         policy=_fit_policy(kw), **_voice_settings(kw), **_stem_settings(kw), cache=_cache_setting(kw))
-    assert not kw, f"unhandled options: {sorted(kw)}"
+    options = _dub_options(kw)
     started = time.perf_counter()
     result = run_conform(old_dub, timeline, out_dir, script, options, reset=reset)
     if quiet:
