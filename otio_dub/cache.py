@@ -25,7 +25,7 @@ import numpy as np
 from .errors import OutputError
 
 #: Bump when a change to fitting or synthesis makes old takes wrong.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: resampling through a reused torchaudio Resample kernel
 _SCHEMA = """CREATE TABLE IF NOT EXISTS takes (
     key TEXT PRIMARY KEY, path TEXT NOT NULL, meta TEXT NOT NULL, bytes INTEGER NOT NULL,
     created REAL NOT NULL, used REAL NOT NULL)"""
@@ -48,6 +48,20 @@ def make_key(**parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _retry_locked(action: object, seconds: float = 60.0) -> None:
+    """Run a statement SQLite refuses with 'database is locked' while another process sets the
+    index up (switching a new database to WAL does not wait on the busy timeout)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class RenderCache:
     """A folder of fitted takes and their SQLite index; safe for concurrent processes."""
 
@@ -56,9 +70,9 @@ class RenderCache:
         try:
             (self.folder / "objects").mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.folder / "index.sqlite", timeout=60, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=60000")
-            self._db.execute(_SCHEMA)
+            _retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))  # ignores busy_timeout
+            _retry_locked(lambda: self._db.execute(_SCHEMA))
         except (OSError, sqlite3.Error) as exc:
             raise OutputError(f"{self.folder}: cannot use as render cache ({exc})") from None
         self.hits = 0
@@ -75,7 +89,7 @@ class RenderCache:
             return None
         try:
             audio = np.load(self._path(key), allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # missing, truncated or empty: a miss, and forgotten
             self._db.execute("DELETE FROM takes WHERE key = ?", (key,))
             self.misses += 1
             return None
@@ -115,7 +129,11 @@ class RenderCache:
         indexed = {k for (k,) in self._db.execute("SELECT key FROM takes")}
         for path in (self.folder / "objects").glob("*/*"):
             # left by a killed run; an hour's grace so a take another process is indexing survives
-            if time.time() - path.stat().st_mtime > 3600 and (path.suffix == ".part" or path.stem not in indexed):
+            try:
+                old = time.time() - path.stat().st_mtime > 3600
+            except FileNotFoundError:  # renamed by another process meanwhile
+                continue
+            if old and (path.suffix == ".part" or path.stem not in indexed):
                 path.unlink(missing_ok=True)
         return len(keys)
 

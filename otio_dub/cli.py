@@ -399,9 +399,12 @@ def cache_info(cache_dir: Path | None) -> None:
 def _duration(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     try:
-        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text) * 86400
+        value = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text) * 86400
     except (ValueError, IndexError):
-        raise click.BadParameter(f"{text!r} is not a duration like 30d, 12h or 2w") from None
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):  # nan, negative, infinite
+        raise click.BadParameter(f"{text!r} is not a duration like 30d, 12h or 2w", param_hint="--older-than")
+    return value
 
 
 @cache.command("prune")
@@ -415,9 +418,12 @@ def cache_prune(cache_dir: Path | None, older_than: str | None, everything: bool
 
     if not everything and older_than is None:
         raise click.UsageError("say --older-than AGE or --all")
+    age = None if everything else _duration(older_than)  # before the cache folder is touched
     store = RenderCache(cache_dir or default_folder())
-    removed = store.prune(None if everything else _duration(older_than))
-    store.close()
+    try:
+        removed = store.prune(age)
+    finally:
+        store.close()
     click.echo(f"Removed {removed} take(s) from {store.folder}")
 
 

@@ -6,6 +6,8 @@ libraries (torch, pedalboard) are imported inside the function that needs them.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .timebase import SAMPLE_RATE
@@ -19,13 +21,19 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
     if rate == target or audio.size == 0:
         return audio.astype(np.float32, copy=False)
     import torch
-    import torchaudio.functional as F
 
-    out = F.resample(
-        torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), rate, target,
-        lowpass_filter_width=64, rolloff=0.9475, resampling_method="sinc_interp_kaiser", beta=14.769656459379492,
-    )
+    with torch.inference_mode():
+        out = _resampler(rate, target)(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))
     return out.numpy().astype(np.float32, copy=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _resampler(rate: int, target: int) -> object:
+    """torchaudio's Resample with its sinc kernel built once per rate pair (building it was half a dub)."""
+    import torchaudio.transforms as T
+
+    return T.Resample(rate, target, lowpass_filter_width=64, rolloff=0.9475, resampling_method="sinc_interp_kaiser",
+                      beta=14.769656459379492)
 
 
 def speech_bounds(audio: np.ndarray, rate: int = SAMPLE_RATE, floor_db: float = -55.0, rel_db: float = -40.0) -> tuple[int, int]:

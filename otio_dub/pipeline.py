@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -248,10 +249,32 @@ def fit_reused(fitted: Fitted | None, window: fit.Window) -> Fitted | None:
 
 def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
              window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> str:
-    """The render-cache key of a fitted take: everything ``fit_line`` reads, and nothing else."""
-    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=asdict(spec), speed=speed,
-                    semitones=semitones, gain_db=gain_db, text=text, window=asdict(window), policy=asdict(policy),
-                    tolerance=tolerance)
+    """The render-cache key of a fitted take: everything ``fit_line`` reads, and nothing else.
+
+    The silence after a line only matters up to what may be borrowed (none unless borrowing), so a
+    neighbour moving elsewhere in a long pause does not make a take miss. A voice given as a file
+    is keyed by its content, not its path text.
+    """
+    borrowable = min(window.free_after, policy.max_borrow_ms * 48) if policy.overflow == "borrow" else 0
+    voice = asdict(spec)
+    if spec.voice and Path(spec.voice).expanduser().is_file():
+        voice["voice"] = _file_fingerprint(Path(spec.voice).expanduser())
+    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=voice, speed=float(speed),
+                    semitones=float(semitones), gain_db=float(gain_db), text=text,
+                    window=asdict(replace(window, free_after=borrowable)), policy=asdict(policy), tolerance=tolerance)
+
+
+def _file_fingerprint(path: Path) -> str:
+    """SHA-256 of a voice model and its config beside it (same file anywhere = same key)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (path, path.with_name(path.name + ".json")):
+        if part.is_file():
+            with part.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
 
 
 def dub(
@@ -286,6 +309,9 @@ def dub(
     cache = RenderCache(options.cache) if options.cache else None
     try:
         out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".otio-dub-staging-*"):  # left by a killed run (an hour's grace for a live one)
+            if stale.is_dir() and time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=".otio-dub-staging-", dir=out))
     except OSError as exc:
         raise OutputError(f"{out}: cannot create output folder ({exc.strerror})") from None

