@@ -205,50 +205,58 @@ def _with_to(options: DubOptions, fmt: str) -> DubOptions:
 
 
 def _carry_edits(result: DubResult, edited: dict[str, OldLine], tb: TimeBase, options: DubOptions, fmt: str) -> None:
-    """Apply the editor's slides, trims and mutes to the new dub clips; re-render the stems to match."""
+    """Apply the editor's slides, trims and mutes to the new dub clips; re-render the stems to match.
+
+    Positions are read before anything changes; a carried slide never moves a clip nobody edited:
+    where it would now overlap a neighbour (the new cut closed a pause) it stops at the neighbour.
+    """
     from .stems import restem
 
     rate = float(tb.rate)
     for track in result.timeline.tracks:
         if not is_dub(track):
             continue
+        clips = list(track.find_clips())
+        placed = [(frames_of(c.range_in_parent().start_time, tb.rate), frames_of(c.source_range.duration, tb.rate))
+                  for c in clips]
         layout = []
-        for clip in list(track.find_clips()):
-            rng = clip.range_in_parent()
-            start = frames_of(rng.start_time, tb.rate)
+        for index, clip in enumerate(clips):
+            start, length = placed[index]
             old = edited.get((clip.metadata.get(METADATA_KEY) or {}).get("line_id", clip.name))
             if old is not None:
-                src = clip.source_range
-                length = frames_of(src.duration, tb.rate) - old.trim_head - old.trim_tail
-                if length > 0:
+                kept = length - old.trim_head - old.trim_tail
+                if kept > 0:
+                    src = clip.source_range
                     clip.source_range = otio.opentime.TimeRange(
                         otio.opentime.RationalTime(src.start_time.value + old.trim_head, rate),
-                        otio.opentime.RationalTime(length, rate))
-                    start += old.trim_head
-                start = max(0, start + old.slide)
+                        otio.opentime.RationalTime(kept, rate))
+                    start, length = start + old.trim_head, kept
+                lo = layout[-1][0] + layout[-1][1] if layout else 0  # end of the clip before
+                hi = placed[index + 1][0] if index + 1 < len(clips) else None  # start of the clip after
+                wanted = start + old.slide
+                start = max(lo, wanted if hi is None else min(wanted, hi - length))
+                if start != wanted:
+                    log.warning("hand-slid dub clip %s would now overlap its neighbour: placed at %s instead",
+                                clip.name, tb.tc(start))
                 clip.enabled = not old.muted
-            layout.append((start, clip))
-        _relayout(track, layout, tb)
+            layout.append((start, length, clip))
+        _relayout(track, layout, rate)
     restem(result.timeline, result.out_dir / "stems", options.stems, base_dir=result.out_dir)
     write_text_atomic(result.timeline_path, otio.adapters.write_to_string(result.timeline, "otio_json"))
     if fmt != "otio":
         result.exports = write_timeline(result.timeline, result.out_dir, result.timeline_path.name.split(".dub")[0], fmt, tb)
 
 
-def _relayout(track: otio.schema.Track, layout: list[tuple[int, otio.schema.Clip]], tb: TimeBase) -> None:
-    """Rebuild a track's children: clips at their frames, gaps between (an overlap keeps the order)."""
-    rate = float(tb.rate)
-    clips = sorted(layout, key=lambda item: item[0])
+def _relayout(track: otio.schema.Track, layout: list[tuple[int, int, otio.schema.Clip]], rate: float) -> None:
+    """Rebuild a track's children: each clip at its frame, gaps between (positions never overlap)."""
     for child in list(track):
         track.remove(child)
     cursor = 0
-    for start, clip in clips:
+    for start, length, clip in sorted(layout, key=lambda item: item[0]):
         if start > cursor:
             track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(start - cursor, rate))))
-        elif start < cursor:
-            log.warning("hand-moved dub clip %s now overlaps the clip before it; placed right after it", clip.name)
         track.append(clip)
-        cursor = max(start, cursor) + frames_of(clip.source_range.duration, tb.rate)
+        cursor = max(start, cursor) + length
 
 
 def print_table(changes: list[Change]) -> list[str]:

@@ -225,15 +225,15 @@ def free_frame(lines: list[Line], index: int, total_frames: int) -> int:
     return max(end, line.record_out)
 
 
-def fit_reused(fitted: Fitted | None, window: fit.Window) -> Fitted | None:
+def fit_reused(fitted: Fitted | None, window: fit.Window, delivery: str) -> Fitted | None:
     """A take from the old dub placed in a moved window, or None when it no longer fits there.
 
     A moved window at 29.97 can be a sample longer or shorter (1601.6 samples a frame): the take's
     trailing silence absorbs that. A take that borrowed more silence than the new place has is
     refitted instead.
     """
-    if fitted is None:
-        return None
+    if fitted is None or fitted.report.get("delivery") != delivery or fitted.plan.status == "overrun":
+        return None  # another voice, text or policy; or an overrun that a new place might fit
     plan = fitted.plan
     if plan.media_samples - plan.borrowed != window.samples:
         if abs(plan.media_samples - plan.borrowed - window.samples) > 2 or plan.status not in ("fit", "padded"):
@@ -256,12 +256,19 @@ def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones
     is keyed by its content, not its path text.
     """
     borrowable = min(window.free_after, policy.max_borrow_ms * 48) if policy.overflow == "borrow" else 0
+    return make_key(delivery=delivery_key(engine, text, spec, speed, semitones, gain_db, policy, tolerance),
+                    window=asdict(replace(window, free_after=borrowable)))
+
+
+def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
+                 policy: fit.FitPolicy, tolerance: int) -> str:
+    """Everything a take depends on but its window: a take may move only when this is unchanged."""
     voice = asdict(spec)
     if spec.voice and Path(spec.voice).expanduser().is_file():
         voice["voice"] = _file_fingerprint(Path(spec.voice).expanduser())
     return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=voice, speed=float(speed),
-                    semitones=float(semitones), gain_db=float(gain_db), text=text,
-                    window=asdict(replace(window, free_after=borrowable)), policy=asdict(policy), tolerance=tolerance)
+                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
+                    tolerance=tolerance)
 
 
 def _file_fingerprint(path: Path) -> str:
@@ -329,14 +336,17 @@ def dub(
             engine = get_engine(performer.engine)
             how = delivery(performer, line, engine.info.native_prosody)
             key = take_key(engine, line.text, how.spec, how.speed, how.semitones, how.gain_db, window, policy, tolerance)
-            fitted, take = fit_reused(reuse.get(line.id), window), "reused"
-            if fitted is not None and cache is not None and cache.get(key) is None:
+            voice_key = delivery_key(engine, line.text, how.spec, how.speed, how.semitones, how.gain_db, policy, tolerance)
+            fitted, take = fit_reused(reuse.get(line.id), window, voice_key), "reused"
+            if fitted is not None and fitted.plan.status in ("fit", "padded") and cache is not None \
+                    and cache.get(key) is None:  # the silence after a fit/padded take never changes it
                 cache.put(key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})  # next conform hits
             if fitted is None and cache is not None and (hit := cache.get(key)) is not None:
                 fitted, take = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache"
             if fitted is None:
                 fitted, take = fit_line(engine, line, how.spec, window, policy, tolerance, speed=how.speed,
                                         semitones=how.semitones, gain_db=how.gain_db), "synthesized"
+                fitted.report["delivery"] = voice_key  # what conform checks before moving this take
                 if cache is not None:
                     cache.put(key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
             end_frame = max(line.record_out, tb.frame_covering(tb.sample_at(line.record_in) + fitted.plan.media_samples))

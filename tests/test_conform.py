@@ -192,3 +192,35 @@ def test_cli_conform(tools, tmp_path, old_dub):
     bad = CliRunner().invoke(main, ["conform", str(new), str(new), "-o", str(tmp_path / "d3")])
     assert bad.exit_code != 0 and "Error:" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "d3").exists()
+
+
+def _trim_head_of_first_anna(timeline, frames=3):
+    track = next(t for t in timeline.tracks if t.name == "DUB en ANNA")
+    gap, clip = track[0], track[1]
+    gap.source_range = otio.opentime.TimeRange(duration=RT(gap.duration().value + frames))  # the cut stays in place
+    src = clip.source_range
+    clip.source_range = otio.opentime.TimeRange(RT(src.start_time.value + frames), RT(src.duration.value - frames))
+
+
+def test_a_carried_trim_never_moves_the_clips_after_it(tools, tmp_path, old_dub):
+    old, options = old_dub
+    _edit_old(old.timeline_path, _trim_head_of_first_anna)
+    result = conform(old.timeline_path, _cut(tools, OLD, name="cut1"), tmp_path / "d2", options=options)
+    track = next(t for t in result.dub.timeline.tracks if t.name == "DUB en ANNA")
+    starts = {c.name: c.range_in_parent().start_time.value for c in track.find_clips()}
+    assert starts == {"001-ANNA": 27, "003-ANNA": 170, "005-ANNA": 320}
+
+
+def test_a_take_in_another_voice_is_never_reused(tools, tmp_path, old_dub):
+    from otio_dub.cast import CastEntry
+
+    old, options = old_dub
+    bob = next(row["voice"] for row in old.lines if row["character"] == "BOB")  # BOB keeps his voice
+    recast = DubOptions(cache=options.cache, cast={"ANNA": CastEntry("ANNA", engine="espeak", voice="en+m7", pitch=3.0),
+                                                   "BOB": CastEntry("BOB", engine="espeak", voice=bob)})
+    result = conform(old.timeline_path, _cut(tools, OLD, name="cut1"), tmp_path / "d2", options=recast)
+    assert result.dub.takes == {"reused": 2, "synthesized": 3}  # BOB's two lines move, ANNA's three are spoken anew
+    fresh = otio_dub.dub(_cut(tools, OLD, name="cut1"), out_dir=tmp_path / "d3", options=DubOptions(cast=recast.cast))
+    for row in fresh.lines:  # what conform placed for ANNA is what a fresh dub in the new voice gives
+        if row["character"] == "ANNA":
+            assert (tmp_path / "d2" / row["media"]).read_bytes()[700:] == (tmp_path / "d3" / row["media"]).read_bytes()[700:]
