@@ -44,6 +44,6 @@ def hook_function(in_timeline: otio.core.SerializableObject, argument_map: dict 
     try:
         policy = FitPolicy(**{k: config.pop(k) for k in list(config) if k in _POLICY_FIELDS})
         result = dub(in_timeline, script=script, out_dir=out_dir, options=DubOptions(policy=policy, **config))
-    except (OtioDubError, ValueError, TypeError) as exc:
+    except (OtioDubError, ValueError, TypeError, otio.exceptions.OTIOError) as exc:
         raise HookError(NAME, name, str(exc)) from exc
     return absolute_media(result.timeline, out_dir)

@@ -145,7 +145,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
                 continue
             if "text" not in meta and meta.get("dialogue"):  # tagged as a dialogue clip, no line yet
                 continue
-            rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
+            rng = clip.transformed_time_range(_trimmed(clip), timeline.tracks)
             rin = frames_of(rng.start_time, tb.rate)
             rout = frames_of(rng.end_time_exclusive(), tb.rate)
             where = f"clip {clip.name!r} on track {track.name!r}"
@@ -168,6 +168,15 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
     return found
 
 
+def _trimmed(clip: otio.schema.Clip) -> otio.opentime.TimeRange:
+    """A clip's used range; a clip with neither a source range nor media to take one from is an error."""
+    try:
+        return clip.trimmed_range()
+    except otio.exceptions.OTIOError:
+        raise TimelineError("clip has no source range and no media range: its length is unknown",
+                            clip=clip.name) from None
+
+
 def _record_range(clip: otio.schema.Clip, rng: otio.opentime.TimeRange, timeline: otio.schema.Timeline,
                   tb: TimeBase) -> tuple[int, int]:
     """A range in the clip's own (source) time as record frames from the timeline start."""
@@ -185,7 +194,7 @@ def source_identity(clip: otio.schema.Clip, clip_in: int, record_in: int, tb: Ti
         media = ref.target_url
     else:
         media = (ref.name if ref is not None and ref.name else "") or clip.name
-    start = clip.trimmed_range().start_time
+    start = _trimmed(clip).start_time
     return {"media": media, "source_in": frames_of(start, tb.rate) + record_in - clip_in}
 
 
@@ -201,7 +210,7 @@ def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, la
         for clip in track.find_clips():
             if not clip.enabled or is_dub(clip) or f"{track.name}/{clip.name}" in skip:
                 continue
-            clip_in, clip_out = _record_range(clip, clip.trimmed_range(), timeline, tb)
+            clip_in, clip_out = _record_range(clip, _trimmed(clip), timeline, tb)
             spoken = []
             for marker in clip.markers:
                 if is_dub(marker):  # our own OVERRUN / BORROWED notes are not dialogue
@@ -267,7 +276,7 @@ def _clips_under(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list) -> 
     for track in tracks:
         for clip in track.find_clips():
             if clip.enabled and not is_dub(clip):
-                rin, rout = _record_range(clip, clip.trimmed_range(), timeline, tb)
+                rin, rout = _record_range(clip, _trimmed(clip), timeline, tb)
                 found.append((track.name, clip.name, rin, rout, clip))
     return found
 

@@ -45,6 +45,7 @@ class Watcher:
     options: object = None
     settle: float = 2.0
     _seen: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    _failed: set[str] = field(default_factory=set)
 
     @property
     def out_root(self) -> Path:
@@ -95,15 +96,20 @@ class Watcher:
         script = self.script_for(path)
         key = _sha256(path) + (":" + _sha256(script) if script else "")
         state = self._state()
-        if state.get(path.name, {}).get("key") == key:
+        seen = state.get(path.name, {})
+        # done once: never again; failed: not again in this watch, but retried after a restart
+        # (a full disk or a fixed cast file may have cleared it)
+        if seen.get("key") == key and (seen.get("status") == "dubbed" or path.name in self._failed):
             return "skipped"
         out = self.out_root / path.stem
         try:
             self.dub(path, script=script, out_dir=out, options=self.options)
             status, message = "dubbed", f"dubbed {path.name}" + (f" with {script.name}" if script else "") + f" -> {out}"
-        except OtioDubError as exc:
-            status, message = "failed", f"FAILED {path.name}: {exc}"
-            write_text_atomic(out / "error.txt", f"{exc}\n")
+        except Exception as exc:  # one bad file never stops the watch
+            detail = str(exc) if isinstance(exc, OtioDubError) else f"{type(exc).__name__}: {exc}"
+            status, message = "failed", f"FAILED {path.name}: {detail}"
+            self._failed.add(path.name)
+            write_text_atomic(out / "error.txt", f"{detail}\n")
         self._log(message)
         log.warning(message) if status == "failed" else log.info(message)
         state[path.name] = {"key": key, "status": status}

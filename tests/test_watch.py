@@ -39,7 +39,28 @@ def test_three_timelines_one_broken_two_dubbed_one_logged(tmp_path):
     state = json.loads((out / ".otio-dub-watch.json").read_text())
     assert {k: v["status"] for k, v in state.items()} == {"a.otio": "dubbed", "b.otio": "dubbed", "broken.xml": "failed"}
     again = CliRunner().invoke(main, ["watch", str(tmp_path), "--once", "--settle", "0"])
-    assert again.exit_code == 0 and "dubbed" not in again.output and "failed" not in again.output  # never twice
+    assert again.exit_code == 0  # a restart: what was dubbed is never dubbed twice; a failure is tried again
+    assert "dubbed: a.otio" not in again.output and "dubbed: b.otio" not in again.output
+    assert "failed: broken.xml" in again.output
+
+
+def test_a_failure_is_not_retried_within_a_watch_but_is_after_a_restart(tmp_path):
+    calls = []
+
+    def flaky(path, **kw):
+        calls.append(path.name)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")  # not even an OtioDubError: the watch survives it
+
+    (tmp_path / "cut.otio").write_text("v1", encoding="utf-8")
+    watcher = Watcher(tmp_path, flaky, settle=0)
+    watcher.poll_once(now=1.0)
+    assert watcher.poll_once(now=2.0) == {"cut.otio": "failed"}
+    assert watcher.poll_once(now=3.0) == {"cut.otio": "skipped"}
+    restarted = Watcher(tmp_path, flaky, settle=0)
+    restarted.poll_once(now=4.0)
+    assert restarted.poll_once(now=5.0) == {"cut.otio": "dubbed"}
+    assert calls == ["cut.otio", "cut.otio"]
 
 
 def test_a_file_still_growing_is_left_until_it_settles(tmp_path):
