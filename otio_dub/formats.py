@@ -69,7 +69,13 @@ def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
     os.unlink(tmp)  # adapters create the file themselves (otiod: a folder)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        if path.is_dir():  # an .otiod bundle from an earlier run: move it aside, put the new one in, drop it
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, aside / path.name)
+            os.replace(tmp, path)
+            _remove(aside)
+        else:
+            os.replace(tmp, path)
     except Exception as exc:  # adapters raise anything, over several lines: one line, naming the file
         _remove(Path(tmp))
         detail = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)

@@ -565,3 +565,12 @@ def test_fcpxml_on_a_2997_timeline_cli(tmp_path):
     assert len(errors) == 1 and "NTSC" in errors[0] and "--to otio" in errors[0], result.output
     written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
     assert not [n for n in written if ".dub." in n], f"written despite the error: {written}"
+
+
+def test_an_otiod_bundle_is_replaced_by_a_second_run(tmp_path):
+    root = Path(__file__).resolve().parent.parent / "samples"
+    for _ in range(2):
+        result = otio_dub.dub(root / "scene.otio", root / "scene.ass", tmp_path, DubOptions(to="otiod"))
+    (bundle,) = result.exports
+    assert bundle.is_dir() and (bundle / "content.otio").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scene.dub.otiod")]  # nothing left aside
