@@ -163,7 +163,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
                 lang=meta.get("lang") or lang,
                 emotion=str(emo).lower() if emo and str(emo).lower() in EMOTIONS else None,
                 source=str(meta.get("source") or "metadata"), origin=where, clip_name=clip.name, track_name=track.name,
-                extra={"identity": source_identity(clip, rin, rin, tb)},
+                extra={"identity": source_identity(clip, rin, rin, tb), "clip": clip},
             ))
     return found
 
@@ -199,7 +199,7 @@ def source_identity(clip: otio.schema.Clip, clip_in: int, record_in: int, tb: Ti
 
 
 def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, lang: str | None,
-                  skip: set[str]) -> list[dict]:
+                  skip: set[int]) -> list[dict]:
     """Lines from ``CHARACTER: text`` markers on dialogue clips (clips in ``skip`` already have one).
 
     A marker spanning more than a frame is the line's window; point markers split their clip at
@@ -208,7 +208,7 @@ def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, la
     found = []
     for track in tracks:
         for clip in track.find_clips():
-            if not clip.enabled or is_dub(clip) or f"{track.name}/{clip.name}" in skip:
+            if not clip.enabled or is_dub(clip) or id(clip) in skip:  # by object: clip names repeat
                 continue
             clip_in, clip_out = _record_range(clip, _trimmed(clip), timeline, tb)
             spoken = []
@@ -236,7 +236,7 @@ def _marker_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, la
                 found.append(dict(
                     record_in=rin, record_out=rout, text=clean_text(text), character=character, lang=lang,
                     emotion=emotion, source="marker", origin=where, clip_name=clip.name, track_name=track.name,
-                    extra={"identity": source_identity(clip, clip_in, rin, tb)},
+                    extra={"identity": source_identity(clip, clip_in, rin, tb), "clip": clip},
                 ))
     return found
 
@@ -281,7 +281,7 @@ def _clips_under(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list) -> 
     return found
 
 
-def _match_script(rows: list[dict], clips: list[tuple], taken: dict[str, str], tb: TimeBase) -> list[dict]:
+def _match_script(rows: list[dict], clips: list[tuple], taken: dict[int, str], tb: TimeBase) -> list[dict]:
     """Tie script lines to the dialogue clip they overlap most; an event lying mostly on a clip whose
     line came from metadata or a marker is that line again, and is dropped with a warning."""
     kept = []
@@ -292,7 +292,7 @@ def _match_script(rows: list[dict], clips: list[tuple], taken: dict[str, str], t
             if shared > overlap:
                 best, overlap = (track_name, clip_name, rin, clip), shared
         if best is not None:
-            key = f"{best[0]}/{best[1]}"
+            key = id(best[3])
             if key in taken and 2 * overlap > row["record_out"] - row["record_in"]:  # mostly on that clip
                 log.warning("%s: clip %r already has its line from %s; the script event is skipped",
                             row["origin"], best[1], taken[key])
@@ -322,9 +322,9 @@ def find_lines(
     tb = timebase_of(timeline)
     raw = _metadata_lines(timeline, tb, resolve_tracks(timeline, dialogue_tracks), lang)
     dialogue = find_dialogue_tracks(timeline, dialogue_tracks)
-    taken = {f"{r['track_name']}/{r['clip_name']}": "metadata" for r in raw}
+    taken = {id(r["extra"]["clip"]): "metadata" for r in raw}  # by object (rows keep it alive): names repeat
     markers = _marker_lines(timeline, tb, dialogue, lang, set(taken))
-    taken.update({f"{r['track_name']}/{r['clip_name']}": "a marker" for r in markers})
+    taken.update({id(r["extra"]["clip"]): "a marker" for r in markers})
     raw += markers
     if script is not None:
         rows = _script_lines(script, script_name, tb, script_offset, lang, duration_frames(timeline, tb))
@@ -373,9 +373,9 @@ def tag_dialogue(timeline: otio.schema.Timeline, words: Sequence[str] = DIALOGUE
     audio = _audio_tracks(timeline)
     named = [t for t in audio if is_dialogue_track_name(t.name, words)]
     tagged = 0
-    by_clip: dict[tuple[str, str], list[dict]] = {}
+    by_clip: dict[int, list[dict]] = {}
     for row in _marker_lines(timeline, tb, named or audio, None, set()):
-        by_clip.setdefault((row["track_name"], row["clip_name"]), []).append(row)
+        by_clip.setdefault(id(row["extra"]["clip"]), []).append(row)
     for track in named or audio:
         for clip in track.find_clips():
             if is_dub(clip) or not clip.enabled:
@@ -383,7 +383,7 @@ def tag_dialogue(timeline: otio.schema.Timeline, words: Sequence[str] = DIALOGUE
             meta = dict(clip.metadata.get(METADATA_KEY) or {})
             if meta.get("text"):
                 continue  # already a line: never overwrite
-            rows = by_clip.get((track.name, clip.name), [])
+            rows = by_clip.get(id(clip), [])
             if len(rows) == 1:
                 meta.update(text=rows[0]["text"], character=rows[0]["character"], source="marker",
                             **({"emotion": rows[0]["emotion"]} if rows[0]["emotion"] else {}))

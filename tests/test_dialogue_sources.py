@@ -233,3 +233,20 @@ def test_lines_command_shows_each_source(tmp_path):
     assert "clip 'dx_meta' on track 'DX'" in by_character["MAYA"]
     assert "marker 'cue 1' on clip 'dx_mark'" in by_character["ANNA"]
     assert "words.srt event 1" in by_character["BOB"]
+
+
+def test_clips_with_the_same_name_are_told_apart():
+    """NLEs name clips after their source file: two A001_C003 clips, a marker line on the first and
+    a script event on the second, are two lines."""
+    from otio_dub.lines import find_lines
+    from otio_dub.script import ScriptEvent
+
+    rt = lambda f: otio.opentime.RationalTime(f, 24)  # noqa: E731
+    track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)
+    for _ in range(2):
+        track.append(otio.schema.Clip("A001_C003", source_range=otio.opentime.TimeRange(rt(0), rt(48))))
+    track[0].markers.append(otio.schema.Marker(name="ANNA: First line.", marked_range=otio.opentime.TimeRange(rt(0), rt(1))))
+    timeline = otio.schema.Timeline("dup", global_start_time=rt(86400))
+    timeline.tracks.append(track)
+    lines = find_lines(timeline, [ScriptEvent(1, 2200, 3800, "Second line.", "BOB", None, None)])
+    assert [(ln.source, ln.record_in, ln.text) for ln in lines] == [("marker", 0, "First line."), ("script", 53, "Second line.")]
