@@ -42,7 +42,10 @@ def _audio_clips(timeline: otio.schema.Timeline, tb: TimeBase) -> list[tuple[oti
         if track.kind != otio.schema.TrackKind.Audio or (track.metadata.get(METADATA_KEY) or {}).get("role") == "dub":
             continue
         for clip in track.find_clips():
-            rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
+            try:
+                rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
+            except otio.exceptions.OTIOError:  # no length to read: it cannot guide a line
+                continue
             found.append((clip, frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)))
     return found
 
