@@ -60,7 +60,8 @@ def _line_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that finds dialogue lines."""
     decorators = [
         click.argument("timeline", type=_existing),
-        click.option("--script", "-s", type=_existing, help="Dialogue script (SRT, ASS/SSA, VTT) to dub."),
+        click.option("--script", "-s", type=_existing,
+                     help="Dialogue script to dub: SRT, ASS/SSA, VTT, or a dialogue list (CSV/TSV, absolute timecode)."),
         click.option("--script-offset", metavar="TC",
                      help="Timecode of the script's 00:00:00 (default: the timeline's start timecode)."),
         click.option("--lang", default="en", show_default=True, help="Language of lines that do not name one."),

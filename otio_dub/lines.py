@@ -256,7 +256,7 @@ def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase,
                              f"{tb.tc(0)}-{tb.tc(length)} (check --script-offset)", where=where)
         found.append(dict(
             record_in=rin, record_out=rout, text=ev.text, character=ev.character or DEFAULT_CHARACTER,
-            lang=lang, emotion=ev.emotion, source="script", origin=f"{Path(script_name).name} {where}",
+            lang=ev.lang or lang, emotion=ev.emotion, source="script", origin=f"{Path(script_name).name} {where}",
         ))
     by_character: dict[str, list[dict]] = {}
     for row in found:

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from . import __version__, dsp, fit
 from .apply import DubClip, add_dub_tracks, track_name
 from .cache import RenderCache, make_key
 from .cast import CastEntry, load_cast
-from .dialogue_list import LIST_SUFFIXES
+from .dialogue_list import LIST_SUFFIXES, read_dialogue_list
 from .dub_timeline import line_description
 from .engines import DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from .errors import EngineError, FitError, InputError, OtioDubError, OutputError
@@ -31,7 +32,7 @@ from .formats import check_writable, format_of, write_timeline
 from .guide import guide_pads
 from .lines import Line, duration_frames, find_lines, timebase_of
 from .render import Placement, finish_line, write_staging, write_text_atomic
-from .script import SCRIPT_SUFFIXES, read_script
+from .script import SCRIPT_SUFFIXES, ScriptEvent, read_script
 from .stems import StemOptions, check_mix_with, dub_stems, plan_loudness
 from .timebase import SAMPLE_RATE, TimeBase, parse_timecode
 from .voices import assign, delivery, resolve_languages
@@ -110,19 +111,36 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
 def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, options: DubOptions) -> tuple[TimeBase, list[Line]]:
     """The timeline's clock and every dialogue line in it (metadata clips and script events)."""
     tb = timebase_of(timeline)
-    offset = 0
+    is_list = script is not None and Path(script).suffix.lower() in LIST_SUFFIXES
+    offset = -tb.start_frame if is_list else 0  # a dialogue list is absolute timecode: its zero is 00:00:00:00
     if options.script_offset is not None:
         try:
             offset = parse_timecode(options.script_offset, tb.rate) - tb.start_frame
         except ValueError as exc:
             raise InputError("--script-offset", str(exc)) from None
-    events = read_script(script) if script is not None else None
+    if is_list:
+        events = list_events(script, tb)
+    else:
+        events = read_script(script) if script is not None else None
     lines = find_lines(timeline, events, script_name=str(script), script_offset=offset, lang=None,
                        dialogue_tracks=options.dialogue_tracks)
     if not lines:
         hint = "" if script else " and no --script was given"
         raise InputError(timeline.name or "timeline", f"no dialogue lines found (no clip carries otio_dub metadata{hint})")
     return tb, resolve_languages(lines, cast_of(options), options.lang)
+
+
+def list_events(path: str | Path, tb: TimeBase) -> list[ScriptEvent]:
+    """A dialogue list (CSV/TSV, absolute timecode at the timeline's rate) as script events.
+
+    Frames go to milliseconds and back within half a millisecond, far inside a frame, so every row
+    lands on the frame its timecode names.
+    """
+    def ms(frame: int) -> int:
+        return round(Fraction(frame) / tb.rate * 1000)
+
+    return [ScriptEvent(e.row, ms(e.tc_in), ms(e.tc_out), e.text, e.character, e.emotion, None, e.lang)
+            for e in read_dialogue_list(path, tb.rate)]
 
 
 def cast_of(options: DubOptions) -> Mapping[str, CastEntry]:

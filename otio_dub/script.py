@@ -39,6 +39,7 @@ class ScriptEvent:
     character: str | None
     emotion: str | None
     style: str | None
+    lang: str | None = None
 
 
 def split_speaker(text: str) -> tuple[str | None, str]:

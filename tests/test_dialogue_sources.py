@@ -250,3 +250,23 @@ def test_clips_with_the_same_name_are_told_apart():
     timeline.tracks.append(track)
     lines = find_lines(timeline, [ScriptEvent(1, 2200, 3800, "Second line.", "BOB", None, None)])
     assert [(ln.source, ln.record_in, ln.text) for ln in lines] == [("marker", 0, "First line."), ("script", 53, "Second line.")]
+
+
+@pytest.mark.parametrize("rate, start, rows, expected", [
+    (24000 / 1001, 86400, [("01:00:01:00", "01:00:03:12", "ANNA", "Hello there.", ""),
+                           ("01:00:04:00", "01:00:07:00", "MARCUS", "Guten Tag.", "de")], [(24, 84, "en"), (96, 168, "de")]),
+    (30000 / 1001, 107892, [("01:00:59;29", "01:01:00;04", "ANNA", "Across the dropped labels.", "")],
+     [(1799, 1802, "en")]),  # ;00 and ;01 of minute 61 do not exist: 01:01:00;04 is frame 1800 + 4 - 2
+])
+def test_a_dialogue_list_as_script_lands_on_its_absolute_timecodes(tmp_path, rate, start, rows, expected):
+    from otio_dub.pipeline import DubOptions, collect_lines
+
+    rt = lambda f: otio.opentime.RationalTime(f, rate)  # noqa: E731
+    track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)
+    track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(2000))))
+    timeline = otio.schema.Timeline("list", global_start_time=rt(start))
+    timeline.tracks.append(track)
+    listing = tmp_path / "spot.csv"
+    listing.write_text("TC IN,TC OUT,CHARACTER,LINE,LANG\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    _, lines = collect_lines(timeline, listing, DubOptions())
+    assert [(ln.record_in, ln.record_out, ln.lang) for ln in lines] == expected
