@@ -9,12 +9,12 @@ timeline's dialogue lines back into a subtitle file (the dub script, for QC).
 from __future__ import annotations
 
 import os
-import tempfile
 from fractions import Fraction
 
 import opentimelineio as otio
 
 from otio_dub.lines import dialogue_timeline, find_lines, timebase_of
+from otio_dub.render import write_text_atomic
 from otio_dub.script import read_script
 from otio_dub.timebase import TimeBase, exact_rate, parse_timecode
 
@@ -46,9 +46,4 @@ def write_to_file(input_otio: otio.schema.Timeline, filepath: str) -> None:
     if fmt in ("srt", "vtt"):  # SRT/VTT have no Name field: carry the character as a prefix
         for event in subs:
             event.text = f"{event.name}: {event.text}"
-    text = subs.to_string(fmt)
-    directory = os.path.dirname(os.path.abspath(filepath))
-    fd, tmp = tempfile.mkstemp(prefix=".otio-dub-", suffix=".part", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, filepath)
+    write_text_atomic(filepath, subs.to_string(fmt))

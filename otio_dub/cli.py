@@ -56,9 +56,19 @@ def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 _existing = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def _line_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that finds dialogue lines."""
-    decorators = [
+def _bundle(*decorators: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply a group of click options in the order they are listed (as --help shows them)."""
+
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+#: Options shared by every command that finds dialogue lines.
+_line_options = _bundle(
         click.argument("timeline", type=_existing),
         click.option("--script", "-s", type=_existing,
                      help="Dialogue script to dub: SRT, ASS/SSA, VTT, or a dialogue list (CSV/TSV, absolute timecode)."),
@@ -74,27 +84,13 @@ def _line_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Start timecode when TIMELINE is a subtitle script or dialogue list (default 00:00:00:00 "
                           "for scripts, the first row's hour for lists)."),
         click.option("-v", "--verbose", is_flag=True, help="Print debug messages."),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="otio-dub")
 def main() -> None:
     """Dub an edit timeline: find its dialogue, speak it fitted to each clip, write it back with stems."""
-
-
-def _bundle(*decorators: Callable[..., Any]) -> Callable[..., Any]:
-    """Apply a group of click options in the order they are listed (as --help shows them)."""
-
-    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
-        for decorator in reversed(decorators):
-            func = decorator(func)
-        return func
-
-    return apply
 
 
 _fit_options = _bundle(

@@ -11,32 +11,30 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 
 from . import dsp
+from .dub_timeline import media_path
 from .lines import METADATA_KEY, Line
 from .timebase import SAMPLE_RATE, TimeBase, exact_rate, frames_of
 
 log = logging.getLogger("otio_dub")
 
 
-def media_path(ref: otio.core.MediaReference, base: Path | None) -> Path | None:
-    """Local file of an ExternalReference (file URL or plain path, relative to ``base``), if it exists."""
+def _local_file(ref: otio.core.MediaReference | None, base: Path | None) -> Path | None:
+    """The readable local file of an ExternalReference (dub_timeline.media_path's rules), else None."""
     if not isinstance(ref, otio.schema.ExternalReference) or not ref.target_url:
         return None
-    url = urlparse(ref.target_url)
-    raw = unquote(url.path) if url.scheme in ("file", "") else None
-    if raw is None:
+    try:
+        path = media_path(ref.target_url, base or Path.cwd())
+    except ValueError:  # not a local file (http://, ...)
         return None
-    path = Path(raw)
-    if not path.is_absolute() and base is not None:
-        path = base / path
     return path if path.is_file() else None
 
 
-def _audio_clips(timeline: otio.schema.Timeline, tb: TimeBase) -> list[tuple[otio.schema.Clip, int, int]]:
+def _audio_clips(timeline: otio.schema.Timeline, tb: TimeBase, base: Path | None) -> list[tuple]:
+    """(clip, record in, record out, file) of every original audio clip whose media can be read."""
     found = []
     for track in timeline.tracks:
         if track.kind != otio.schema.TrackKind.Audio or (track.metadata.get(METADATA_KEY) or {}).get("role") == "dub":
@@ -46,7 +44,9 @@ def _audio_clips(timeline: otio.schema.Timeline, tb: TimeBase) -> list[tuple[oti
                 rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
             except otio.exceptions.OTIOError:  # no length to read: it cannot guide a line
                 continue
-            found.append((clip, frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)))
+            path = _local_file(clip.media_reference, base)
+            if path is not None:  # resolved once per clip, not once per line
+                found.append((clip, frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate), path))
     return found
 
 
@@ -57,20 +57,19 @@ def guide_pads(timeline: otio.schema.Timeline, tb: TimeBase, lines: list[Line], 
     """
     import soundfile as sf
 
-    clips = _audio_clips(timeline, tb)
+    clips = _audio_clips(timeline, tb, base)
     pads: dict[str, tuple[int, int]] = {}
     for line in lines:
         best, overlap = None, 0
-        for clip, rin, rout in clips:
+        for clip, rin, rout, path in clips:
             shared = min(rout, line.record_out) - max(rin, line.record_in)
-            if shared > overlap and media_path(clip.media_reference, base) is not None:
-                best, overlap = (clip, rin), shared
+            if shared > overlap:
+                best, overlap = (clip, rin, path), shared
         if best is None:
             log.warning("%s at %s: no readable original media under the line; aligned to its start",
                         line.id, tb.tc(line.record_in))
             continue
-        clip, clip_in = best
-        path = media_path(clip.media_reference, base)
+        clip, clip_in, path = best
         available = clip.media_reference.available_range
         origin = available.start_time if available is not None else otio.opentime.RationalTime(0, float(tb.rate))
         source_in = clip.trimmed_range().start_time

@@ -17,7 +17,7 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -249,14 +249,6 @@ def render_stem(path: str | Path, placements: Sequence[Placement], total: int, t
         for _, buf in mix_blocks([placements], total, block):
             out.write(buf[0])
     return Path(path)
-
-
-def group(placements: Iterable[tuple[str, Placement]]) -> dict[str, list[Placement]]:
-    """Placements by stem name, preserving first-appearance order."""
-    stems: dict[str, list[Placement]] = {}
-    for name, placement in placements:
-        stems.setdefault(name, []).append(placement)
-    return stems
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .dialogue_list import LIST_SUFFIXES
 from .errors import OtioDubError
+from .formats import FORMATS
 from .render import write_text_atomic
+from .script import SCRIPT_SUFFIXES as SUBTITLE_SUFFIXES
 
 log = logging.getLogger("otio_dub")
 
-TIMELINE_SUFFIXES = (".otio", ".otioz", ".xml", ".fcpxml", ".edl", ".aaf")
-SCRIPT_SUFFIXES = (".ass", ".ssa", ".srt", ".vtt", ".csv", ".tsv")
+#: Files a watch dubs: every timeline format otio-dub writes (an .otiod folder is not a file)
+TIMELINE_SUFFIXES = tuple(suffix for _, suffix in FORMATS.values() if suffix != ".otiod")
+#: The script beside a timeline: a subtitle script or a dialogue list
+SCRIPT_SUFFIXES = (*SUBTITLE_SUFFIXES, *LIST_SUFFIXES)
 
 
 def _sha256(path: Path) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from otio_dub.render import BwfWriter, Placement, group, render_stem, to_int24, write_bwf
+from otio_dub.render import BwfWriter, Placement, render_stem, to_int24, write_bwf
 
 LSB = 1.0 / 2**23
 
@@ -181,10 +181,3 @@ def test_render_stem_without_placements_is_silence(tools, tmp_path):
     stem = render_stem(tmp_path / "empty.wav", [], 3001, 77, block=1000)
     got = check_bwf(tools, stem, 3001, 77)
     assert np.all(got == 0)
-
-
-def test_group_keeps_first_appearance_order(tmp_path):
-    p = [Placement(tmp_path / f"{i}.wav", i, 1) for i in range(4)]
-    grouped = group([("B", p[0]), ("A", p[1]), ("B", p[2]), ("C", p[3])])
-    assert list(grouped) == ["B", "A", "C"]
-    assert grouped["B"] == [p[0], p[2]]
