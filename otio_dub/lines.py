@@ -49,19 +49,30 @@ class Line:
         return self.record_out - self.record_in
 
 
-def timebase_of(timeline: otio.schema.Timeline) -> TimeBase:
-    """The timeline's clock: rate and start frame from global_start_time, else from its first item."""
+def timebase_of(timeline: otio.schema.Timeline, drop_frame: bool | None = None) -> TimeBase:
+    """The timeline's clock: rate and start frame from global_start_time, else from its first item.
+
+    DF/NDF comes from ``drop_frame`` (the user's --drop-frame/--non-drop) when given, else from the
+    source (see ``timebase.drop_frame_in``), else non-drop: never from the rate alone. Only the
+    29.97/59.94 family can count drop-frame.
+    """
+    from .timebase import drop_frame_in, is_drop_frame_rate
+
+    def clock(rate: Fraction, start: int) -> TimeBase:
+        said = drop_frame if drop_frame is not None else drop_frame_in(timeline.metadata)
+        return TimeBase(rate, start, bool(said) and is_drop_frame_rate(rate))
+
     start = timeline.global_start_time
     if start is not None:
         rate = exact_rate(start.rate)
-        return TimeBase(rate, frames_of(start, rate))
+        return clock(rate, frames_of(start, rate))
     for item in timeline.find_children(descended_from_type=otio.core.Item):
         if not isinstance(item, (otio.schema.Clip, otio.schema.Gap)):
             continue  # an empty track reports a 0-length range at rate 1
         try:
             duration = item.trimmed_range().duration
             if duration.value > 0:
-                return TimeBase(exact_rate(duration.rate), 0)
+                return clock(exact_rate(duration.rate), 0)
         except (otio.exceptions.OTIOError, ValueError):
             continue
     raise TimelineError(f"timeline {timeline.name!r} has no clips, so it has no frame rate")

@@ -7,7 +7,8 @@ number (frames since midnight), ``round(frame * 48000 / rate)`` computed with ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import opentimelineio as otio
@@ -63,6 +64,24 @@ def is_drop_frame_rate(rate: Fraction) -> bool:
     return rate in (Fraction(30000, 1001), Fraction(60000, 1001))
 
 
+def drop_frame_in(metadata: Mapping) -> bool | None:
+    """DF/NDF as a timeline's metadata states it, or None when it says nothing.
+
+    Read in order: otio-dub's own label (``otio_dub.drop_frame``: set from AAF timecode ``Drop``,
+    EDL ``FCM`` and FCPXML ``tcFormat`` when read, and kept in the ``.dub.otio``), then FCP7 XML's
+    sequence ``timecode/displayformat``.
+    """
+    ours = metadata.get("otio_dub")
+    if isinstance(ours, Mapping) and isinstance(ours.get("drop_frame"), bool):
+        return ours["drop_frame"]
+    fcp = metadata.get("fcp_xml")
+    timecode_meta = fcp.get("timecode") if isinstance(fcp, Mapping) else None
+    display = timecode_meta.get("displayformat") if isinstance(timecode_meta, Mapping) else None
+    if isinstance(display, str) and display.strip().upper() in ("DF", "NDF"):
+        return display.strip().upper() == "DF"
+    return None
+
+
 def timecode(frame: int, rate: Fraction, drop_frame: bool | None = None) -> str:
     """SMPTE timecode of an absolute frame (drop-frame uses ';' before the frames)."""
     df = is_drop_frame_rate(rate) if drop_frame is None else drop_frame
@@ -95,7 +114,9 @@ class TimeBase:
 
     rate: Fraction
     start_frame: int = 0
-    drop_frame: bool | None = None
+    #: how timecodes are labelled (None: by the rate); not part of equality, since two clocks with the
+    #: same rate and start place every frame and sample alike
+    drop_frame: bool | None = field(default=None, compare=False)
 
     @property
     def start_sample(self) -> int:
