@@ -1,0 +1,152 @@
+"""Reading a timeline file through the OTIO adapters, with one clear error for anything that fails.
+
+What the adapters leave out is recovered here, so every later stage sees one clock: an EDL's
+programme start (its first record timecode; the reader puts every track at absolute time from
+00:00:00:00) and whether the source counts drop-frame (EDL ``FCM``, AAF timecode ``Drop``,
+FCPXML ``tcFormat``), kept as ``metadata["otio_dub"]["drop_frame"]`` on the timeline.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import opentimelineio as otio
+
+from .dialogue_list import LIST_SUFFIXES
+from .errors import InputError
+from .script import SCRIPT_SUFFIXES
+from .timebase import exact_rate, frames_of
+
+_FCM = re.compile(r"^\s*FCM:\s*(NON[- ]?DROP|DROP)", re.IGNORECASE | re.MULTILINE)
+_TC = r"\d\d:\d\d:\d\d[:;.]\d\d"
+_EVENT = re.compile(rf"^(\s*\d+\s.*?)({_TC})\s+({_TC})\s+({_TC})\s+({_TC})\s*$", re.MULTILINE)
+
+
+def read_timeline(path: str | Path, rate: float | None = None, start: str | None = None,
+                  drop_frame: bool | None = None) -> otio.schema.Timeline:
+    """Read a timeline through the OTIO adapters; any failure becomes one InputError line.
+
+    ``rate`` / ``start`` reach the adapters of formats that carry no clock of their own: EDLs
+    (rate) and subtitle scripts or dialogue lists read as timelines (rate and start timecode).
+    ``drop_frame`` (the user's --drop-frame/--non-drop) overrides what the source says.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "timeline file not found")
+    args: dict[str, object] = {}
+    suffix = path.suffix.lower()
+    if rate is not None and suffix in (".edl", *SCRIPT_SUFFIXES, *LIST_SUFFIXES):
+        args["rate"] = float(exact_rate(rate)) if suffix == ".edl" else rate  # the EDL reader wants 29.97002997...
+    if start is not None and suffix in (*SCRIPT_SUFFIXES, *LIST_SUFFIXES):
+        args["start_timecode"] = start
+    # our own reads skip the tagging hook: the original tracks reach the outputs exactly as exported
+    args["hook_function_argument_map"] = {"otio_dub": {"tag_dialogue": False}}
+    said: bool | None = None
+    try:
+        if suffix == ".edl":
+            text, said = _edl_text(path)
+            result = otio.adapters.read_from_string(text, "cmx_3600", **args)
+        else:
+            result = otio.adapters.read_from_file(str(path), **args)
+    except InputError:
+        raise
+    except Exception as exc:  # adapters raise anything from XML errors to KeyError: name the file
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(str(path), f"cannot read timeline ({type(exc).__name__}: {detail})") from None
+    if isinstance(result, otio.schema.SerializableCollection):
+        timelines = list(result.find_children(descended_from_type=otio.schema.Timeline))
+        if not timelines:
+            raise InputError(str(path), "holds no timeline")
+        result = timelines[0]
+    if not isinstance(result, otio.schema.Timeline):
+        raise InputError(str(path), f"holds a {type(result).__name__}, not a timeline")
+    if suffix == ".edl":
+        _edl_programme_start(result)
+    elif suffix == ".aaf":
+        said = _aaf_drop_frame(path)
+    elif suffix == ".fcpxml":
+        said = _fcpxml_drop_frame(path)
+    if drop_frame is not None:
+        said = drop_frame
+    if said is not None:
+        ours = dict(result.metadata.get("otio_dub") or {})
+        ours["drop_frame"] = said
+        result.metadata["otio_dub"] = ours
+    return result
+
+
+def _edl_text(path: Path) -> tuple[str, bool | None]:
+    """An EDL's text and its FCM. Under ``FCM: DROP FRAME`` timecodes written with ':' are drop-frame:
+    they get the ';' the reader needs to count them so."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read timeline ({exc.strerror})") from None
+    match = _FCM.search(text)
+    if match is None:
+        return text, None
+    drop = not match.group(1).upper().startswith("NON")
+    if drop:
+        def semicolons(event: re.Match) -> str:
+            tcs = [tc[:8] + ";" + tc[9:] for tc in event.group(2, 3, 4, 5)]
+            return f"{event.group(1)}{tcs[0]} {tcs[1]} {tcs[2]} {tcs[3]}"
+
+        text = _EVENT.sub(semicolons, text)
+    return text, drop
+
+
+def _edl_programme_start(timeline: otio.schema.Timeline) -> None:
+    """Make the programme start the timeline's start (the EDL reader counts from 00:00:00:00).
+
+    The reader gives each track a source range starting at minus its first record timecode. The
+    earliest of them is the programme start: it becomes ``global_start_time``, and each track a
+    leading gap up to its first event instead of a negative source range.
+    """
+    firsts = []
+    for track in timeline.tracks:
+        if track.source_range is not None and len(track):
+            firsts.append(-track.source_range.start_time)
+    if not firsts:
+        return
+    rate = firsts[0].rate
+    start = min(frames_of(t, exact_rate(rate)) for t in firsts)
+    for track in timeline.tracks:
+        if track.source_range is None:
+            continue
+        lead = frames_of(-track.source_range.start_time, exact_rate(rate)) - start
+        track.source_range = None
+        if lead > 0:
+            track.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
+                duration=otio.opentime.RationalTime(lead, rate))))
+    timeline.global_start_time = otio.opentime.RationalTime(start, rate)
+
+
+def _aaf_drop_frame(path: Path) -> bool | None:
+    """The ``Drop`` of the top-level composition's primary timecode (its PhysicalTrackNumber 1 slot)."""
+    import aaf2
+
+    try:
+        with aaf2.open(str(path), "r") as aaf:
+            for mob in aaf.content.toplevel():
+                for slot in mob.slots:
+                    segment = slot.segment
+                    if isinstance(segment, aaf2.components.Timecode) and slot["PhysicalTrackNumber"].value in (1, None):
+                        return bool(segment.drop)
+    except Exception:  # the adapter read it: a timecode we cannot see means the source says nothing
+        return None
+    return None
+
+
+def _fcpxml_drop_frame(path: Path) -> bool | None:
+    """The first sequence's ``tcFormat`` (DF / NDF) in an FCPXML file."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        for _, element in ET.iterparse(str(path), events=("start",)):
+            if element.tag == "sequence":
+                fmt = (element.get("tcFormat") or "").upper()
+                return {"DF": True, "NDF": False}.get(fmt)
+    except (ET.ParseError, OSError):
+        return None
+    return None
