@@ -1,37 +1,45 @@
-"""Writing the dub timeline back in the editor's own format, each OTIO adapter's limits handled.
+"""Writing the dub timeline back in the editor's own format, so it imports with every dub clip linked.
 
 The lossless ``<name>.dub.otio`` is always written (the stems and conform commands read it);
-``--to`` adds the NLE file. What each writer needs, and what it cannot carry:
+``--to`` adds the NLE file. Which application each writer follows, and what it cannot carry, is in
+README's "Formats" table:
 
-* FCP7 XML (``xml``): absolute file URLs for media; drop-frame is only written when the sequence
-  timecode metadata says so, so it is set for drop-frame timelines; marker comments are lost.
-* FCPXML (``fcpxml``): the writer rejects NTSC rates: a clear error suggests .otio or FCP7 XML.
-* CMX3600 (``edl``): the writer takes one track, needs one video track present, and ignores the
-  start timecode: one EDL per dub track, the track first, a placeholder video track second and a
-  leading gap so record timecodes are absolute.
-* AAF (``aaf``): every clip needs a MobID: dub clips get one derived from the line id
-  (reproducible); the writer makes mono clips.
-* ``otioz``: one bundle with the line media inside (original media that is not a local file is
-  kept as a missing reference, its URL in the clip's metadata).
+* AAF (``aaf``): pyaaf2 directly (``aaf_writer``), the linked-WAV shape Pro Tools and Media
+  Composer read; ``aaf_embed`` puts the line media inside the AAF.
+* FCPXML (``fcpxml``): written directly (``fcpxml_writer``) the way Final Cut Pro writes audio.
+* CMX3600 (``edl``): one EDL per dub track (``edl_writer``), as Premiere and Resolve write them.
+* FCP7 XML (``xml``): OTIO's writer (Premiere's dialect), then the dub files completed: sample
+  rate, depth, channels, source track and timecode in the sequence's DF/NDF.
+* ``otioz`` / ``otiod``: bundles with the line media inside; only audio and video files are
+  bundled (anything else a timeline names is left out, with a warning).
+
+NLE files name media by absolute file URL: relative URLs (``media/<id>.wav``) are read in
+``out_dir`` (which may be a staging folder) and linked as they will be in ``link_dir`` (the
+output folder once the dub is in place).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
+import shutil
 import tempfile
-import uuid
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 
+from .aaf_writer import link_url, local_file, wav_facts, write_aaf
+from .edl_writer import edl_for_track
 from .errors import InputError, OutputError
+from .fcpxml_writer import write_fcpxml
 from .lines import is_dub
 from .render import write_text_atomic
-from .timebase import TimeBase
+from .timebase import TimeBase, timecode
+
+log = logging.getLogger("otio_dub")
 
 #: --to name -> (OTIO adapter, file suffix)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -44,7 +52,6 @@ FORMATS: dict[str, tuple[str, str]] = {
     "aaf": ("AAF", ".aaf"),
 }
 _BY_SUFFIX = {suffix: name for name, (_, suffix) in FORMATS.items()}
-_NAMESPACE = uuid.UUID("5b3c9f3e-6f51-4f0e-9d0c-6f7475646475")  # otio-dub's MobID namespace
 
 
 def format_of(path: str | Path) -> str:
@@ -58,15 +65,59 @@ def absolute_media(timeline: otio.schema.Timeline, out_dir: Path) -> otio.schema
     for clip in copied.find_clips():
         ref = clip.media_reference
         if is_dub(clip) and isinstance(ref, otio.schema.ExternalReference) and "://" not in ref.target_url:
-            ref.target_url = (out_dir / ref.target_url).resolve().as_uri()
+            ref.target_url = link_url(ref.target_url, out_dir)
     return copied
+
+
+def check_writable(fmt: str, tb: TimeBase) -> None:
+    """Refuse, before any work is done, a format otio-dub does not write.
+
+    Every writer takes every rate, DF or NDF, media at other rates and generators (written as
+    filler or gaps, with a warning), so only the name can be wrong."""
+    if fmt not in FORMATS:
+        raise InputError("--to", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt: str, tb: TimeBase, *,
+                   aaf_embed: bool = False, link_dir: Path | None = None) -> list[Path]:
+    """Write the dub timeline as ``fmt`` into ``out_dir``; returns the files written.
+
+    ``link_dir``: the folder the NLE file's relative media will be in when it is opened (default
+    ``out_dir``); give the final output folder when ``out_dir`` is a staging folder.
+    """
+    check_writable(fmt, tb)
+    out_dir = Path(out_dir)
+    link = Path(os.path.abspath(link_dir or out_dir))
+    adapter, suffix = FORMATS[fmt]
+    target = out_dir / f"{name}.dub{suffix}"
+    if fmt == "otio":
+        return [write_text_atomic(target, otio.adapters.write_to_string(timeline, adapter))]
+    if fmt == "aaf":
+        return [_atomic_file(target, lambda tmp: write_aaf(timeline, Path(tmp), tb, out_dir, link_dir=link,
+                                                           embed=aaf_embed))]
+    if fmt == "fcpxml":
+        return [_atomic_file(target, lambda tmp: write_fcpxml(timeline, Path(tmp), tb, out_dir, link_dir=link))]
+    if fmt == "edl":
+        return _write_edls(timeline, out_dir, name, tb, link)
+    if fmt == "xml":
+        nle = absolute_media(timeline, link)
+        _mark_drop_frame(nle, tb)
+
+        def write_xml(tmp: str) -> None:
+            otio.adapters.write_to_file(nle, tmp, adapter_name=adapter)
+            _complete_fcp7_files(Path(tmp), nle, tb, out_dir)
+
+        return [_atomic_file(target, write_xml)]
+    bundle = _bundle_copy(timeline, out_dir)
+    return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(
+        bundle, tmp, adapter_name=adapter, media_policy="MissingIfNotFile"))]
 
 
 def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
     """Let ``write`` produce a file at a temporary name, then rename it to ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
-    os.unlink(tmp)  # adapters create the file themselves (otiod: a folder)
+    os.unlink(tmp)  # writers create the file themselves (otiod: a folder)
     try:
         write(tmp)
         if path.is_dir():  # an .otiod bundle from an earlier run: move it aside, put the new one in, drop it
@@ -76,8 +127,10 @@ def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
             _remove(aside)
         else:
             os.replace(tmp, path)
-    except Exception as exc:  # adapters raise anything, over several lines: one line, naming the file
+    except Exception as exc:  # writers raise anything, over several lines: one line, naming the file
         _remove(Path(tmp))
+        if isinstance(exc, OSError) and exc.strerror:
+            raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
         detail = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
         raise OutputError(f"{path}: the {path.suffix} writer failed ({type(exc).__name__}: {detail})") from None
     return path
@@ -85,8 +138,6 @@ def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
 
 def _remove(path: Path) -> None:
     if path.is_dir():
-        import shutil
-
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
@@ -96,131 +147,135 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "track"
 
 
-def check_writable(fmt: str, tb: TimeBase) -> None:
-    """Refuse, before any work is done, a format that cannot carry this timeline."""
-    if fmt not in FORMATS:
-        raise InputError("--to", f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    if fmt == "fcpxml" and tb.rate.denominator != 1:
-        raise OutputError(f"the FCPXML writer cannot write {float(tb.rate):.3f} fps (NTSC) timelines; "
-                          "use --to otio (lossless) or --to xml (FCP7 XML, which Final Cut Pro and Resolve import)")
-
-
-def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt: str, tb: TimeBase) -> list[Path]:
-    """Write the dub timeline as ``fmt`` into ``out_dir``; returns the files written."""
-    check_writable(fmt, tb)
-    adapter, suffix = FORMATS[fmt]
-    target = out_dir / f"{name}.dub{suffix}"
-    if fmt == "otio":
-        return [write_text_atomic(target, otio.adapters.write_to_string(timeline, adapter))]
-    nle = absolute_media(timeline, out_dir)
-    if fmt == "xml":
-        _mark_drop_frame(nle, tb)
-    if fmt == "fcpxml" and not any(t.kind == otio.schema.TrackKind.Video for t in nle.tracks):
-        # the FCPXML writer hangs audio lanes on the video spine: give it an empty one
-        spine = otio.schema.Track("V", kind=otio.schema.TrackKind.Video)
-        spine.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=nle.duration())))
-        nle.tracks.insert(0, spine)
-    if fmt == "aaf":
-        _give_mob_ids(nle, name)
-        return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(nle, tmp, adapter_name=adapter))]
-    if fmt == "edl":
-        return _write_edls(nle, out_dir, name, tb)
-    if fmt == "fcpxml":
-        def write_fcpxml(tmp: str) -> None:
-            otio.adapters.write_to_file(nle, tmp, adapter_name=adapter)
-            _exact_fcpxml_offsets(Path(tmp), _dub_positions(nle, tb), tb)
-
-        return [_atomic_file(target, write_fcpxml)]
-    if fmt in ("otioz", "otiod"):
-        return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(
-            nle, tmp, adapter_name=adapter, media_policy="MissingIfNotFile"))]
-    return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(nle, tmp, adapter_name=adapter))]
-
-
-def _dub_positions(timeline: otio.schema.Timeline, tb: TimeBase) -> dict[str, int]:
-    """Record frame (from the timeline start) of every dub clip, by clip name."""
-    from .timebase import frames_of
-
-    return {clip.name: frames_of(clip.transformed_time_range(clip.trimmed_range(), timeline.tracks).start_time, tb.rate)
-            for track in timeline.tracks if is_dub(track) for clip in track.find_clips()}
-
-
-def _fcpx_time(value: str | None) -> Fraction:
-    if not value or value == "0s":
-        return Fraction(0)
-    num, _, den = value.rstrip("s").partition("/")
-    return Fraction(int(num), int(den or 1))
-
-
-def _exact_fcpxml_offsets(path: Path, positions: dict[str, int], tb: TimeBase) -> None:
-    """Rewrite the offsets of our connected dub clips as exact rationals.
-
-    otio-fcpx-xml-adapter 1.0 converts times through ``int(float(...) * fps)`` while writing, which
-    puts some clips a frame early (frame 123 at 30 fps becomes 54061/15s). A connected clip sits at
-    parent offset + (its offset - parent start), so its exact offset follows from its record frame.
-    """
-    import xml.etree.ElementTree as ET
-
-    text = path.read_text(encoding="utf-8")
-    root = ET.fromstring(text)
-    for spine in root.iter("spine"):
-        for item in spine:
-            base, start = _fcpx_time(item.get("offset")), _fcpx_time(item.get("start"))
-            for child in item:
-                if child.get("lane") is not None and child.get("name") in positions:
-                    exact = start + Fraction(positions[child.get("name")]) / tb.rate - base
-                    child.set("offset", f"{exact.numerator}/{exact.denominator}s" if exact.denominator != 1 else f"{exact.numerator}s")
-    head = text[: text.index("<fcpxml")]  # keep the XML declaration and DOCTYPE as the adapter wrote them
-    path.write_text(head + ET.tostring(root, encoding="unicode") + "\n", encoding="utf-8")
+def _write_edls(timeline: otio.schema.Timeline, out_dir: Path, name: str, tb: TimeBase, link: Path) -> list[Path]:
+    """One EDL per dub track (CMX3600 lists are one programme channel each)."""
+    written = []
+    for track in (t for t in timeline.tracks if is_dub(t)):
+        path = out_dir / f"{name}.dub.{_slug(track.name)}.edl"
+        try:
+            text = edl_for_track(track, f"{name} {track.name}", tb, link)
+        except ValueError as exc:
+            raise OutputError(f"{path}: {exc}") from None
+        written.append(write_text_atomic(path, text))
+    return written
 
 
 def _mark_drop_frame(timeline: otio.schema.Timeline, tb: TimeBase) -> None:
-    """FCP7 XML writes DF only when the sequence timecode metadata says so: say so for DF clocks."""
-    from .timebase import is_drop_frame_rate
-
-    drop = tb.drop_frame if tb.drop_frame is not None else is_drop_frame_rate(tb.rate)
+    """FCP7 XML labels the sequence timecode by its ``displayformat``: the dub's own DF/NDF."""
     fcp = dict(timeline.metadata.get("fcp_xml") or {})
-    timecode = dict(fcp.get("timecode") or {})
-    if drop and "displayformat" not in timecode:
-        timecode["displayformat"] = "DF"  # rate and frame come from the timeline's own start time
-        fcp["timecode"] = timecode
-        timeline.metadata["fcp_xml"] = fcp
+    timecode_meta = dict(fcp.get("timecode") or {})
+    timecode_meta["displayformat"] = "DF" if tb.drop_frame else "NDF"  # rate and frame: from the start time
+    fcp["timecode"] = timecode_meta
+    timeline.metadata["fcp_xml"] = fcp
 
 
-def _give_mob_ids(timeline: otio.schema.Timeline, name: str) -> None:
-    """AAF needs a MobID and a media range per clip. Clips read from an AAF have them; others (dub
-    clips, clips of a timeline from another format) get a MobID from their name and place, the
-    same on every run, and their source range as the media's available range."""
-    import aaf2
+def _complete_fcp7_files(path: Path, timeline: otio.schema.Timeline, tb: TimeBase, media_dir: Path) -> None:
+    """Give the dub ``<file>``s what Premiere writes for a WAV and the writer leaves out: sample rate,
+    depth and channel count, timecode in the sequence's DF/NDF; and each dub clipitem its
+    ``<sourcetrack>`` (audio, channel 1)."""
+    import xml.etree.ElementTree as ET
 
-    for index, clip in enumerate(timeline.find_clips()):
-        aaf = dict(clip.metadata.get("AAF") or {})
-        if not (aaf.get("MobID") or aaf.get("SourceID")):
-            mob = aaf2.mobid.MobID.new()
-            mob.material = uuid.uuid5(_NAMESPACE, f"{name}/{index}/{clip.name}")
-            clip.metadata["AAF"] = {**aaf, "MobID": str(mob)}
+    dub_urls = {clip.media_reference.target_url for clip in timeline.find_clips()
+                if is_dub(clip) and isinstance(clip.media_reference, otio.schema.ExternalReference)}
+    text = path.read_text(encoding="utf-8")
+    root = ET.fromstring(text)
+    display = "DF" if tb.drop_frame else "NDF"
+    dub_files: set[str] = set()
+    for file_el in root.iter("file"):
+        url = file_el.findtext("pathurl")
+        if url not in dub_urls:
+            continue
+        dub_files.add(file_el.get("id"))
+        local = local_file(url, media_dir)
+        wav = wav_facts(local) if local is not None and local.is_file() else None
+        media = file_el.find("media")
+        if media is None:
+            media = ET.SubElement(file_el, "media")
+        audio = media.find("audio")
+        if audio is None:
+            audio = ET.SubElement(media, "audio")
+        audio.clear()
+        chars = ET.SubElement(audio, "samplecharacteristics")
+        ET.SubElement(chars, "depth").text = str(wav.bits if wav else 24)
+        ET.SubElement(chars, "samplerate").text = str(wav.sample_rate if wav else 48000)
+        ET.SubElement(audio, "channelcount").text = str(wav.channels if wav else 1)
+        for tc in file_el.iter("timecode"):
+            _relabel(tc, tb, display)
+    for sequence in root.iter("sequence"):
+        tc = sequence.find("timecode")
+        if tc is not None:
+            _relabel(tc, tb, display)
+    for item in root.iter("clipitem"):
+        file_el = item.find("file")
+        if file_el is None or file_el.get("id") not in dub_files or item.find("sourcetrack") is not None:
+            continue
+        source = ET.SubElement(item, "sourcetrack")
+        ET.SubElement(source, "mediatype").text = "audio"
+        ET.SubElement(source, "trackindex").text = "1"
+    head = text[: text.index("<xmeml")]  # keep the XML declaration and DOCTYPE as the writer made them
+    path.write_text(head + ET.tostring(root, encoding="unicode") + "\n", encoding="utf-8")
+
+
+def _relabel(tc: object, tb: TimeBase, display: str) -> None:
+    """A ``<timecode>``'s label and string in the dub's DF/NDF (its ``<frame>`` count is kept)."""
+    frame_text = tc.findtext("frame")
+    if frame_text is None or not frame_text.strip().lstrip("-").isdigit():
+        return
+    fmt = tc.find("displayformat")
+    if fmt is not None:
+        fmt.text = display
+    string = tc.find("string")
+    if string is not None:
+        string.text = timecode(int(frame_text), tb.rate, bool(tb.drop_frame))
+
+
+#: What ``--to otioz``/``otiod`` bundle: audio and video files only (by suffix and by content)
+MEDIA_SUFFIXES = {".wav", ".bwf", ".rf64", ".aif", ".aiff", ".aifc", ".caf", ".flac", ".mp3", ".m4a", ".aac",
+                  ".ogg", ".opus", ".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts",
+                  ".mpg", ".mpeg", ".3gp", ".qt"}
+
+
+def is_media_file(path: Path) -> bool:
+    """True for a regular file that is audio or video by its suffix and its first bytes."""
+    if path.suffix.lower() not in MEDIA_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    return (head[:4] in (b"RIFF", b"RF64", b"BW64", b"FORM", b"fLaC", b"OggS", b"caff", b"\x1aE\xdf\xa3", b"ID3\x03",
+                         b"ID3\x04", b"ID3\x02")
+            or head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+            or head[:4] == b"\x06\x0e\x2b\x34"  # MXF
+            or head[:4] == b"\x00\x00\x01\xba"  # MPEG program stream
+            or head[:1] == b"\x47"  # MPEG transport stream
+            or (head[:1] == b"\xff" and head[1:2] and head[1] & 0xE0 == 0xE0))  # MPEG audio frame
+
+
+def _bundle_copy(timeline: otio.schema.Timeline, out_dir: Path) -> otio.schema.Timeline:
+    """A copy to bundle: dub media by absolute path, and every local file that is not audio or
+    video (a stray reference to /etc/passwd, say) left out as a missing reference."""
+    copied = copy.deepcopy(timeline)
+    bundled, refused = [], []
+    for clip in copied.find_clips():
         ref = clip.media_reference
-        if ref is not None and ref.available_range is None and clip.source_range is not None:
-            ref.available_range = clip.source_range
-
-
-def _write_edls(timeline: otio.schema.Timeline, out_dir: Path, name: str, tb: TimeBase) -> list[Path]:
-    """One EDL per dub track: the writer takes only its first track and ignores the start timecode."""
-    written = []
-    rate = float(tb.rate)
-    for track in (t for t in timeline.tracks if is_dub(t)):
-        edl = otio.schema.Timeline(f"{name} {track.name}")
-        audio = copy.deepcopy(track)
-        if tb.start_frame:  # a leading gap makes the record timecodes absolute
-            audio.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
-                duration=otio.opentime.RationalTime(tb.start_frame, rate))))
-        video = otio.schema.Track("V", kind=otio.schema.TrackKind.Video)  # the writer insists on one
-        video.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=audio.duration())))
-        edl.tracks.extend([audio, video])
-        path = out_dir / f"{name}.dub.{_slug(track.name)}.edl"
-        try:
-            text = otio.adapters.write_to_string(edl, "cmx_3600", rate=rate)
-        except otio.exceptions.OTIOError as exc:
-            raise OutputError(f"{path}: the EDL writer failed: {exc}") from None
-        written.append(write_text_atomic(path, text))
-    return written
+        url = getattr(ref, "target_url", None)
+        if not isinstance(ref, otio.schema.ExternalReference) or not url:
+            continue
+        path = local_file(url, out_dir)
+        if path is None:
+            continue  # not a local file: the bundle keeps it as a missing reference
+        if is_media_file(path):
+            ref.target_url = Path(os.path.abspath(path)).as_uri()
+            bundled.append(path.name)
+        else:
+            missing = otio.schema.MissingReference(name=ref.name, available_range=ref.available_range,
+                                                   metadata={"otio_dub": {"not_bundled": url}})
+            clip.media_reference = missing
+            refused.append(str(path))
+    if bundled:
+        log.info("bundled %d media file(s): %s", len(set(bundled)), ", ".join(sorted(set(bundled))))
+    if refused:
+        log.warning("not bundled (not an audio or video file): %s", ", ".join(sorted(set(refused))))
+    return copied

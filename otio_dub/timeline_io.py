@@ -67,6 +67,7 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         said = _aaf_drop_frame(path)
     elif suffix == ".fcpxml":
         said = _fcpxml_drop_frame(path)
+    _absolute_media(result, path.resolve().parent)
     if drop_frame is not None:
         said = drop_frame
     if said is not None:
@@ -74,6 +75,24 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         ours["drop_frame"] = said
         result.metadata["otio_dub"] = ours
     return result
+
+
+def _absolute_media(timeline: otio.schema.Timeline, base: Path) -> None:
+    """Relative media paths are relative to the file that names them: make them absolute file URLs,
+    so the dub (written elsewhere) and every NLE file point at the same media."""
+    from urllib.parse import unquote, urlparse
+
+    for clip in timeline.find_clips():
+        for ref in clip.media_references().values():
+            url = getattr(ref, "target_url", None)
+            if not isinstance(ref, otio.schema.ExternalReference) or not url:
+                continue
+            scheme = urlparse(url).scheme
+            if scheme and len(scheme) > 1:  # a URL (file://, https://); 'C:' is a Windows drive
+                continue
+            local = Path(unquote(url)) if "%" in url else Path(url)
+            if not local.is_absolute() and not re.match(r"^[A-Za-z]:[\\/]", url):
+                ref.target_url = (base / local).resolve().as_uri()
 
 
 def _edl_text(path: Path) -> tuple[str, bool | None]:
