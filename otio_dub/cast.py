@@ -10,7 +10,12 @@ pitch = 0.0           # semitones, formant-preserving (tells characters apart on
 gain = 0.0            # dB
 emotion = "neutral"   # default emotion of the character's lines
 speaker = 0           # multi-speaker voices only
+model = "kokoro-v1.0.onnx"   # kokoro only: a full model and its voices file (default: the Japanese one)
+voices = "voices-v1.0.bin"
 ```
+
+Errors name the cast file and the entry (``cast.toml: [characters.ANNA]: ...``); entries keep the
+file they came from (``source``) so later checks against an engine can name it too.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import InputError
@@ -43,10 +48,23 @@ class CastEntry:
     gain: float = 0.0
     emotion: str | None = None
     speaker: int | None = None
+    model: str | None = None
+    voices: str | None = None
+    source: str | None = field(default=None, compare=False)  # the cast file, for error messages
+
+    def where(self) -> str:
+        """How errors name this entry: ``cast.toml: [characters.ANNA]`` (``cast entry 'ANNA'`` in code)."""
+        return f"{self.source}: [characters.{self.character}]" if self.source else f"cast entry {self.character!r}"
+
+    def extra(self) -> tuple[tuple[str, str], ...]:
+        """Engine settings beyond the voice (kokoro's model files), resolved against the cast's folder."""
+        base = Path(self.source).parent if self.source else Path()
+        return tuple((key, str(base / Path(value).expanduser())) for key, value in
+                     (("model", self.model), ("voices", self.voices)) if value)
 
 
 _TYPES = {"engine": str, "voice": str, "lang": str, "rate": (int, float), "pitch": (int, float),
-          "gain": (int, float), "emotion": str, "speaker": int}
+          "gain": (int, float), "emotion": str, "speaker": int, "model": str, "voices": str}
 
 
 def parse_cast(text: str, source: str = "cast") -> dict[str, CastEntry]:
@@ -82,11 +100,11 @@ def parse_cast(text: str, source: str = "cast") -> dict[str, CastEntry]:
         emotion = entry.get("emotion")
         if emotion is not None and emotion.lower() not in EMOTIONS:
             raise InputError(source, f"unknown emotion {emotion!r} (known: {', '.join(EMOTIONS)})", where=where)
-        values = {f.name: entry[f.name] for f in fields(CastEntry) if f.name in entry}
+        values = {f.name: entry[f.name] for f in fields(CastEntry) if f.name in entry and f.name in _TYPES}
         for key in ("rate", "pitch", "gain"):
             if key in values:
                 values[key] = float(values[key])
-        cast[name] = CastEntry(character=name, **values)
+        cast[name] = CastEntry(character=name, source=source, **values)
     return cast
 
 

@@ -2,7 +2,8 @@
 
 A line's language comes from the line itself, else its character's cast entry, else ``--lang``.
 Characters without a cast entry get distinct automatic voices of the default engine, never one
-that the cast already gave to someone else.
+that the cast already gave to someone else; with evidence from voice matching (the original
+actor heard, see :mod:`otio_dub.matching`) they get their matched voice and pitch offset instead.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .cast import CastEntry
 from .engines import VoiceSpec, get_engine
 from .errors import EngineError
 from .lines import Line
 from .prosody import prosody_of
+
+if TYPE_CHECKING:
+    from .matching import MatchResult
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Performer:
     gain_db: float = 0.0
     emotion: str | None = None
     from_cast: bool = False
+    matched: bool = False
 
     def label(self) -> str:
         """How the run prints the assignment: ``piper joe``, ``espeak en+m3 +2 st``."""
@@ -41,7 +47,7 @@ class Performer:
             parts.append(f"{self.semitones:+g} st")
         if self.gain_db:
             parts.append(f"{self.gain_db:+g} dB")
-        return " ".join(parts) + ("" if self.from_cast else " (auto)")
+        return " ".join(parts) + ("" if self.from_cast else " (matched)" if self.matched else " (auto)")
 
 
 @dataclass(frozen=True)
@@ -65,41 +71,71 @@ def resolve_languages(lines: Sequence[Line], cast: Mapping[str, CastEntry], defa
     return out
 
 
-def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine: str) -> dict[tuple[str, str], Performer]:
+def _base(lang: str | None) -> str:
+    return (lang or "").lower().replace("_", "-").split("-")[0]
+
+
+def _who(character: str, lang: str, entry: CastEntry | None, origin: str) -> str:
+    """How an error names a character: its cast file and entry, else the line that introduced it."""
+    return entry.where() if entry is not None else f"{origin}: {character!r} ({lang})"
+
+
+def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine: str,
+           matches: Mapping[str, MatchResult] | None = None) -> dict[tuple[str, str], Performer]:
     """A Performer per (character, language), checked against its engine (errors list valid names).
 
-    Cast entries that name a voice keep it; every other character (uncast, or cast without a
-    voice) gets the next automatic voice of its engine that nobody else has, in order of appearance.
+    Cast entries that name a voice keep it. A character matched with evidence (``matches``, from
+    :func:`otio_dub.matching.match_voices`) gets its matched voice and pitch offset, unless its cast
+    entry names an engine or voice. Every other character gets the next automatic voice of its
+    engine that nobody else has, in order of appearance: the same inputs give the same voices.
     """
+    matches = matches or {}
     performers: dict[tuple[str, str], Performer] = {}
     keys = list(dict.fromkeys((line.character, line.lang) for line in lines))
     origin = {(line.character, line.lang): line.origin for line in reversed(lines)}
+
+    def matched(character: str, lang: str, entry: CastEntry | None) -> MatchResult | None:
+        m = matches.get(character)
+        if m is None or not m.evidence or _base(m.lang) != _base(lang):
+            return None
+        return None if entry is not None and (entry.engine or entry.voice) else m
+
     taken = {(entry.engine or default_engine, entry.voice, entry.speaker)
              for entry in cast.values() if entry.voice is not None}
+    taken |= {(m.engine, m.voice, m.speaker) for c, lang in keys
+              if (m := matched(c, lang, cast.get(c))) is not None}
     counters: dict[str, int] = {}
     for character, lang in keys:
         entry = cast.get(character)
-        engine_name = (entry.engine if entry else None) or default_engine
-        engine = get_engine(engine_name)
-        if entry is not None and entry.voice is not None:
-            spec = VoiceSpec(voice=entry.voice, lang=lang, speaker=entry.speaker)
-        else:
-            for _ in range(64):  # skip voices already given; give up on uniqueness after a full cycle
-                spec = engine.default_voice(lang, counters.get(engine_name, 0))
-                counters[engine_name] = counters.get(engine_name, 0) + 1
-                if entry is not None and entry.speaker is not None:
-                    spec = dataclasses.replace(spec, speaker=entry.speaker)
-                if (engine_name, spec.voice, spec.speaker) not in taken:
-                    break
-        taken.add((engine_name, spec.voice, spec.speaker))
+        match = matched(character, lang, entry)
+        engine_name = match.engine if match else (entry.engine if entry else None) or default_engine
         try:
+            engine = get_engine(engine_name)
+            if match is not None:
+                spec = VoiceSpec(voice=match.voice, lang=lang, speaker=match.speaker)
+            elif entry is not None and entry.voice is not None:
+                spec = VoiceSpec(voice=entry.voice, lang=lang, speaker=entry.speaker, extra=entry.extra())
+            else:
+                for _ in range(64):  # skip voices already given; give up on uniqueness after a full cycle
+                    spec = engine.default_voice(lang, counters.get(engine_name, 0))
+                    counters[engine_name] = counters.get(engine_name, 0) + 1
+                    if entry is not None and entry.speaker is not None:
+                        spec = dataclasses.replace(spec, speaker=entry.speaker)
+                    if (engine_name, spec.voice, spec.speaker) not in taken:
+                        break
+                if entry is not None and entry.extra():
+                    spec = dataclasses.replace(spec, extra=entry.extra())
+            taken.add((engine_name, spec.voice, spec.speaker))
             engine.check(spec)
         except EngineError as exc:
-            who = f"cast entry {character!r}" if entry else f"{origin[(character, lang)]}: {character!r} ({lang})"
-            raise EngineError(f"{who}: {exc}") from None
-        performers[(character, lang)] = (
-            Performer(engine_name, spec, entry.rate, entry.pitch, entry.gain, entry.emotion, True) if entry
-            else Performer(engine_name, spec))
+            raise EngineError(f"{_who(character, lang, entry, origin[(character, lang)])}: {exc}") from None
+        if entry is not None:
+            pitch = entry.pitch + (match.semitones if match else 0.0)
+            performers[(character, lang)] = Performer(engine_name, spec, entry.rate, pitch, entry.gain, entry.emotion,
+                                                      True, matched=match is not None)
+        else:
+            performers[(character, lang)] = Performer(engine_name, spec, semitones=match.semitones if match else 0.0,
+                                                      matched=match is not None)
     return performers
 
 

@@ -6,12 +6,27 @@ known engines. Engines are loaded once per process (a neural voice takes seconds
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from ..errors import EngineError
 from .base import Engine, EngineInfo, Take, VoiceInfo, VoiceSpec
+
+
+def quiet_onnxruntime() -> None:
+    """Turn onnxruntime's telemetry off before it is first imported (piper, kokoro and others use it).
+
+    onnxruntime 1.2x on Linux and macOS otherwise writes a device id under ``~/.cache/Microsoft``
+    on import and uploads usage events. Only its environment variable stops it: the Python API
+    (``disable_telemetry_events``) runs after the import has already written. Set in ``os.environ``,
+    so worker processes inherit it; a user's own explicit ``ORT_DISABLE_TELEMETRY=0`` is kept.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
+quiet_onnxruntime()
 
 
 def _espeak() -> Engine:
@@ -26,8 +41,14 @@ def _piper() -> Engine:
     return PiperEngine()
 
 
+def _kokoro() -> Engine:
+    from .kokoro import KokoroEngine
+
+    return KokoroEngine()
+
+
 #: Built-in engines: name -> zero-argument factory returning a loaded engine.
-ENGINES: dict[str, Callable[[], Engine]] = {"espeak": _espeak, "piper": _piper}
+ENGINES: dict[str, Callable[[], Engine]] = {"espeak": _espeak, "piper": _piper, "kokoro": _kokoro}
 DEFAULT_ENGINE = "espeak"
 
 _loaded: dict[str, Engine] = {}
@@ -57,4 +78,5 @@ def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
         return engine
 
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineInfo", "Take", "VoiceInfo", "VoiceSpec", "available_engines", "get_engine"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineInfo", "Take", "VoiceInfo", "VoiceSpec", "available_engines", "get_engine",
+           "quiet_onnxruntime"]

