@@ -1,0 +1,190 @@
+"""Speak one line and fit it to its window: the render stage's unit of work, plus its cache keys.
+
+Pure of file output: a FittedTake comes back as arrays and a report row, so any executor (a local
+process, a Ray worker) can run it and hand the result to the driver, which does all writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import dsp, fit
+from .cache import make_key
+from .engines import Engine, VoiceSpec
+from .errors import EngineError
+from .lines import Line
+from .timebase import SAMPLE_RATE
+
+
+@dataclass
+class Fitted:
+    """One line's fitted media (exactly ``media_samples`` long) and its report row."""
+
+    media: np.ndarray
+    plan: fit.FitPlan
+    report: dict
+
+
+def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int,
+             *, speed: float = 1.0, semitones: float = 0.0, gain_db: float = 0.0) -> Fitted:
+    """Speak a line, re-speak at corrected rates (secant), stretch the remainder, place it.
+
+    A take is accepted without stretching when it is at most half of ``tolerance`` (one frame)
+    short of its target, so the placed speech still ends within a frame after fades and edges.
+    ``speed`` is the voice's own pace (cast rate x emotion): "natural" means natural at that pace.
+    ``semitones`` shifts pitch (formant-preserving) in the same Rubber Band pass as the residual.
+    """
+    base_speed = speed
+    lo, hi = engine.info.speed_range or (1.0, 1.0)
+    tolerance //= 2
+    history: list[tuple[float, int]] = []
+    takes: dict[float, np.ndarray] = {}
+
+    def speak(speed: float) -> np.ndarray:
+        take = engine.synthesize(line.text, voice, speed * base_speed)
+        speech = dsp.trim(dsp.resample(take.audio, take.sample_rate))
+        history.append((speed, speech.size))
+        takes[speed] = speech
+        return speech
+
+    natural = speak(1.0).size
+    if natural == 0:
+        raise EngineError(f"{line.origin}: engine {engine.info.name!r} produced no speech for {line.text[:40]!r}")
+    plan = fit.plan(natural, window, policy)
+    target = plan.speech_samples
+
+    def error(n: int) -> int:  # the take needing the least residual stretch wins
+        return abs(n - target)
+
+    while engine.info.speed_range and len(history) < policy.passes:
+        _, best_n = min(history, key=lambda h: error(h[1]))
+        if best_n <= target and target - best_n <= tolerance:
+            break
+        speed = fit.next_speed(history, target, lo, hi)
+        if any(abs(speed - s) < 1e-4 for s, _ in history):
+            break
+        speak(speed)
+    rate_speed, measured = min(history, key=lambda h: error(h[1]))
+    speech = takes[rate_speed]
+    stretch = 1.0
+    speed = natural / measured
+    out_of_bounds = speed > policy.max_speedup + 1e-3 or speed < policy.max_slowdown - 1e-3
+    if measured > target or target - measured > tolerance or out_of_bounds:
+        stretch = measured / target
+    if stretch != 1.0 or semitones:
+        length = target if stretch != 1.0 else measured
+        speech = dsp.time_stretch(speech, stretch, length=length, semitones=semitones)
+    fitted_length = target if stretch != 1.0 else measured
+    media = np.zeros(plan.media_samples, dtype=np.float32)
+    speech = dsp.fade(speech) * np.float32(10 ** (gain_db / 20))
+    media[plan.offset: plan.offset + speech.size] = speech[: plan.media_samples - plan.offset]
+    first, end = dsp.speech_bounds(media)
+    window_end = window.samples - window.tail_pad
+    report = {
+        "natural_s": round(natural / SAMPLE_RATE, 4),
+        "window_s": round(window.speech / SAMPLE_RATE, 4),
+        "speech_s": round((end - first) / SAMPLE_RATE, 4),
+        "needed_speed": round(plan.needed_speed, 4),
+        "rate_factor": round(rate_speed, 4),
+        "stretch_factor": round(stretch, 4),
+        "total_speed": round(natural / fitted_length, 4),
+        "passes": len(history),
+        "onset_error_ms": round((first - window.head_pad) / 48, 1),
+        "offset_error_ms": round((end - window_end) / 48, 1),
+        "borrowed_ms": round(plan.borrowed / 48, 1),
+    }
+    return Fitted(media, plan, report)
+
+
+def fit_reused(fitted: Fitted | None, window: fit.Window, delivery: str) -> Fitted | None:
+    """A take from the old dub placed in a moved window, or None when it no longer fits there.
+
+    A moved window at 29.97 can be a sample longer or shorter (1601.6 samples a frame): the take's
+    trailing silence absorbs that. A take that borrowed more silence than the new place has is
+    refitted instead.
+    """
+    if fitted is None or fitted.report.get("delivery") != delivery or fitted.plan.status == "overrun":
+        return None  # another voice, text or policy; or an overrun that a new place might fit
+    plan = fitted.plan
+    if plan.media_samples - plan.borrowed != window.samples:
+        if abs(plan.media_samples - plan.borrowed - window.samples) > 2 or plan.status not in ("fit", "padded"):
+            return None
+        size = window.samples
+        media = np.pad(fitted.media, (0, max(0, size - fitted.media.size)))[:size]
+        plan = replace(plan, media_samples=size)
+        return Fitted(media, plan, fitted.report)
+    if plan.borrowed > window.free_after:
+        return None
+    return fitted
+
+
+def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
+             window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> str:
+    """The render-cache key of a fitted take: everything ``fit_line`` reads, and nothing else.
+
+    The silence after a line only matters up to what may be borrowed (none unless borrowing), so a
+    neighbour moving elsewhere in a long pause does not make a take miss. A voice given as a file
+    is keyed by its content, not its path text.
+    """
+    borrowable = min(window.free_after, policy.max_borrow_ms * 48) if policy.overflow == "borrow" else 0
+    return make_key(delivery=delivery_key(engine, text, spec, speed, semitones, gain_db, policy, tolerance),
+                    window=asdict(replace(window, free_after=borrowable)))
+
+
+def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
+                 policy: fit.FitPolicy, tolerance: int) -> str:
+    """Everything a take depends on but its window: a take may move only when this is unchanged."""
+    voice = asdict(spec)
+    if spec.voice and Path(spec.voice).expanduser().is_file():
+        voice["voice"] = _file_fingerprint(Path(spec.voice).expanduser())
+    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=voice, speed=float(speed),
+                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
+                    tolerance=tolerance)
+
+
+def _file_fingerprint(path: Path) -> str:
+    """SHA-256 of a voice model and its config beside it (same file anywhere = same key)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (path, path.with_name(path.name + ".json")):
+        if part.is_file():
+            with part.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One line to speak and fit: everything a worker needs, picklable, naming the engine (not holding it).
+
+    ``key`` is the render-cache key and ``delivery`` the key of everything but the window; the
+    driver uses both, the worker only passes ``delivery`` into the report (conform checks it).
+    """
+
+    index: int
+    line: Line
+    engine: str
+    spec: VoiceSpec
+    speed: float
+    semitones: float
+    gain_db: float
+    window: fit.Window
+    policy: fit.FitPolicy
+    tolerance: int
+    key: str
+    delivery: str
+
+
+def render_job(job: RenderJob) -> Fitted:
+    """Run one job in this process: the engine is loaded once per process and then shared."""
+    from .engines import get_engine
+
+    fitted = fit_line(get_engine(job.engine), job.line, job.spec, job.window, job.policy, job.tolerance,
+                      speed=job.speed, semitones=job.semitones, gain_db=job.gain_db)
+    fitted.report["delivery"] = job.delivery  # what conform checks before moving this take
+    return fitted

@@ -1,0 +1,132 @@
+"""Deliver: the placed lines as files — line media with their loudness gains, stems, the dub timeline
+in each format, report.json — all into the output transaction's staging folder.
+
+Nothing here touches the output folder itself: :class:`~otio_dub.outdir.OutputFolder` swaps the
+staging folder in once every file is written, so a failure leaves the previous dub as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import opentimelineio as otio
+
+from .. import __version__
+from ..apply import add_dub_tracks, track_name
+from ..dub_timeline import line_description
+from ..engines import get_engine
+from ..formats import write_timeline
+from ..render import Placement, finish_line, write_text_atomic
+from ..stems import StemsResult, dub_stems, plan_loudness, restem
+from ..timebase import SAMPLE_RATE
+from .place import PlacedLine, summarize
+from .plan import DubPlan
+
+log = logging.getLogger("otio_dub")
+
+#: a hook run on the dub timeline before it is written (conform carries the editor's hand edits with it)
+Adjust = Callable[[otio.schema.Timeline], None]
+#: top-level names a dub may write besides the timelines (the manifest lists them even when absent)
+KNOWN_ENTRIES = ("media", "stems", "report.json", "review.html", "review", "subtitles")
+COMPACT_JSON_LINES = 5000  # past this many clips the .dub.otio is written without indentation
+
+
+@dataclass
+class DubResult:
+    """What a dub produced: the dub timeline, where its files are, and the per-line report."""
+
+    timeline: otio.schema.Timeline
+    out_dir: Path
+    timeline_path: Path
+    exports: list[Path]
+    stems: dict[str, Path]
+    report_path: Path
+    lines: list[dict]
+    summary: dict[str, int]
+    voices: dict[str, str]
+    takes: dict[str, int] = field(default_factory=dict)  # synthesized / cache / reused counts
+    stem_report: dict = field(default_factory=dict)  # report.json's "stems": loudness and true peak per stem
+    entries: list[str] = field(default_factory=list)  # top-level names written into the output folder
+
+
+def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adjust | None = None) -> DubResult:
+    """Write the whole dub into ``staging`` (laid out as the output folder will be)."""
+    tb, options = plan.tb, plan.options
+    _warn_past_end(plan, placed)
+    spooled = [(p.clip.line.lang, p.clip.line.character,
+                Placement(p.rendered.spooled, tb.sample_at(p.clip.line.record_in), _length(plan, p))) for p in placed]
+    loud = plan_loudness(spooled, plan.total_samples, options.stems) if options.stems.loudness is not None else None
+    (staging / "media").mkdir(exist_ok=True)
+    for p in placed:  # one gain per character, baked into its line media so the NLE hears the stems' level
+        line = p.clip.line
+        finish_line(p.rendered.spooled, staging / p.clip.media_url, loud.linear((line.lang, line.character)) if loud else 1.0,
+                    tb.start_sample + tb.sample_at(line.record_in), line_description(line.character, line.lang, line.text))
+        p.rendered.spooled.unlink()
+    clips, rows = [p.clip for p in placed], [p.row for p in placed]
+    if loud:
+        clips = [replace(dc, gain_db=loud.gains_db[(dc.line.lang, dc.line.character)]) for dc in clips]
+        for row in rows:
+            row["gain_db"] = round(loud.gains_db[(row["lang"], row["character"])], 2)
+    dubbed = add_dub_tracks(plan.source, clips, tb)
+    if adjust is not None:
+        adjust(dubbed)
+        stems = restem(dubbed, staging / "stems", options.stems, base_dir=staging)
+    else:
+        stems = dub_stems(staging, [(lang, c, replace(pl, path=staging / "media" / pl.path.name.replace(".f32", "")))
+                                    for lang, c, pl in spooled], plan.total_samples, tb.start_sample, plan.name,
+                          options.stems, loud, plan.mix)
+    return _write_timelines_and_report(plan, placed, staging, dubbed, rows, stems)
+
+
+def _length(plan: DubPlan, p: PlacedLine) -> int:
+    return plan.tb.samples_between(p.clip.line.record_in, p.end_frame)
+
+
+def _warn_past_end(plan: DubPlan, placed: list[PlacedLine]) -> None:
+    for p in placed:
+        if p.end_frame > plan.total_frames:
+            log.warning("%s runs to %s, past the timeline end %s: the stems cut it there",
+                        p.line_id, plan.tb.tc(p.end_frame), plan.tb.tc(plan.total_frames))
+
+
+def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging: Path, dubbed: otio.schema.Timeline,
+                                rows: list[dict], stems: StemsResult) -> DubResult:
+    tb, name = plan.tb, plan.name
+    indent = 4 if len(rows) <= COMPACT_JSON_LINES else -1  # a feature's timeline stays a sane size
+    timeline_path = write_text_atomic(staging / f"{name}.dub.otio", otio.adapters.write_to_string(dubbed, "otio_json", indent=indent))
+    exports = write_timeline(dubbed, staging, name, plan.fmt, tb) if plan.fmt != "otio" else []
+    summary = summarize(rows)
+    entries = sorted({path.name for path in staging.iterdir() if not path.name.startswith(".")} | set(KNOWN_ENTRIES))
+    report = {
+        "otio_dub": __version__, "timeline": name, "rate": str(tb.rate), "start": tb.tc(0),
+        "drop_frame": bool(tb.drop_frame),
+        "duration_frames": plan.total_frames, "duration_samples": plan.total_samples, "sample_rate": SAMPLE_RATE,
+        "engines": {e: get_engine(e).info.version for e in sorted({p.engine for p in plan.performers.values()})},
+        "policy": asdict(plan.policy), "summary": summary,
+        "tracks": sorted({track_name(line.lang, line.character) for line in plan.lines}),
+        "stems": stems.report(staging),
+        "lines": rows,
+        "entries": entries,  # what this dub owns in its folder: the next run replaces these, keeps the rest
+    }
+    report_path = write_text_atomic(staging / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    takes: dict[str, int] = {}
+    for p in placed:  # not in the report: a warm re-run writes identical files
+        takes[p.rendered.source] = takes.get(p.rendered.source, 0) + 1
+    voices = {f"{c} ({lang})": p.label() for (c, lang), p in plan.performers.items()}
+    return DubResult(dubbed, staging, timeline_path, exports, stems.paths(), report_path, rows, summary, voices,
+                     takes, report["stems"], entries)
+
+
+def moved(result: DubResult, out: Path) -> DubResult:
+    """The result with every path moved from the staging folder to the output folder."""
+    staging = result.out_dir
+
+    def at(path: Path) -> Path:
+        return out / Path(path).relative_to(staging)
+
+    return replace(result, out_dir=out, timeline_path=at(result.timeline_path), exports=[at(p) for p in result.exports],
+                   stems={k: at(v) for k, v in result.stems.items()}, report_path=at(result.report_path))

@@ -1,0 +1,196 @@
+"""Plan: read the timeline, script and cast; find every line; give each a window, a voice and a cache key.
+
+Cheap and free of audio: everything after it (render, place, deliver) works from the DubPlan.
+Every check that can refuse the run happens here, before any synthesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+
+from .. import fit
+from ..cast import CastEntry, load_cast
+from ..dialogue_list import LIST_SUFFIXES, read_dialogue_list
+from ..engines import get_engine
+from ..errors import InputError
+from ..formats import check_writable, format_of
+from ..guide import guide_pads
+from ..lines import Line, duration_frames, find_lines, timebase_of
+from ..options import DubOptions
+from ..script import ScriptEvent, read_script
+from ..speak import RenderJob, delivery_key, take_key
+from ..stems import MixSource, check_mix_with
+from ..timebase import TimeBase, parse_timecode
+from ..timeline_io import read_timeline
+from ..voices import Delivery, Performer, assign, delivery, resolve_languages
+
+
+@dataclass(frozen=True)
+class LineJob:
+    """One line as planned: its window, its performer and delivery, and its render job (with keys)."""
+
+    line: Line
+    window: fit.Window
+    performer: Performer
+    how: Delivery
+    job: RenderJob
+
+
+@dataclass
+class DubPlan:
+    """Everything the later stages need; no audio yet."""
+
+    source: otio.schema.Timeline
+    name: str
+    base: Path | None  # folder relative media paths are read from (the timeline file's folder)
+    fmt: str  # the format of the delivered timeline
+    out: Path
+    tb: TimeBase
+    lines: list[Line]
+    total_frames: int
+    total_samples: int
+    performers: dict[tuple[str, str], Performer]
+    options: DubOptions
+    jobs: list[LineJob] = field(default_factory=list)
+    guides: dict[str, tuple[int, int]] = field(default_factory=dict)
+    mix: MixSource | None = None
+    inputs: list[Path] = field(default_factory=list)  # files the run reads: never to be written over
+
+    @property
+    def policy(self) -> fit.FitPolicy:
+        """The fit policy of the run."""
+        return self.options.policy
+
+
+def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | None, out_dir: str | Path | None,
+             options: DubOptions) -> DubPlan:
+    """Read and check every input, find the lines and plan each one's render."""
+    if isinstance(timeline, otio.schema.Timeline):
+        source, name, base, fmt, inputs = timeline, timeline.name or "timeline", None, options.to or "otio", []
+    else:
+        source, name = read_timeline(timeline, options.rate, options.start), Path(timeline).stem
+        base, fmt, inputs = Path(timeline).resolve().parent, options.to or format_of(timeline), [Path(timeline)]
+    if out_dir is not None and str(out_dir).strip() == "":
+        raise InputError("-o", "the output folder is empty: name a folder")
+    out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}_dub"
+    mix = check_mix_with(options.stems.mix_with) if options.stems.mix_with else None
+    tb, lines = collect_lines(source, script, options, where=str(timeline) if not isinstance(timeline, otio.schema.Timeline) else None)
+    check_writable(fmt, tb)
+    total_frames = duration_frames(source, tb)
+    cast = cast_of(options)
+    inputs += [Path(p) for p in (script, options.stems.mix_with) if p is not None]
+    if isinstance(options.cast, (str, Path)):
+        inputs.append(Path(options.cast))
+    plan = DubPlan(source, name, base, fmt, out, tb, lines, total_frames, tb.samples_between(0, total_frames),
+                   assign(lines, cast, options.engine), options, mix=mix, inputs=inputs)
+    plan.guides = guide_pads(source, tb, lines, base) if plan.policy.align == "guide" else {}
+    plan.jobs = line_jobs(plan)
+    return plan
+
+
+def line_jobs(plan: DubPlan) -> list[LineJob]:
+    """Each line's window (its clip, pads, the silence after it) and render job with its cache keys."""
+    tb, policy = plan.tb, plan.policy
+    tolerance = tb.samples_between(0, 1)
+    free_until_frames = free_frames(plan.lines, plan.total_frames)
+    jobs = []
+    for index, line in enumerate(plan.lines):
+        free_until = tb.sample_at(free_until_frames[index])
+        head, tail = plan.guides.get(line.id, (policy.head_pad_ms * 48, policy.tail_pad_ms * 48))
+        window = fit.Window(samples=tb.samples_between(line.record_in, line.record_out), head_pad=head, tail_pad=tail,
+                            free_after=max(0, free_until - tb.sample_at(line.record_out)))
+        performer = plan.performers[(line.character, line.lang)]
+        engine = get_engine(performer.engine)
+        how = delivery(performer, line, engine.info.native_prosody)
+        args = (engine, line.text, how.spec, how.speed, how.semitones, how.gain_db)
+        key = take_key(*args, window, policy, tolerance)
+        job = RenderJob(index, line, performer.engine, how.spec, how.speed, how.semitones, how.gain_db, window, policy,
+                        tolerance, key, delivery_key(*args, policy, tolerance))
+        jobs.append(LineJob(line, window, performer, how, job))
+    return jobs
+
+
+def clip_extent(tb: TimeBase, line: Line, media_samples: int) -> tuple[int, int]:
+    """The dub clip's end frame and length in samples: the line's clip, longer where a take borrowed."""
+    end_frame = max(line.record_out, tb.frame_covering(tb.sample_at(line.record_in) + media_samples))
+    return end_frame, tb.samples_between(line.record_in, end_frame)
+
+
+def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, options: DubOptions,
+                  where: str | None = None) -> tuple[TimeBase, list[Line]]:
+    """The timeline's clock and every dialogue line in it (metadata clips and script events).
+
+    ``where`` names the timeline file in errors (the sequence name when the timeline came from code).
+    """
+    tb = timebase_of(timeline)
+    is_list = script is not None and Path(script).suffix.lower() in LIST_SUFFIXES
+    offset = -tb.start_frame if is_list else 0  # a dialogue list is absolute timecode: its zero is 00:00:00:00
+    if options.script_offset is not None:
+        try:
+            offset = parse_timecode(options.script_offset, tb.rate) - tb.start_frame
+        except ValueError as exc:
+            raise InputError("--script-offset", str(exc)) from None
+    if is_list:
+        events = list_events(script, tb)
+    else:
+        events = read_script(script) if script is not None else None
+    lines = find_lines(timeline, events, script_name=str(script), script_offset=offset, lang=None,
+                       dialogue_tracks=options.dialogue_tracks)
+    if not lines:
+        hint = "" if script else " and no --script was given"
+        raise InputError(where or timeline.name or "timeline",
+                         f"no dialogue lines found (no clip carries otio_dub metadata{hint})")
+    return tb, resolve_languages(lines, cast_of(options), options.lang)
+
+
+def list_events(path: str | Path, tb: TimeBase) -> list[ScriptEvent]:
+    """A dialogue list (CSV/TSV, absolute timecode at the timeline's rate) as script events.
+
+    Frames go to milliseconds and back within half a millisecond, far inside a frame, so every row
+    lands on the frame its timecode names.
+    """
+    def ms(frame: int) -> int:
+        return round(Fraction(frame) / tb.rate * 1000)
+
+    return [ScriptEvent(e.row, ms(e.tc_in), ms(e.tc_out), e.text, e.character, e.emotion, None, e.lang)
+            for e in read_dialogue_list(path, tb.rate)]
+
+
+def cast_of(options: DubOptions) -> Mapping[str, CastEntry]:
+    """The run's cast: none, a mapping given in code, or a cast file to read."""
+    if options.cast is None:
+        return {}
+    if isinstance(options.cast, (str, Path)):
+        return load_cast(options.cast)
+    return options.cast
+
+
+def free_frames(lines: list[Line], total_frames: int) -> list[int]:
+    """For each line, where the silence after it ends: the first frame another line occupies after
+    its record-out (its own record-out when another line already covers that point).
+
+    Only lines ending later can stop it, so one pass over the lines sorted by record-out, keeping
+    the earliest record-in of those ending later, answers every line (n log n, not n squared).
+    """
+    order = sorted(range(len(lines)), key=lambda i: lines[i].record_out, reverse=True)
+    result = [0] * len(lines)
+    earliest = total_frames  # min record-in of the lines ending strictly later than the current one
+    pending = total_frames  # min record-in among lines ending at the current record-out (not yet "later")
+    current_out = None
+    for i in order:
+        line = lines[i]
+        if line.record_out != current_out:
+            earliest, pending, current_out = min(earliest, pending), total_frames, line.record_out
+        result[i] = max(line.record_out, min(total_frames, earliest))
+        pending = min(pending, line.record_in)
+    return result
+
+
+def free_frame(lines: list[Line], index: int, total_frames: int) -> int:
+    """Where the silence after line ``index`` ends (see :func:`free_frames`)."""
+    return free_frames(lines, total_frames)[index]

@@ -1,0 +1,98 @@
+"""Render: every planned line to a fitted take — reused, from the render cache, or spoken by an executor.
+
+The cache and the takes reused from an earlier dub are consulted here, on the driver, before any
+dispatch, so only missing takes travel to workers; results are written to the cache as they come
+back. This is the only stage an executor plugs into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import fit
+from ..cache import RenderCache
+from ..executors import Executor, SerialExecutor
+from ..lines import Line
+from ..render import write_staging
+from ..speak import Fitted, fit_reused
+from .plan import DubPlan, LineJob, clip_extent
+
+Progress = Callable[[int, int, Line], None]
+
+
+@dataclass
+class Rendered:
+    """A line's fitted take and where it came from: ``reused``, ``cache`` or ``synthesized``.
+
+    With a spool folder the take's samples live in ``spooled`` (float WAV, padded to the dub
+    clip's length) and ``fitted.media`` is dropped, so a feature's takes never sit in memory at once.
+    """
+
+    job: LineJob
+    fitted: Fitted
+    source: str
+    spooled: Path | None = None
+
+
+def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] | None = None, reuse: Mapping[str, Fitted] | None = None,
+                 progress: Progress | None = None, fresh: Collection[str] = (), spool: Path | None = None) -> list[Rendered]:
+    """Fitted takes for every line of ``plan``, in line order.
+
+    ``reuse`` (conform) gives takes by line id to place as they are when they still fit; ``fresh``
+    names lines whose takes are spoken again even when the cache holds one (``--only-lines``).
+    ``spool`` is a folder each take is written to as it arrives (see :class:`Rendered`).
+    ``executor`` may be a factory given the number of takes to speak (a pool is not worth starting for two).
+    """
+    reuse = reuse or {}
+    cache = RenderCache(plan.options.cache) if plan.options.cache else None
+    done: dict[int, Rendered] = {}
+    missing = []
+    total = len(plan.jobs)
+    try:
+        for index, lj in enumerate(plan.jobs):
+            found = _known(lj, reuse.get(lj.line.id), cache, lj.line.id in fresh)
+            if found is None:
+                missing.append(lj)
+                continue
+            done[index] = _spool(plan, found, spool)
+            if progress:
+                progress(len(done), total, lj.line)
+        by_job = {lj.job.index: lj for lj in missing}
+        if callable(executor) and not hasattr(executor, "run"):
+            executor = executor(len(missing))
+        for job, fitted in (executor or SerialExecutor()).run([lj.job for lj in missing]):
+            if cache is not None:
+                cache.put(job.key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
+            done[job.index] = _spool(plan, Rendered(by_job[job.index], fitted, "synthesized"), spool)
+            if progress:
+                progress(len(done), total, by_job[job.index].line)
+    finally:
+        if cache is not None:
+            cache.close()
+    return [done[i] for i in range(total)]
+
+
+def _known(lj: LineJob, old: Fitted | None, cache: RenderCache | None, fresh: bool) -> Rendered | None:
+    """A take that needs no synthesis: an earlier dub's that still fits here, or the cache's."""
+    key = lj.job.key
+    fitted = fit_reused(old, lj.window, lj.job.delivery)
+    if fitted is not None:
+        if fitted.plan.status in ("fit", "padded") and cache is not None and cache.get(key) is None:
+            cache.put(key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})  # next conform hits
+        return Rendered(lj, fitted, "reused")
+    if cache is not None and not fresh and (hit := cache.get(key)) is not None:
+        return Rendered(lj, Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache")
+    return None
+
+
+def _spool(plan: DubPlan, r: Rendered, spool: Path | None) -> Rendered:
+    """Write the take, padded to its clip's length, as float WAV; keep only its plan and report."""
+    if spool is None:
+        return r
+    _, length = clip_extent(plan.tb, r.job.line, r.fitted.plan.media_samples)
+    path = write_staging(spool / f"{r.job.line.id}.f32.wav", np.pad(r.fitted.media, (0, length - r.fitted.media.size)))
+    return Rendered(r.job, Fitted(np.zeros(0, np.float32), r.fitted.plan, r.fitted.report), r.source, path)
