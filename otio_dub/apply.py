@@ -80,9 +80,14 @@ def _clip(dc: DubClip, tb: TimeBase) -> otio.schema.Clip:
 def add_dub_tracks(timeline: otio.schema.Timeline, clips: Sequence[DubClip], tb: TimeBase) -> otio.schema.Timeline:
     """A deep copy of ``timeline`` with the dub tracks appended after its own tracks.
 
-    Dub tracks from an earlier run (a ``.dub.otio`` dubbed again) are replaced, not duplicated.
+    Dub tracks from an earlier run (a ``.dub.otio`` dubbed again) are replaced, not duplicated. The
+    timeline's ``otio_dub.drop_frame`` records the timecode label the dub used.
     """
     out = copy.deepcopy(timeline)
+    if tb.drop_frame is not None:  # the clock's label as dubbed (the source's, or --drop-frame/--non-drop)
+        ours = dict(out.metadata.get(METADATA_KEY) or {})
+        ours["drop_frame"] = bool(tb.drop_frame)
+        out.metadata[METADATA_KEY] = ours
     old = [t for t in out.tracks if is_dub(t)]
     if old:
         log.warning("replacing %d dub track(s) from an earlier run: %s", len(old), ", ".join(t.name for t in old))

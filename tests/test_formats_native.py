@@ -1,0 +1,440 @@
+"""Every timeline format otio-dub writes, read with the format's own structure (issue 11).
+
+No speech is synthesised here: each source (the shared NLE exports and the regression inputs in
+``tests/data/regress``) gets three dub lines whose media are real 24-bit BWFs written by otio-dub's
+own writer, laid by ``apply.add_dub_tracks`` exactly as a dub lays them. The written files are then
+read the way the applications read them: pyaaf2 mobs/descriptors/locators for AAF, lxml for FCPXML
+and FCP7 XML, CMX3600 event lines for EDL, and a round trip through OTIO's readers puts every dub
+clip within one frame of the ``.dub.otio``, its media resolvable and its timecode labelled DF/NDF
+as the source says.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import aaf2
+import numpy as np
+import opentimelineio as otio
+import pytest
+from lxml import etree
+
+from otio_dub.apply import DubClip, add_dub_tracks
+from otio_dub.errors import InputError
+from otio_dub.formats import check_writable, is_media_file, write_timeline
+from otio_dub.lines import Line, duration_frames, timebase_of
+from otio_dub.render import write_bwf
+from otio_dub.timebase import TimeBase, frames_of, timecode
+from otio_dub.timeline_io import read_timeline
+
+DATA = Path(__file__).resolve().parent / "data"
+
+#: source -> (read arguments, the source's own DF label)
+SOURCES = {
+    "nle/premiere_example.xml": ({}, False),
+    "nle/avid_simple.aaf": ({}, False),
+    "nle/avid_2997fps.aaf": ({}, False),
+    "nle/fcpx_example.fcpxml": ({}, False),
+    "nle/multi_audio.edl": ({"rate": 24}, False),
+    "regress/ndf_2997_1h.xml": ({}, False),
+    "regress/programme_1h.edl": ({"rate": 29.97}, False),
+    "regress/df_2997_1h_programme.edl": ({"rate": 29.97}, True),
+    "regress/mixed_rates_generator.otio": ({}, True),
+}
+FORMATS = ["aaf", "fcpxml", "edl", "xml", "otioz"]
+
+
+class Dub:
+    """A source dubbed without speech: the dub timeline, its folder and the lines' facts."""
+
+    def __init__(self, source: str, out: Path, read_args: dict) -> None:
+        self.source = DATA / source
+        self.timeline = read_timeline(self.source, **read_args)
+        self.tb = timebase_of(self.timeline)
+        self.read_args = read_args
+        self.out = out
+        self.name = "dub " + Path(source).stem + " é"  # a name with a space and an accent
+        total = duration_frames(self.timeline, self.tb)
+        rate = self.tb.rate
+        clips = []
+        self.lines: dict[str, tuple[int, int, int]] = {}  # id -> (record in, record out, samples)
+        for n, (at, length) in enumerate([(1, 25), (total // 3, 31), (total // 2 + 1, 40)], 1):
+            at, length = min(at, total - 2), max(1, min(length, total - at - 1))
+            line = Line(f"{n:03d}-ANNA", at, at + length, "ANNA", "fr", f"Réplique {n}.")
+            samples = self.tb.samples_between(at, at + length)
+            audio = (0.1 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 48000)).astype(np.float32)
+            write_bwf(out / "media" / f"{line.id}.wav", audio, self.tb.start_sample + self.tb.sample_at(at),
+                      f"ANNA (fr): {line.text}")
+            clips.append(DubClip(line, at + length, f"media/{line.id}.wav", "fit"))
+            self.lines[line.id] = (at, at + length, samples)
+        self.dubbed = add_dub_tracks(self.timeline, clips, self.tb)
+        (out / f"{self.name}.dub.otio").write_text(otio.adapters.write_to_string(self.dubbed, "otio_json"))
+        assert float(rate) > 0
+
+    def write(self, fmt: str, **kwargs: object) -> list[Path]:
+        return write_timeline(self.dubbed, self.out, self.name, fmt, self.tb, **kwargs)
+
+    def media(self, line_id: str) -> Path:
+        return (self.out / "media" / f"{line_id}.wav").resolve()
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def dub(request, tmp_path) -> Dub:
+    read_args, _ = SOURCES[request.param]
+    out = tmp_path / "Sortie é x"  # output folder with a space and an accent
+    out.mkdir()
+    made = Dub(request.param, out, read_args)
+    made.drop = SOURCES[request.param][1]
+    return made
+
+
+def url_path(url: str) -> Path:
+    parsed = urlparse(url)
+    assert parsed.scheme == "file", url
+    return Path(unquote(parsed.path))
+
+
+def fcpx_time(value: str | None) -> Fraction:
+    if not value or value == "0s":
+        return Fraction(0)
+    num, _, den = value.rstrip("s").partition("/")
+    return Fraction(int(num), int(den or 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# reading: DF/NDF and the programme start come from the source
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_source_drop_frame_label(source):
+    read_args, drop = SOURCES[source]
+    tb = timebase_of(read_timeline(DATA / source, **read_args))
+    assert tb.drop_frame is drop
+    assert timebase_of(read_timeline(DATA / source, **read_args), drop_frame=not drop).drop_frame is (
+        not drop and tb.rate in (Fraction(30000, 1001), Fraction(60000, 1001)))
+
+
+def test_2997_ndf_sequence_reads_one_hour_non_drop():
+    tb = timebase_of(read_timeline(DATA / "regress/ndf_2997_1h.xml"))
+    assert (tb.rate, tb.start_frame, tb.drop_frame, tb.tc(0)) == (Fraction(30000, 1001), 108000, False, "01:00:00:00")
+
+
+@pytest.mark.parametrize(("source", "start", "label"), [("regress/programme_1h.edl", 108000, "01:00:00:00"),
+                                                        ("regress/df_2997_1h_programme.edl", 107892, "01:00:00;00")])
+def test_edl_programme_start_from_record_timecodes(source, start, label):
+    timeline = read_timeline(DATA / source, rate=29.97)
+    tb = timebase_of(timeline)
+    assert (tb.start_frame, tb.tc(0)) == (start, label)
+    placed = {c.name: frames_of(c.transformed_time_range(c.trimmed_range(), timeline.tracks).start_time, tb.rate)
+              for c in timeline.find_clips()}
+    assert placed["Dialogue ete.wav"] == 30  # record 01:00:01:00, a second after the programme start
+
+
+def test_relative_media_made_absolute_when_read(tmp_path):
+    folder = tmp_path / "projet é"
+    folder.mkdir()
+    timeline = otio.schema.Timeline("rel")
+    track = otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio)
+    rng = otio.opentime.TimeRange(otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(25, 25))
+    track.append(otio.schema.Clip("a", otio.schema.ExternalReference("sons/voix 1.wav"), rng))
+    timeline.tracks.append(track)
+    path = folder / "rel.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    [clip] = read_timeline(path).find_clips()
+    assert url_path(clip.media_reference.target_url) == folder.resolve() / "sons" / "voix 1.wav"
+
+
+def test_check_writable_names_unknown_formats_only():
+    for fmt in FORMATS + ["otio", "otiod"]:
+        check_writable(fmt, TimeBase(Fraction(30000, 1001), 107892, True))  # NTSC DF writes everywhere now
+    with pytest.raises(InputError, match="unknown format 'mp4'"):
+        check_writable("mp4", TimeBase(Fraction(25)))
+
+
+# ---------------------------------------------------------------------------------------------
+# AAF: pyaaf2 mobs, descriptors and locators
+# ---------------------------------------------------------------------------------------------
+
+
+def composition_positions(comp: object) -> dict[str, tuple[int, int, object]]:
+    """Dub line id -> (record frame, length, the SourceClip) in the composition's dub slots."""
+    found = {}
+    for slot in comp.slots:
+        segment = slot.segment
+        if not isinstance(segment, aaf2.components.Sequence):
+            continue
+        at = 0
+        for component in segment.components:
+            if isinstance(component, aaf2.components.SourceClip) and component.mob is not None \
+                    and re.match(r"^\d{3}-ANNA$", component.mob.name or ""):
+                found[component.mob.name] = (at, component.length, component)
+            at += component.length
+    return found
+
+
+@pytest.mark.parametrize("embed", [False, True])
+def test_aaf_structure(dub, embed):
+    [path] = dub.write("aaf", aaf_embed=embed)
+    total = duration_frames(dub.dubbed, dub.tb)
+    with aaf2.open(str(path), "r") as f:
+        [comp] = list(f.content.toplevel())
+        assert comp.name == dub.dubbed.name
+        tc_slots = [s for s in comp.slots if isinstance(s.segment, aaf2.components.Timecode)]
+        assert len(tc_slots) == 1 and tc_slots[0]["PhysicalTrackNumber"].value == 1
+        tc = tc_slots[0].segment
+        assert (tc.start, bool(tc.drop), tc.fps) == (dub.tb.start_frame, dub.drop, round(float(dub.tb.rate)))
+        for slot in comp.slots:
+            assert slot["PhysicalTrackNumber"].value >= 1
+            assert Fraction(slot.edit_rate) == dub.tb.rate
+            if isinstance(slot.segment, aaf2.components.Sequence):
+                assert slot.segment.length == total == sum(c.length for c in slot.segment.components)
+        pictures = [s for s in comp.slots if s.media_kind == "Picture"]
+        assert all(s.segment.length == total for s in pictures)  # the video sequence has its length
+        placed = composition_positions(comp)
+        assert set(placed) == set(dub.lines)
+        for line_id, (record_in, record_out, samples) in dub.lines.items():
+            at, length, clip = placed[line_id]
+            assert (at, length, clip.start) == (record_in, record_out - record_in, 0)
+            master_slot = clip.mob.slot_at(clip.slot_id)
+            assert master_slot["PhysicalTrackNumber"].value == 1
+            file_clip = master_slot.segment
+            file_mob = file_clip.mob
+            descriptor = file_mob.descriptor
+            assert isinstance(descriptor, aaf2.essence.PCMDescriptor)
+            assert (descriptor["QuantizationBits"].value, descriptor["BlockAlign"].value,
+                    descriptor["AverageBPS"].value, descriptor["Channels"].value) == (24, 3, 144000, 1)
+            assert descriptor["Length"].value == samples  # exact, not a sample short
+            assert Fraction(descriptor["SampleRate"].value) == 48000
+            assert descriptor["ContainerFormat"].value is not None
+            file_slot = file_mob.slot_at(file_clip.slot_id)
+            assert Fraction(file_slot.edit_rate) == 48000  # the file mob runs at the sample rate
+            assert file_slot["PhysicalTrackNumber"].value == 1
+            tape_clip = file_slot.segment
+            assert tape_clip.start == dub.tb.start_sample + dub.tb.sample_at(record_in)  # the BWF TimeReference
+            locators = [loc["URLString"].value for loc in descriptor["Locator"].value]
+            if embed:
+                assert file_mob.essence is not None and locators == []
+                assert len(file_mob.essence.open("r").read()) == samples * 3
+            else:
+                assert [url_path(u) for u in locators] == [dub.media(line_id)]
+
+
+def test_aaf_round_trip(dub):
+    [path] = dub.write("aaf")
+    back = otio.adapters.read_from_file(str(path))
+    check_round_trip(dub, back)
+    assert timebase_of(read_timeline(path)).drop_frame is dub.drop
+
+
+def test_aaf_links_to_the_final_folder_when_written_in_staging(dub, tmp_path):
+    final = tmp_path / "final é"
+    [path] = dub.write("aaf", link_dir=final)
+    assert path.parent == dub.out
+    with aaf2.open(str(path), "r") as f:
+        urls = [loc["URLString"].value for mob in f.content.sourcemobs() if mob.descriptor is not None
+                and "Locator" in mob.descriptor.keys() for loc in mob.descriptor["Locator"].value]
+    dub_urls = sorted(u for u in urls if u.endswith("-ANNA.wav"))
+    assert dub_urls and all(url_path(u).parent == final.resolve() / "media" for u in dub_urls)
+
+
+def test_aaf_mixed_rates_and_generator_write(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="otio_dub")
+    dub = Dub("regress/mixed_rates_generator.otio", tmp_path, {})
+    [path] = dub.write("aaf")
+    assert "Colour matte" in caplog.text  # the generator is named where it became filler
+    back = otio.adapters.read_from_file(str(path))
+    video = [c for c in back.find_clips() if c.name == "Plan 23.976.mov"]
+    assert len(video) >= 2  # both 23.976 shots of the 29.97 sequence are there
+    check_round_trip(dub, back)
+
+
+# ---------------------------------------------------------------------------------------------
+# FCPXML: lxml on Final Cut's structure
+# ---------------------------------------------------------------------------------------------
+
+
+def fcpxml_dub_positions(root: etree._Element, rate: Fraction) -> dict[str, tuple[Fraction, Fraction, etree._Element]]:
+    """Dub line id -> (record frame from the sequence start, length, element), exactly as FCP reads it."""
+    sequence = root.find("library/event/project/sequence")
+    tc_start = fcpx_time(sequence.get("tcStart"))
+    found = {}
+    for item in sequence.find("spine"):
+        base, start = fcpx_time(item.get("offset")), fcpx_time(item.get("start"))
+        for child in item:
+            if child.tag == "asset-clip" and re.match(r"^\d{3}-ANNA$", child.get("name") or ""):
+                at = (base - tc_start + fcpx_time(child.get("offset")) - start) * rate
+                found[child.get("name")] = (at, fcpx_time(child.get("duration")) * rate, child)
+    return found
+
+
+def test_fcpxml_structure(dub):
+    [path] = dub.write("fcpxml")
+    root = etree.parse(str(path)).getroot()
+    assert root.tag == "fcpxml" and root.get("version") == "1.8"
+    assert etree.parse(str(path)).docinfo.doctype == "<!DOCTYPE fcpxml>"
+    [sequence] = root.findall("library/event/project/sequence")
+    assert fcpx_time(sequence.get("tcStart")) == Fraction(dub.tb.start_frame) / dub.tb.rate
+    assert sequence.get("tcFormat") == ("DF" if dub.drop else "NDF")
+    fmt = root.find(f"resources/format[@id='{sequence.get('format')}']")
+    assert fcpx_time(fmt.get("frameDuration")) == 1 / dub.tb.rate
+    assert fmt.get("name").startswith("FFVideoFormat") and fmt.get("width") and fmt.get("height")
+    assert not root.findall(".//clip"), "no <clip><gap> wrappers (Final Cut plays them silent)"
+    ids = {el.get("id") for el in root.find("resources")}
+    for element in root.iter("asset-clip"):
+        assert element.get("ref") in ids
+    placed = fcpxml_dub_positions(root, dub.tb.rate)
+    assert set(placed) == set(dub.lines)
+    for line_id, (record_in, record_out, samples) in dub.lines.items():
+        at, length, element = placed[line_id]
+        assert (at, length) == (record_in, record_out - record_in)
+        assert int(element.get("lane")) < 0 and element.get("audioRole") == "dialogue"
+        asset = root.find(f"resources/asset[@id='{element.get('ref')}']")
+        assert url_path(asset.get("src")) == dub.media(line_id)
+        assert (asset.get("hasAudio"), asset.get("hasVideo"), asset.get("audioRate"), asset.get("audioChannels")) == (
+            "1", "0", "48000", "1")
+        record_tc = Fraction(dub.tb.start_frame + record_in) / dub.tb.rate
+        assert fcpx_time(asset.get("start")) == record_tc == fcpx_time(element.get("start"))  # the line's own timecode
+        assert fcpx_time(asset.get("duration")) == Fraction(samples, 48000)
+
+
+def test_fcpxml_round_trip(dub):
+    [path] = dub.write("fcpxml")
+    back = otio.adapters.read_from_file(str(path))
+    timeline = next(iter(back.find_children(descended_from_type=otio.schema.Timeline)))
+    for clip in timeline.find_clips():
+        if clip.name in dub.lines:
+            assert url_path(clip.media_reference.target_url) == dub.media(clip.name)
+    assert timebase_of(read_timeline(path)).drop_frame is dub.drop
+
+
+# ---------------------------------------------------------------------------------------------
+# EDL: CMX3600 lines
+# ---------------------------------------------------------------------------------------------
+
+EVENT = re.compile(r"^(\d{3})  (\S+)\s+(\S+)\s+C\s+(\S+) (\S+) (\S+) (\S+)$")
+
+
+def test_edl_lines(dub):
+    [path] = dub.write("edl")
+    data = path.read_bytes()
+    data.decode("ascii")  # CMX3600 is ASCII
+    lines = data.decode("ascii").splitlines()
+    assert lines[0].startswith("TITLE: ") and lines[1] == ("FCM: DROP FRAME" if dub.drop else "FCM: NON-DROP FRAME")
+    events = [(EVENT.match(line), lines[i + 1], lines[i + 2]) for i, line in enumerate(lines) if EVENT.match(line)]
+    assert len(events) == len(dub.lines)
+    separator = ";" if dub.drop else ":"
+    for (match, from_clip, source_file), (line_id, (record_in, record_out, _)) in zip(events, sorted(dub.lines.items())):
+        src_in, src_out, rec_in, rec_out = match.group(4, 5, 6, 7)
+        assert rec_in == timecode(dub.tb.start_frame + record_in, dub.tb.rate, dub.drop)  # absolute, not from zero
+        assert rec_out == timecode(dub.tb.start_frame + record_out, dub.tb.rate, dub.drop)
+        assert (src_in, src_out) == (rec_in, rec_out)  # the line file's timecode is its record timecode
+        assert all(tc[8] == separator for tc in (src_in, src_out, rec_in, rec_out))
+        assert from_clip == f"* FROM CLIP NAME: {line_id}.wav"
+        assert source_file.startswith("* SOURCE FILE: ")
+        named = Path(source_file[len("* SOURCE FILE: "):])
+        if named.is_absolute():
+            assert named == dub.media(line_id)
+        else:  # a non-ASCII folder: the file name only
+            assert str(named) == f"{line_id}.wav" and not str(dub.media(line_id)).isascii()
+
+
+def test_edl_round_trip(dub):
+    [path] = dub.write("edl")
+    back = read_timeline(path, rate=float(dub.tb.rate))
+    tb = timebase_of(back)
+    assert tb.drop_frame is dub.drop
+    first = min(record_in for record_in, _, _ in dub.lines.values())
+    assert tb.start_frame == dub.tb.start_frame + first  # the EDL's programme starts at its first event
+    for clip in back.find_clips():
+        rng = clip.transformed_time_range(clip.trimmed_range(), back.tracks)
+        record_in, record_out, _ = dub.lines[Path(clip.name).stem]
+        assert abs(tb.start_frame + frames_of(rng.start_time, tb.rate) - dub.tb.start_frame - record_in) <= 1
+        assert abs(frames_of(rng.duration, tb.rate) - (record_out - record_in)) <= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# FCP7 XML: lxml on xmeml
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fcp7_dub_files(dub):
+    [path] = dub.write("xml")
+    root = etree.parse(str(path)).getroot()
+    [sequence] = [s for s in root.iter("sequence") if s.findtext("name") == dub.dubbed.name]
+    assert sequence.findtext("timecode/displayformat") == ("DF" if dub.drop else "NDF")
+    assert sequence.findtext("timecode/frame") == str(dub.tb.start_frame)
+    assert sequence.findtext("timecode/string") == dub.tb.tc(0)
+    files = {f.get("id"): f for f in root.iter("file") if f.find("pathurl") is not None}
+    seen = set()
+    for item in root.iter("clipitem"):
+        if item.findtext("name") not in dub.lines:
+            continue
+        seen.add(item.findtext("name"))
+        file_el = files[item.find("file").get("id")]
+        assert url_path(file_el.findtext("pathurl")) == dub.media(item.findtext("name"))
+        assert file_el.findtext("media/audio/samplecharacteristics/samplerate") == "48000"
+        assert file_el.findtext("media/audio/samplecharacteristics/depth") == "24"
+        assert file_el.findtext("media/audio/channelcount") == "1"
+        assert file_el.findtext("timecode/displayformat") == ("DF" if dub.drop else "NDF")
+        assert item.findtext("sourcetrack/mediatype") == "audio" and item.findtext("sourcetrack/trackindex") == "1"
+    assert seen == set(dub.lines)
+
+
+def test_fcp7_round_trip(dub):
+    [path] = dub.write("xml")
+    back = read_timeline(path)
+    check_round_trip(dub, back)
+    assert timebase_of(back).drop_frame is dub.drop
+
+
+# ---------------------------------------------------------------------------------------------
+# otioz: only audio and video are bundled
+# ---------------------------------------------------------------------------------------------
+
+
+def test_otioz_bundles_only_audio_and_video(dub, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="otio_dub")
+    secret = tmp_path / "passwd.wav"  # a media suffix, but not media
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    track = otio.schema.Track("notes", kind=otio.schema.TrackKind.Audio)
+    rng = otio.opentime.TimeRange(otio.opentime.RationalTime(0, float(dub.tb.rate)),
+                                  otio.opentime.RationalTime(5, float(dub.tb.rate)))
+    track.append(otio.schema.Clip("secret", otio.schema.ExternalReference(secret.as_uri()), rng))
+    dub.dubbed.tracks.append(track)
+    [path] = dub.write("otioz")
+    with zipfile.ZipFile(path) as bundle:
+        names = set(bundle.namelist())
+        assert {f"media/{line_id}.wav" for line_id in dub.lines} <= names
+        assert not any("passwd" in n for n in names) and all(n == "content.otio" or n.startswith("media/") for n in names)
+        assert all(is_media_file(dub.media(line_id)) for line_id in dub.lines)
+    assert not is_media_file(secret) and not is_media_file(Path("/etc/passwd"))
+    assert "not bundled" in caplog.text and "passwd.wav" in caplog.text
+    assert "bundled 3 media file(s)" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------
+# the round trip every format shares
+# ---------------------------------------------------------------------------------------------
+
+
+def check_round_trip(dub: Dub, back: otio.schema.Timeline) -> None:
+    """Every dub clip read back within one frame of the .dub.otio, its media an existing file."""
+    tb = timebase_of(back)
+    assert tb.rate == dub.tb.rate and tb.start_frame == dub.tb.start_frame
+    found = {}
+    for clip in back.find_clips():
+        if clip.name in dub.lines:
+            rng = clip.transformed_time_range(clip.trimmed_range(), back.tracks)
+            found[clip.name] = (frames_of(rng.start_time, tb.rate), frames_of(rng.duration, tb.rate))
+            media = url_path(clip.media_reference.target_url)
+            assert media.is_file() and media == dub.media(clip.name)
+    assert set(found) == set(dub.lines)
+    for line_id, (record_in, record_out, _) in dub.lines.items():
+        at, length = found[line_id]
+        assert abs(at - record_in) <= 1 and abs(length - (record_out - record_in)) <= 1, (line_id, found[line_id])
