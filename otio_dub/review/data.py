@@ -109,7 +109,7 @@ def dub_lanes(timeline: otio.schema.Timeline, tb: TimeBase) -> tuple[list[dict],
             note = _meta(marker).get("note") if marker is not None else None
             placed[str(meta.get("line_id") or clip.name)] = {
                 "lane": lane, "in": frames[0], "clipOut": frames[1], "enabled": bool(clip.enabled and track.enabled),
-                "key": meta.get("key") or "", "edlNote": note if isinstance(note, dict) else None,
+                "key": meta.get("key") or "", "edlNote": dict(note) if hasattr(note, "items") else None,
             }
     return lanes, placed
 

@@ -132,8 +132,8 @@ def _note(raw: object, index: int, path: Path) -> Note:
                              or not 0.5 <= rate <= 2.0):
         raise InputError(str(path), f"rate must be a number from 0.5 to 2.0, not {rate!r}", where)
     text = raw.get("text")
-    if text is not None and (not isinstance(text, str) or not text.strip()):
-        raise InputError(str(path), "text must be the new wording (non-empty) or absent", where)
+    if text is not None and not isinstance(text, str):
+        raise InputError(str(path), "text must be the new wording of the line", where)
     return Note(lid.strip(), verdict, _text(raw.get("comment"), where, path, "comment").strip(),
                 _text(raw.get("take"), where, path, "take"), text.strip() if text else None,
                 float(rate) if rate is not None else None)

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 from ..lines import Line, find_dialogue_tracks
-from ..timebase import SAMPLE_RATE, TimeBase, frames_of
+from ..timebase import SAMPLE_RATE, TimeBase, frames_of, parse_timecode
+from .data import ORIG_DIR, clock, dub_timeline_path, read_dub_timeline, read_report
 
 log = logging.getLogger("otio_dub")
 
@@ -99,3 +100,23 @@ def extract_originals(timeline: otio.schema.Timeline, tb: TimeBase, lines: Seque
         else:
             log.info("%s: no readable original dialogue under the line", line.id)
     return written
+
+
+def refresh_originals(dub_dir: Path, media_root: Path) -> int:
+    """Cut the originals of a finished dub again into ``review/orig`` (``otio-dub review --media-root``).
+
+    ``media_root`` is where the original timeline's relative media paths start (its folder).
+    Returns how many lines got an original.
+    """
+    report = read_report(dub_dir)
+    timeline = read_dub_timeline(dub_timeline_path(dub_dir, report))
+    tb = clock(timeline, report)
+    lines = []
+    for index, row in enumerate(report["lines"]):
+        try:
+            rin, rout = (parse_timecode(str(row.get(k)), tb.rate) - tb.start_frame for k in ("record_in", "record_out"))
+        except ValueError as exc:
+            raise InputError(str(dub_dir / "report.json"), str(exc), f"line {index + 1}") from None
+        lines.append(Line(str(row.get("id")), rin, rout, str(row.get("character") or ""), str(row.get("lang") or ""),
+                          str(row.get("text") or "")))
+    return len(extract_originals(timeline, tb, lines, media_root, dub_dir / ORIG_DIR))

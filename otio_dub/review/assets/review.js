@@ -51,7 +51,7 @@
   function setNote(l, change) {
     var n = Object.assign({ verdict: null, comment: "", take: l.key }, notes[l.id] || {}, change);
     n.take = l.key; n.at = new Date().toISOString(); delete n.from;
-    if (!n.verdict && !n.comment) { delete notes[l.id]; } else { notes[l.id] = n; }
+    if (!n.verdict && !n.comment && !n.text && !n.rate) { delete notes[l.id]; } else { notes[l.id] = n; }
     saveNotes(); refreshLine(l.index);
   }
   function exportNotes() {
@@ -62,8 +62,11 @@
       approved: ordered.filter(function (l) { return notes[l.id].verdict === "approve"; }).map(function (l) { return l.id; }),
       notes: ordered.map(function (l) {
         var n = notes[l.id];
-        return { id: l.id, verdict: n.verdict || null, comment: n.comment || "", take: n.take || "", current_take: n.take === l.key,
-                 record_in: tc(l.in), character: l.character, lang: l.lang, text: l.text };
+        var out = { id: l.id, verdict: n.verdict || null, comment: n.comment || "", take: n.take || "",
+                    record_in: tc(l.in), character: l.character, lang: l.lang, line_text: l.text };
+        if (n.text) { out.text = n.text; }
+        if (n.rate) { out.rate = n.rate; }
+        return out;
       })
     };
     return doc;
@@ -81,7 +84,8 @@
       (doc.notes || []).forEach(function (n) {
         var l = byId[n.id];
         if (!l) { return; }
-        notes[l.id] = { verdict: n.verdict || null, comment: n.comment || "", take: n.take || l.key, at: new Date().toISOString() };
+        notes[l.id] = { verdict: n.verdict || null, comment: n.comment || "", take: n.take || l.key, text: n.text || "",
+                        rate: n.rate || null, at: new Date().toISOString() };
         count += 1;
       });
       saveNotes(); renderRows(); renderStripClasses();
@@ -149,7 +153,7 @@
     });
     D.lanes.forEach(function (lane, i) {
       names.push("<div class='" + lane.kind + "' title='" + esc(lane.name) + "'>" + esc(lane.name) + (lane.enabled ? "" : " (off)") + "</div>");
-      svgs.push("<svg xmlns='http://www.w3.org/2000/svg' class='" + lane.kind + "' data-lane='" + i + "' height='" + LANE_H +
+      svgs.push("<svg class='" + lane.kind + "' data-lane='" + i + "' height='" + LANE_H +
         "' preserveAspectRatio='none'>" + perLane[i].join("") + "</svg>");
     });
     $("#lane-names").innerHTML = names.join("");
@@ -384,6 +388,8 @@
     $("#d-approve").classList.toggle("on", n.verdict === "approve");
     $("#d-redo").classList.toggle("on", n.verdict === "redo");
     if (document.activeElement !== $("#d-comment")) { $("#d-comment").value = n.comment || ""; }
+    if (document.activeElement !== $("#d-newtext")) { $("#d-newtext").value = n.text || ""; }
+    if (document.activeElement !== $("#d-rate")) { $("#d-rate").value = n.rate || ""; }
     $("#d-stale").hidden = !(n.take && n.take !== l.key);
   }
   function step(delta) {
@@ -522,9 +528,14 @@
     });
     $("#d-clear").addEventListener("click", function () {
       var l = lines[S.sel];
-      if (l) { delete notes[l.id]; saveNotes(); $("#d-comment").value = ""; refreshLine(l.index); }
+      if (l) { delete notes[l.id]; saveNotes(); $("#d-comment").value = $("#d-newtext").value = $("#d-rate").value = ""; refreshLine(l.index); }
     });
     $("#d-comment").addEventListener("input", function () { var l = lines[S.sel]; if (l) { setNote(l, { comment: $("#d-comment").value }); } });
+    $("#d-newtext").addEventListener("input", function () { var l = lines[S.sel]; if (l) { setNote(l, { text: $("#d-newtext").value.trim() }); } });
+    $("#d-rate").addEventListener("change", function () {
+      var l = lines[S.sel], v = parseFloat($("#d-rate").value);
+      if (l) { setNote(l, { rate: v >= 0.5 && v <= 2 ? Math.round(v * 100) / 100 : null }); }
+    });
     $("#export").addEventListener("click", downloadNotes);
     $("#import").addEventListener("change", function (e) { if (e.target.files[0]) { importNotes(e.target.files[0]); } });
     window.addEventListener("resize", function () { layoutStrip(); drawChart(); renderRows(); });
@@ -562,6 +573,6 @@
   renderNoteCount();
   renderDetail();
   requestAnimationFrame(tick);
-  window.otioDubReview = { data: D, state: S, tc: tc, tcAbs: tcAbs, select: select, exportNotes: exportNotes, notes: function () { return notes; } };
+  window.otioDubReview = { readyMs: performance.now(), data: D, state: S, tc: tc, tcAbs: tcAbs, select: select, exportNotes: exportNotes, notes: function () { return notes; } };
   document.documentElement.setAttribute("data-ready", "1");
 })();
