@@ -1,0 +1,82 @@
+"""The listening half: the original dialogue of a timeline -> a script, a dialogue list, subtitles.
+
+``transcribe`` decodes each dialogue clip's source range, takes the noise out (DeepFilterNet3),
+recognises words with their times (faster-whisper), tells the speakers apart (resemblyzer) and cuts
+the words into subtitle events; everything runs offline with the ``listen`` extra installed.
+Heavy libraries are imported only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import opentimelineio as otio
+
+from ..errors import OutputError
+from .media import ListenError, clip_audio, enhance
+from .segment import Event, Rules, Word
+from .subtitles import write_dub_subtitles
+from .transcribe import Progress, Transcript, hear
+
+
+@dataclass
+class TranscribeResult:
+    """What ``transcribe`` wrote (files by kind: ass, srt, vtt, csv, json, otio) and what it heard."""
+
+    out_dir: Path
+    files: dict[str, Path]
+    transcript: Transcript
+
+    @property
+    def events(self) -> list[Event]:
+        """The subtitle events (one spotted line each)."""
+        return self.transcript.events
+
+    @property
+    def skipped(self) -> list[str]:
+        """Clips whose media could not be read, one line each."""
+        return self.transcript.skipped
+
+
+def transcribe(
+    timeline: str | Path | otio.schema.Timeline,
+    out_dir: str | Path,
+    *,
+    model: str | None = None,
+    lang: str | None = None,
+    speakers: int | None = None,
+    enhance: bool = True,
+    dialogue_tracks: Sequence[str] = (),
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> TranscribeResult:
+    """Transcribe the original dialogue of ``timeline`` into ``out_dir``: ``<name>.ass/.srt/.vtt``,
+    ``<name>.csv`` (dialogue list), ``<name>.transcript.json`` and ``<name>.spotted.otio``.
+
+    ``model``: ``tiny.en``/``base`` (bundled), another faster-whisper name already cached, or a
+    CTranslate2 folder; default tiny.en for ``lang='en'``, else base. ``speakers``: how many
+    voices, when known. ``progress(done, total, clip_name)`` is called after each clip.
+    """
+    from .spot import write_outputs
+
+    if isinstance(timeline, otio.schema.Timeline):
+        base, stem = None, timeline.name or "timeline"
+    else:
+        base, stem = Path(timeline).resolve().parent, Path(timeline).stem
+    if speakers is not None and speakers < 1:
+        raise ListenError(f"--speakers must be at least 1, got {speakers}")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create output folder ({exc.strerror})") from None
+    heard = hear(timeline, model=model, lang=lang, speakers=speakers, enhance=enhance,
+                 dialogue_tracks=dialogue_tracks, progress=progress)
+    files = write_outputs(heard, out, name or stem, base)
+    return TranscribeResult(out, files, heard)
+
+
+__all__ = ["Event", "ListenError", "Rules", "TranscribeResult", "Transcript", "Word", "clip_audio", "enhance",
+           "hear", "transcribe", "write_dub_subtitles"]

@@ -1,0 +1,201 @@
+"""``transcribe``: the timeline's original dialogue -> words, speakers, subtitle events.
+
+decode each dialogue clip's source range -> enhance (DeepFilterNet3) -> faster-whisper words ->
+a voiceprint per run of words, clustered across the timeline -> subtitle events on its frames.
+``spot.py`` writes what this finds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+
+from ..lines import METADATA_KEY, find_dialogue_tracks, is_dialogue_track_name, is_dub, timebase_of
+from ..script import clean_text, split_speaker
+from ..timebase import SAMPLE_RATE, TimeBase, frames_of
+from ..timeline_io import read_timeline
+from .media import clip_audio
+from .media import enhance as enhance_audio
+from .segment import DEFAULT_RULES, Event, Rules, Word, group_words, segment
+
+log = logging.getLogger("otio_dub")
+
+#: progress(done, total, what): called after each clip is heard and once per later step.
+Progress = Callable[[int, int, str], None]
+
+#: Track names that name no one: "A1", "Audio 2", "Track 3", "Dialogue", "Mono (1)".
+_GENERIC_TRACK = re.compile(r"^\s*(a|audio|track|mono|stereo|st|ch|channel|sound|snd|mix|fx|sfx|m ?& ?e|music)?[\s_\-()]*\d*[\s()]*$", re.I)
+
+
+@dataclass
+class HeardClip:
+    """One dialogue clip: where it sits (frames from the timeline start) and what was heard in it."""
+
+    index: int
+    clip: otio.schema.Clip
+    track: str
+    record_in: int
+    record_out: int
+    hints: list[tuple[int, int, str]] = field(default_factory=list)  # (in, out, character) the timeline names
+    audio: np.ndarray | None = None
+    words: list[Word] = field(default_factory=list)
+    lang: str | None = None
+
+
+@dataclass
+class Transcript:
+    """What ``hear`` found: events to write, every word, the speakers, and the clips left unread."""
+
+    timeline: otio.schema.Timeline
+    tb: TimeBase
+    clips: list[HeardClip]
+    words: list[Word]
+    events: list[Event]
+    speakers: list[str]
+    lang: str
+    skipped: list[str]
+    model: str
+    enhanced: bool
+
+
+def _track_character(track: otio.schema.Track) -> str | None:
+    """A track named for a character (``ANNA``, ``Dia - Bob``), not ``A1`` or ``DIALOGUE``."""
+    name = (track.name or "").strip()
+    if not name or _GENERIC_TRACK.match(name):
+        return None
+    words = [w for w in re.findall(r"[A-Za-z\u00C0-\u024F][\w'\-]*", name) if not is_dialogue_track_name(w)]
+    return " ".join(words).upper() if words and len(words) <= 3 else None
+
+
+def _hints(clip: otio.schema.Clip, track: otio.schema.Track, rin: int, rout: int, tb: TimeBase,
+           timeline: otio.schema.Timeline) -> list[tuple[int, int, str]]:
+    """Who the timeline says speaks where in a clip: metadata, ``CHARACTER: text`` markers, the track name."""
+    meta = clip.metadata.get(METADATA_KEY) or {}
+    character = meta.get("character") if hasattr(meta, "get") else None
+    if not character and hasattr(meta, "get") and meta.get("text"):
+        character = split_speaker(clean_text(str(meta["text"])))[0]
+    if character:
+        return [(rin, rout, str(character))]
+    found = []
+    for marker in clip.markers:
+        who = next((split_speaker(clean_text(t or ""))[0] for t in (marker.comment, marker.name)
+                    if split_speaker(clean_text(t or ""))[0]), None)
+        if who and not is_dub(marker):
+            rng = clip.transformed_time_range(marker.marked_range, timeline.tracks)
+            m_in = frames_of(rng.start_time, tb.rate)
+            m_out = max(frames_of(rng.end_time_exclusive(), tb.rate), m_in + 1)
+            found.append((m_in, m_out, who))
+    if found:
+        found.sort()  # a point marker speaks until the next one (as lines.py reads them)
+        return [(a, b if b - a > 1 else (found[i + 1][0] if i + 1 < len(found) else rout), who)
+                for i, (a, b, who) in enumerate(found)]
+    who = _track_character(track)
+    return [(rin, rout, who)] if who else []
+
+
+def dialogue_clips(timeline: otio.schema.Timeline, tb: TimeBase, tracks: Sequence[str] = ()) -> list[HeardClip]:
+    """The enabled clips of the dialogue tracks (``dub``'s track rules), in record order."""
+    found = []
+    for track in find_dialogue_tracks(timeline, tracks):
+        if not track.enabled:
+            continue
+        for clip in track.find_clips():
+            if not clip.enabled or is_dub(clip):
+                continue
+            try:
+                rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
+            except otio.exceptions.OTIOError:
+                log.warning("clip %r on track %r has no length; skipped", clip.name, track.name)
+                continue
+            rin, rout = frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)
+            if rout > rin:
+                found.append(HeardClip(0, clip, track.name, rin, rout, _hints(clip, track, rin, rout, tb, timeline)))
+    found.sort(key=lambda c: (c.record_in, c.record_out, c.track))
+    for i, heard in enumerate(found):
+        heard.index = i
+    return found
+
+
+def _voices(clips: list[HeardClip], words: list[Word], tb: TimeBase, rules: Rules, speakers: int | None) -> tuple[list[Word], list[str]]:
+    """Words with their speaker: a voiceprint per run of words, clustered, clusters named."""
+    from .speakers import RELIABLE_S, cluster, get_voiceprints, name_clusters
+
+    runs = group_words(words, rules)
+    if not runs:
+        return [], []
+    encoder = get_voiceprints()
+    prints, reliable, hints, weights = [], [], [], []
+    for run in runs:
+        heard = clips[run[0].clip]
+        origin = Fraction(heard.record_in) / tb.rate
+        a = max(0, round((run[0].start - float(origin) - 0.05) * SAMPLE_RATE))
+        b = min(heard.audio.size, round((run[-1].end - float(origin) + 0.05) * SAMPLE_RATE))
+        prints.append(encoder.embed(heard.audio[a:max(b, a + 1)], SAMPLE_RATE))
+        speech = sum(w.end - w.start for w in run)
+        reliable.append(speech >= RELIABLE_S)
+        weights.append(speech)
+        mid = tb.frame_of_seconds((run[0].start + run[-1].end) / 2)
+        hints.append(next((who for lo, hi, who in heard.hints if lo <= mid < hi), None))
+    labels = cluster(np.array(prints), reliable, speakers)
+    names = name_clusters(labels, hints, weights)
+    out = [Word(w.text, w.start, w.end, w.probability, names[label], w.clip) for run, label in zip(runs, labels, strict=True) for w in run]
+    return out, list(dict.fromkeys(names[label] for label in labels))
+
+
+def hear(
+    timeline: str | Path | otio.schema.Timeline,
+    *,
+    model: str | None = None,
+    lang: str | None = None,
+    speakers: int | None = None,
+    enhance: bool = True,
+    dialogue_tracks: Sequence[str] = (),
+    progress: Progress | None = None,
+    rules: Rules = DEFAULT_RULES,
+    recognizer: object | None = None,
+) -> Transcript:
+    """Listen to the dialogue clips of ``timeline``: words with speakers, cut into subtitle events.
+
+    ``recognizer`` (an ``asr.Recognizer``) lets a caller load the model once for many timelines.
+    """
+    from .asr import get_recognizer
+
+    if isinstance(timeline, otio.schema.Timeline):
+        source, base = timeline, None
+    else:
+        source, base = read_timeline(timeline), Path(timeline).resolve().parent
+    tb = timebase_of(source)
+    clips = dialogue_clips(source, tb, dialogue_tracks)
+    asr = recognizer or get_recognizer(model, lang)
+    skipped, words, langs = [], [], []
+    for done, heard in enumerate(clips, 1):
+        audio = clip_audio(heard.clip, base)
+        if audio is None:
+            skipped.append(f"clip {heard.clip.name!r} on track {heard.track!r} at {tb.tc(heard.record_in)}: no readable media")
+            log.warning("%s; skipped", skipped[-1])
+        else:
+            heard.audio = enhance_audio(audio) if enhance else audio
+            found, heard.lang = asr.words(heard.audio, SAMPLE_RATE)
+            origin = float(Fraction(heard.record_in) / tb.rate)
+            limit = float(Fraction(heard.record_out) / tb.rate)
+            heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),
+                                w.probability, None, heard.index) for w in found]
+            words += heard.words
+            if heard.words:
+                langs.append(heard.lang)
+        if progress:
+            progress(done, len(clips), heard.clip.name)
+    words.sort(key=lambda w: (w.clip, w.start))
+    attributed, names = _voices(clips, words, tb, rules, speakers) if words else ([], [])
+    events = segment(attributed, tb.rate, [(c.record_in, c.record_out) for c in clips], rules)
+    spoken = max(set(langs), key=langs.count) if langs else (lang or "und")
+    for heard in clips:
+        heard.audio = None  # the audio is not needed past this point: do not keep minutes of it alive
+    return Transcript(source, tb, clips, attributed, events, names, spoken, skipped, getattr(asr, "name", str(model)), enhance)
