@@ -101,6 +101,7 @@ class OutputFolder:
         try:
             recover(self.out)
             self.staging = Path(tempfile.mkdtemp(prefix=_sibling(self.out, _STAGING), dir=parent))
+            _set_mode(self.staging, self.out)
         except OSError as exc:
             self._release()
             raise OutputError(f"{self.out}: cannot write beside the output folder ({exc.strerror})") from None
@@ -187,6 +188,16 @@ class OutputFolder:
                     _remove(target)
                 os.replace(entry, target)
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _set_mode(staging: Path, out: Path) -> None:
+    """The staging folder (made private by mkdtemp) gets the output folder's mode, else the umask's."""
+    if out.is_dir():
+        shutil.copymode(out, staging)
+        return
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(staging, 0o777 & ~mask)
 
 
 def _remove(path: Path) -> None:

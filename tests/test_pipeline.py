@@ -15,6 +15,7 @@ import soundfile as sf
 
 import otio_dub
 from otio_dub import DubOptions, FitPolicy, dsp
+from otio_dub.dub_timeline import media_path
 from otio_dub.errors import FitError
 from otio_dub.stems import StemOptions
 
@@ -190,8 +191,9 @@ def test_demo_original_tracks_unchanged(demo, tools):
             assert x.name == y.name
             assert x.source_range == y.source_range
             assert x.metadata == y.metadata
-            if isinstance(x, otio.schema.Clip):
-                assert x.media_reference.target_url == y.media_reference.target_url
+            if isinstance(x, otio.schema.Clip):  # relative media are rebased: the same file, found from -o
+                assert media_path(y.media_reference.target_url, demo.out) == \
+                    (tools.SCENE_OTIO.parent / x.media_reference.target_url).resolve()
                 assert x.media_reference.available_range == y.media_reference.available_range
                 assert x.range_in_parent() == y.range_in_parent()
 

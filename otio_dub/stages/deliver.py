@@ -98,7 +98,16 @@ def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging
     tb, name = plan.tb, plan.name
     indent = 4 if len(rows) <= COMPACT_JSON_LINES else -1  # a feature's timeline stays a sane size
     timeline_path = write_text_atomic(staging / f"{name}.dub.otio", otio.adapters.write_to_string(dubbed, "otio_json", indent=indent))
-    exports = write_timeline(dubbed, staging, name, plan.fmt, tb) if plan.fmt != "otio" else []
+    exports = write_timeline(dubbed, staging, name, plan.fmt, tb, aaf_embed=plan.options.aaf_embed,
+                             link_dir=plan.out) if plan.fmt != "otio" else []
+    if plan.options.subtitles:
+        from ..listen.subtitles import write_dub_subtitles
+
+        write_dub_subtitles(rows, tb, staging, plan.options.subtitles, media_dir=staging / "media")
+    if plan.options.review:
+        from ..review.originals import extract_originals
+
+        extract_originals(plan.source, tb, plan.lines, plan.base, staging / "review" / "orig")
     summary = summarize(rows)
     entries = sorted({path.name for path in staging.iterdir() if not path.name.startswith(".")} | set(KNOWN_ENTRIES))
     report = {
@@ -113,6 +122,10 @@ def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging
         "entries": entries,  # what this dub owns in its folder: the next run replaces these, keeps the rest
     }
     report_path = write_text_atomic(staging / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    if plan.options.review:
+        from ..review.page import write_review
+
+        write_review(staging)
     takes: dict[str, int] = {}
     for p in placed:  # not in the report: a warm re-run writes identical files
         takes[p.rendered.source] = takes.get(p.rendered.source, 0) + 1

@@ -73,7 +73,7 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     if isinstance(timeline, otio.schema.Timeline):
         source, name, base, fmt, inputs = timeline, timeline.name or "timeline", None, options.to or "otio", []
     else:
-        source, name = read_timeline(timeline, options.rate, options.start), Path(timeline).stem
+        source, name = read_timeline(timeline, options.rate, options.start, options.drop_frame), Path(timeline).stem
         base, fmt, inputs = Path(timeline).resolve().parent, options.to or format_of(timeline), [Path(timeline)]
     if out_dir is not None and str(out_dir).strip() == "":
         raise InputError("-o", "the output folder is empty: name a folder")
@@ -127,7 +127,7 @@ def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, opt
 
     ``where`` names the timeline file in errors (the sequence name when the timeline came from code).
     """
-    tb = timebase_of(timeline)
+    tb = timebase_of(timeline, options.drop_frame)
     is_list = script is not None and Path(script).suffix.lower() in LIST_SUFFIXES
     offset = -tb.start_frame if is_list else 0  # a dialogue list is absolute timecode: its zero is 00:00:00:00
     if options.script_offset is not None:

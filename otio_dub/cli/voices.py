@@ -1,0 +1,75 @@
+"""The voice commands: ``engines``, ``voices`` and ``cast``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import line_options, setup_logging, table, user_errors
+
+
+@click.command()
+@user_errors
+def engines() -> None:
+    """List the TTS engines: built in and installed through the otio_dub.engines entry point."""
+    from ..engines import available_engines, get_engine
+    from ..errors import EngineError
+
+    rows: list[tuple[Any, ...]] = [("ENGINE", "STATUS", "RATE CONTROL", "SAMPLE RATE", "DETERMINISTIC", "LANGUAGES")]
+    for name in sorted(available_engines()):
+        try:
+            engine = get_engine(name)
+        except EngineError as exc:
+            rows.append((name, "not available", "-", "-", "-", str(exc)))
+            continue
+        info = engine.info
+        speed = f"{info.speed_range[0]:.2f}x-{info.speed_range[1]:.2f}x" if info.speed_range else "no"
+        rows.append((name, f"ready ({info.version})", speed, f"{info.sample_rate} Hz", "yes" if info.deterministic else "no",
+                     len(engine.languages())))
+    table(rows)
+
+
+@click.command()
+@click.argument("engine", default="espeak")
+@click.option("--lang", help="Only voices that speak this language (e.g. en, en-us, de).")
+@user_errors
+def voices(engine: str, lang: str | None) -> None:
+    """List ENGINE's voices (default: espeak) with their languages and variants or speakers."""
+    from ..engines import get_engine
+
+    found = get_engine(engine).voices(lang)
+    if not found:
+        raise click.ClickException(f"engine {engine!r} has no voice for language {lang!r}")
+    rows: list[tuple[Any, ...]] = [("VOICE", "NAME", "LANGUAGES", "VARIANTS / SPEAKERS")]
+    for v in found:
+        extra = ", ".join(v.speakers[:8]) + (", ..." if len(v.speakers) > 8 else "")
+        rows.append((v.id, v.name, ", ".join(v.languages), extra or "-"))
+    table(rows)
+
+
+@click.command()
+@line_options
+@click.option("--engine", default="espeak", show_default=True, help="Engine to cast every character with.")
+@user_errors
+def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: str, dialogue_tracks: tuple[str, ...],
+         rate: float | None, start: str | None, drop_frame: bool | None, verbose: bool, engine: str) -> None:
+    """Print a starter cast file for the characters of TIMELINE (and --script): `> cast.toml`."""
+    from ..cast import CastEntry, starter_cast
+    from ..options import DubOptions
+    from ..stages.plan import collect_lines
+    from ..timeline_io import read_timeline
+    from ..voices import assign
+
+    setup_logging(verbose)
+    options = DubOptions(engine=engine, lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks)
+    _, found = collect_lines(read_timeline(timeline, rate, start, drop_frame), script, options, where=str(timeline))
+    performers = assign(found, {}, engine)
+    entries, seen = [], set()
+    for (character, line_lang), p in performers.items():
+        if character in seen:  # one entry per character: its first language
+            continue
+        seen.add(character)
+        entries.append(CastEntry(character, p.engine, p.spec.voice, line_lang, speaker=p.spec.speaker))
+    click.echo(starter_cast(entries), nl=False)
