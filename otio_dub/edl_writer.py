@@ -5,7 +5,7 @@ counts ';' timecodes non-drop: 18 s late at 5 h), ignores the start timecode and
 through. Here each dub track is one EDL: ``TITLE:`` and ``FCM:``, one ``AX``/``A`` cut per line
 at its absolute record timecode, its source timecode the line file's own (the BWF TimeReference),
 and ``* FROM CLIP NAME:`` with the file name and ``* SOURCE FILE:`` with its path for relinking.
-The file is ASCII throughout; a path that is not is given by file name only.
+The file is ASCII throughout; a path that is not is given by its file name only.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def edl_for_track(track: otio.schema.Track, title: str, tb: TimeBase, link_dir: 
 
 
 def _names(clip: otio.schema.Clip, url: str, link_dir: Path) -> tuple[str, str]:
-    """(clip name with the file's extension, the file's absolute path or '' when it is not ASCII)."""
+    """(clip name with the file's extension, the file's absolute path, or its name when the path is not ASCII)."""
     if not url:
         return ascii_text(clip.name) or "clip", ""
     path = unquote(urlparse(link_url(url, link_dir)).path)
     file_name = Path(path).name
     name = ascii_text(file_name) or ascii_text(clip.name) or "clip"
-    return name, path if path.isascii() and path.isprintable() else ""
+    return name, path if path.isascii() and path.isprintable() else name

@@ -102,6 +102,9 @@ def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt
     if fmt == "xml":
         nle = absolute_media(timeline, link)
         _mark_drop_frame(nle, tb)
+        _simplify_for_fcp7(nle)
+        if nle.global_start_time is None:  # the writer gives the sequence a <timecode> only from a start time
+            nle.global_start_time = otio.opentime.RationalTime(tb.start_frame, float(tb.rate))
 
         def write_xml(tmp: str) -> None:
             otio.adapters.write_to_file(nle, tmp, adapter_name=adapter)
@@ -158,6 +161,38 @@ def _write_edls(timeline: otio.schema.Timeline, out_dir: Path, name: str, tb: Ti
             raise OutputError(f"{path}: {exc}") from None
         written.append(write_text_atomic(path, text))
     return written
+
+
+def _simplify_for_fcp7(timeline: otio.schema.Timeline) -> None:
+    """What OTIO's FCP7 writer and reader trip over, made plain: nested stacks and tracks flattened
+    in place (a re-read fails on their clipitems), generators as gaps (the writer stops on them)."""
+    from .fcpxml_writer import _flattened
+
+    left: list[str] = []
+    for track in timeline.tracks:
+        if not isinstance(track, otio.schema.Track):
+            continue
+        for index in reversed(range(len(track))):
+            item = track[index]
+            if isinstance(item, (otio.schema.Stack, otio.schema.Track)):
+                flat = _flattened(item, track.kind, left)
+                items = [child.clone() for child in flat[0]] if flat else []
+                if not items:
+                    items = [otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=item.duration()))]
+            elif isinstance(item, otio.schema.Clip) and isinstance(item.media_reference, otio.schema.GeneratorReference):
+                left.append(f"generator {item.name!r} on track {track.name!r} (a gap instead)")
+                items = [otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=item.duration()))]
+            else:
+                continue
+            del track[index]
+            for offset, child in enumerate(items):
+                track.insert(index + offset, child)
+    for index, clip in enumerate(timeline.find_clips()):
+        # the writer writes a clip equal to an earlier one as a bare back-reference, which its own
+        # reader (and Premiere's import of a track item) cannot resolve: make every clip distinct
+        clip.metadata["otio_dub_item"] = index
+    if left:
+        log.warning("FCP7 XML cannot carry %s", "; ".join(sorted(set(left))))
 
 
 def _mark_drop_frame(timeline: otio.schema.Timeline, tb: TimeBase) -> None:
