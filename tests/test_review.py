@@ -314,3 +314,36 @@ def test_notes_naming_a_line_not_in_the_dub_change_nothing(dub_dir, tmp_path):
     with pytest.raises(otio_dub.OtioDubError, match=r"notes\.json: line\(s\) '099-NOBODY' not in scene\.dub\.otio"):
         apply_notes(work, notes_file)
     assert (work / "scene.dub.otio").read_bytes() == before
+
+
+def test_drop_frame_timeline_shows_drop_frame_timecode(browser, tmp_path):
+    """29.97 DF from 01:00:00;00: the page counts timecode exactly as otio-dub does, with ';'."""
+    from fractions import Fraction
+
+    from otio_dub.timebase import timecode
+
+    rate = 30000 / 1001
+    start = 107892  # 01:00:00;00 drop-frame
+    rt = lambda f: otio.opentime.RationalTime(f, rate)  # noqa: E731
+    timeline = otio.schema.Timeline("df", global_start_time=rt(start), metadata={"otio_dub": {"drop_frame": True}})
+    track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)
+    track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=rt(1790))))
+    track.append(otio.schema.Clip("dia", source_range=otio.opentime.TimeRange(rt(0), rt(60)),
+                                  metadata={"otio_dub": {"text": "Across the minute.", "character": "ANNA"}}))
+    timeline.tracks.append(track)
+    out = tmp_path / "dub"
+    otio_dub.dub(timeline, out_dir=out)
+    write_review(out)
+    context = browser.new_context()
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto((out / "review.html").as_uri())
+    pg.wait_for_selector("html[data-ready]")
+    frames = [start + f for f in (0, 1, 1798, 1799, 1800, 17982, 17983, 53946, 107891)]
+    shown = pg.evaluate("fs => fs.map(f => otioDubReview.tcAbs(f))", frames)
+    assert shown == [timecode(f, Fraction(30000, 1001), True) for f in frames]
+    assert shown[4] == "01:01:00;02" and ";" in pg.inner_text("#facts")
+    assert pg.inner_text("#rows-inner .row .tc >> nth=0") == "01:00:59;20"
+    assert errors == []
+    context.close()
