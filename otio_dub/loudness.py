@@ -221,6 +221,15 @@ class TruePeak:
             y = np.abs(windows @ _TP_MATRIX).max(axis=2)  # (k, C): the 4 phases at once
             self.peak = max(self.peak, float(y[valid].max()))
 
+    def feed_silence(self, n: int) -> None:
+        """``n`` zero samples: only the first few can still ring with the samples before them, so only
+        those are filtered; after them the history is zeros and the peak cannot move."""
+        ring = min(n, _TAPS - 1)
+        if ring:
+            self.feed(np.zeros((ring, self.channels)))
+        if n > ring:
+            self._history = np.zeros((_TAPS - 1, self.channels))
+
     def finish(self) -> float:
         """Flush the filter (the file is followed by silence) and return the true peak, linear."""
         self.feed(np.zeros((_TAPS - 1, self.channels)))
@@ -261,6 +270,30 @@ class Meter:
             if np.abs(self._zi).max() < 1e-30:
                 self._zi[:] = 0.0
             squares = np.square(filtered).T
+        self._accumulate(squares, n)
+
+    def feed_silence(self, n: int) -> None:
+        """``n`` zero samples, without the work: the filter rings out on real zeros (well under a second
+        for K-weighting), then whole silent segments are counted, not computed. Same figures as
+        ``feed(np.zeros(n))``; this is what makes a mostly silent dialogue stem cheap to measure."""
+        if n <= 0:
+            return
+        if self._tp is not None:
+            self._tp.feed_silence(n)
+        tp, self._tp = self._tp, None
+        try:
+            while n > 0 and self._zi.any():
+                step = min(n, self._segment)
+                self.feed(np.zeros((step, self.channels)))
+                n -= step
+        finally:
+            self._tp = tp
+        self._accumulate(None, n)
+
+    def _accumulate(self, squares: np.ndarray | None, n: int) -> None:
+        """Add ``n`` samples of K-weighted squares (None: all zero) to the 100 ms segments."""
+        if n <= 0:
+            return
         pos = 0
         if self._filled:
             take = min(n, self._segment - self._filled)

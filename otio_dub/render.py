@@ -116,6 +116,18 @@ class BwfWriter:
         self._fh.write(data)
         self.frames += len(data) // (3 * self.channels)
 
+    def write_silence(self, frames: int) -> None:
+        """Append ``frames`` of silence without computing them: the file position moves on and the gap
+        reads back as zeros (written as a hole where the file system allows, filled in at ``close``)."""
+        if frames <= 0:
+            return
+        try:
+            self._fh.seek(frames * 3 * self.channels, os.SEEK_CUR)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write ({exc.strerror})") from None
+        self.frames += frames
+
     def set_loudness(self, measured: Loudness) -> None:
         """Record a measurement in the bext v2 loudness fields (x100, 0x7FFF where unknown)."""
 
@@ -141,6 +153,8 @@ class BwfWriter:
         """Patch the sizes (RF64 past 4 GB), flush, and rename into place."""
         try:
             data_size = self.frames * 3 * self.channels
+            self._fh.seek(self._data_start + data_size)
+            self._fh.truncate()  # a file that ends in silence is extended to its full length here
             if data_size % 2:
                 self._fh.write(b"\0")
             riff_size = self._fh.tell() - 8
@@ -219,35 +233,67 @@ def mix_blocks(groups: Sequence[Sequence[Placement]], total: int, block: int = B
     Yields ``(first sample, array (len(groups), n))`` covering ``[0, total)`` in order. Only the part
     of a placement inside the block is read from its file; samples past a file's end are silence.
     """
+    for b0, buf, n in mix_spans(groups, total, block):
+        yield b0, buf if buf is not None else np.zeros((len(groups), n), dtype=np.float32)
+
+
+def mix_spans(groups: Sequence[Sequence[Placement]], total: int, block: int = BLOCK,
+              ) -> Iterator[tuple[int, np.ndarray | None, int]]:
+    """Like :func:`mix_blocks`, but a stretch where no placement sounds comes as one ``(b0, None, n)``.
+
+    Dialogue stems are mostly silence: a consumer writes and measures a silent stretch without
+    computing it (:meth:`BwfWriter.write_silence`, :meth:`~otio_dub.loudness.Meter.feed_silence`).
+    Blocks with sound are at most ``block`` samples and start on a multiple of ``block`` past the
+    start of their sounding stretch.
+    """
     import soundfile as sf
 
-    items = sorted(((p.start, g, p) for g, group in enumerate(groups) for p in group if p.length > 0),
+    items = sorted(((p.start, g, p) for g, group in enumerate(groups) for p in group
+                    if p.length > 0 and p.gain != 0 and p.start < total and p.start + p.length > 0),
                    key=lambda t: (t[0], t[1]))
     starts = [start for start, _, _ in items]
     longest = max((p.length for _, _, p in items), default=0)
-    for b0 in range(0, total, block):
-        b1 = min(total, b0 + block)
-        buf = np.zeros((len(groups), b1 - b0), dtype=np.float32)
-        lo = bisect.bisect_left(starts, b0 - longest)
-        hi = bisect.bisect_left(starts, b1)
-        for _, g, p in items[lo:hi]:
-            s0, s1 = max(b0, p.start), min(b1, p.start + p.length)
-            if s1 <= s0 or p.gain == 0:
-                continue
-            first = p.offset + s0 - p.start
-            audio, _ = sf.read(str(p.path), start=first, stop=first + s1 - s0, dtype="float32", always_2d=False)
-            if p.gain != 1.0:
-                audio = audio * np.float32(p.gain)
-            buf[g, s0 - b0: s0 - b0 + audio.shape[0]] += audio
-        yield b0, buf
+    pos = 0
+    i = 0
+    while pos < total:
+        if i >= len(items):
+            yield pos, None, total - pos
+            return
+        start = max(pos, items[i][0])
+        if start > pos:
+            yield pos, None, start - pos
+            pos = start
+        end = pos  # the end of the sounding stretch: placements that overlap or touch chain on
+        j = i
+        while j < len(items) and items[j][0] <= end:
+            end = max(end, items[j][2].start + items[j][2].length)
+            j += 1
+        end = min(end, total)
+        for b0 in range(pos, end, block):
+            b1 = min(end, b0 + block)
+            buf = np.zeros((len(groups), b1 - b0), dtype=np.float32)
+            for _, g, p in items[bisect.bisect_left(starts, b0 - longest, i, j): bisect.bisect_left(starts, b1, i, j)]:
+                s0, s1 = max(b0, p.start), min(b1, p.start + p.length)
+                if s1 <= s0:
+                    continue
+                first = p.offset + s0 - p.start
+                audio, _ = sf.read(str(p.path), start=first, stop=first + s1 - s0, dtype="float32", always_2d=False)
+                if p.gain != 1.0:
+                    audio = audio * np.float32(p.gain)
+                buf[g, s0 - b0: s0 - b0 + audio.shape[0]] += audio
+            yield b0, buf, b1 - b0
+        pos, i = end, j
 
 
 def render_stem(path: str | Path, placements: Sequence[Placement], total: int, time_reference: int,
                 description: str = "", block: int = BLOCK) -> Path:
     """Mix placements into one stem exactly ``total`` samples long, block by block (memory stays flat)."""
     with BwfWriter(path, time_reference, description) as out:
-        for _, buf in mix_blocks([placements], total, block):
-            out.write(buf[0])
+        for _, buf, n in mix_spans([placements], total, block):
+            if buf is None:
+                out.write_silence(n)
+            else:
+                out.write(buf[0])
     return Path(path)
 
 

@@ -32,7 +32,7 @@ import opentimelineio as otio
 
 from .errors import InputError, OtioDubError, OutputError
 from .loudness import Loudness, Meter, channel_weights
-from .render import BLOCK, BwfWriter, Placement, mix_blocks, read_bext, write_text_atomic
+from .render import BLOCK, BwfWriter, Placement, mix_spans, read_bext, write_text_atomic
 from .timebase import SAMPLE_RATE
 
 log = logging.getLogger("otio_dub")
@@ -241,15 +241,21 @@ def plan_loudness(placements: Sequence[tuple[str, str, Placement]], total: int, 
     keys = list(dict.fromkeys((lang, character) for lang, character, _ in placements))
     groups = [[p for lang, character, p in placements if (lang, character) == key] for key in keys]
     meters = [Meter(SAMPLE_RATE, true_peak=False) for _ in keys]
-    for _, buf in mix_blocks(groups, total, block):
-        for meter, signal in zip(meters, buf, strict=True):
-            meter.feed(signal)
+    for _, buf, n in mix_spans(groups, total, block):
+        for i, meter in enumerate(meters):
+            if buf is None or not buf[i].any():
+                meter.feed_silence(n)
+            else:
+                meter.feed(buf[i])
     measured = {key: meter.energies().integrated() for key, meter in zip(keys, meters, strict=True)}
     relative = {key: (target - level if math.isfinite(level) else 0.0) for key, level in measured.items()}
     weights = np.array([10 ** (relative[key] / 20) for key in keys], dtype=np.float32)
     dialogue = Meter(SAMPLE_RATE)
-    for _, buf in mix_blocks(groups, total, block):
-        dialogue.feed(weights @ buf)
+    for _, buf, n in mix_spans(groups, total, block):
+        if buf is None:
+            dialogue.feed_silence(n)
+        else:
+            dialogue.feed(weights @ buf)
     result = dialogue.result()
     energies = dialogue.energies()
     if not math.isfinite(result.integrated):
@@ -282,6 +288,11 @@ class _Output:
         self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
         self.writer.write(block)
         self.meter.feed(block)
+
+    def silence(self, n: int) -> None:
+        """``n`` samples of silence: neither computed nor measured sample by sample."""
+        self.writer.write_silence(n)
+        self.meter.feed_silence(n)
 
 
 def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]], total: int, time_reference: int,
@@ -324,12 +335,21 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
             import soundfile as sf
 
             source = sf.SoundFile(str(mix.path))
-        for b0, buf in mix_blocks(groups, total, block):
+        for b0, buf, n in mix_spans(groups, total, block):
+            if buf is None:  # nobody speaks: silence for the dialogue stems, the M&E alone for the mix
+                for out in outputs:
+                    if out is not mixed:
+                        out.silence(n)
+                if mixed is not None and source is not None:
+                    for m0 in range(b0, b0 + n, block):
+                        quiet = np.zeros(min(block, b0 + n - m0), dtype=np.float32)
+                        mixed.write(_mix_block(source, mix, mix_offset, m0, quiet))
+                continue
             for i, key in enumerate(keys):
                 if key in by_key:
-                    by_key[key].write(buf[i])
+                    _write(by_key[key], buf[i])
             for lang, out in by_lang.items():
-                out.write(sum(buf[i] for i, key in enumerate(keys) if key[0] == lang))
+                _write(out, sum(buf[i] for i, key in enumerate(keys) if key[0] == lang))
             speech = buf.sum(axis=0)
             if dialogue is not None:
                 dialogue.write(speech)
@@ -359,6 +379,14 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
             log.warning("%s: %d samples over full scale were clipped (true peak %.1f dBTP)",
                         out.path.name, out.clipped, out.measured.true_peak)
     return result
+
+
+def _write(out: _Output, signal: np.ndarray) -> None:
+    """A block for one stem; a character silent all through it costs nothing (stems overlap little)."""
+    if signal.any():
+        out.write(signal)
+    else:
+        out.silence(signal.size)
 
 
 def _mix_block(source: object, mix: MixSource, offset: int, b0: int, speech: np.ndarray) -> np.ndarray:
@@ -392,7 +420,7 @@ def restem(timeline: str | Path | otio.schema.Timeline, out_dir: str | Path, opt
     does not produce are removed, nothing else in the folder is touched. Line media are only read.
     """
     from .dub_timeline import dub_placements
-    from .pipeline import read_timeline
+    from .timeline_io import read_timeline
 
     options = options or StemOptions()
     out = Path(out_dir)

@@ -182,3 +182,40 @@ def test_agrees_with_torchaudio_on_speech(demo):
     ours = measure(audio, RATE).integrated
     theirs = float(F.loudness(torch.from_numpy(audio)[None], RATE))
     assert ours == pytest.approx(theirs, abs=0.15)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_feed_silence_measures_what_feeding_zeros_measures(channels):
+    """Counting a silent stretch instead of filtering it gives the figures of real zeros, even right
+    after speech (the filter rings out) and across 100 ms segment and true-peak window edges."""
+    rng = np.random.default_rng(3)
+    parts = []
+    for _ in range(12):
+        burst = speechlike(rng.uniform(0.5, 2.0), int(rng.integers(1000)))
+        gap = int(rng.integers(1, 3 * RATE))
+        parts.append((burst, gap))
+    ref, fast = Meter(RATE, channels), Meter(RATE, channels)
+    for burst, gap in parts:
+        signal = np.repeat(burst[:, None], channels, axis=1)
+        ref.feed(signal)
+        fast.feed(signal)
+        ref.feed(np.zeros((gap, channels)))
+        fast.feed_silence(gap)
+    a, b = ref.result(), fast.result()
+    assert b.integrated == pytest.approx(a.integrated, abs=1e-9)
+    assert b.true_peak == pytest.approx(a.true_peak, abs=1e-12)
+    assert b.loudness_range == pytest.approx(a.loudness_range, abs=1e-9)
+    assert b.max_momentary == pytest.approx(a.max_momentary, abs=1e-9)
+    assert ref.energies().values.size == fast.energies().values.size
+
+
+def test_true_peak_between_samples_at_the_edge_of_silence_is_kept(tools):
+    """The last samples before a silence are oversampled with the zeros after them."""
+    edge = np.array([0.0, 0.9, -0.9, 0.9, -0.9])  # an inter-sample peak only visible with what follows
+    meter = Meter(RATE)
+    meter.feed(edge)
+    meter.feed_silence(RATE)
+    ref = Meter(RATE)
+    ref.feed(np.concatenate([edge, np.zeros(RATE)]))
+    assert meter.result().true_peak == ref.result().true_peak
+    assert meter.result().true_peak > meter.result().sample_peak

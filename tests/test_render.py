@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from otio_dub.render import BwfWriter, Placement, render_stem, to_int24, write_bwf
+from otio_dub.render import BwfWriter, Placement, mix_blocks, mix_spans, render_stem, to_int24, write_bwf
 
 LSB = 1.0 / 2**23
 
@@ -181,3 +181,40 @@ def test_render_stem_without_placements_is_silence(tools, tmp_path):
     stem = render_stem(tmp_path / "empty.wav", [], 3001, 77, block=1000)
     got = check_bwf(tools, stem, 3001, 77)
     assert np.all(got == 0)
+
+
+def test_write_silence_reads_back_as_zeros_and_keeps_the_file_whole(tools, tmp_path):
+    """Silence is skipped over, not computed; the file still has every sample, at the end too."""
+    a = noise(1001, seed=4, amp=0.5)
+    path = tmp_path / "gaps.wav"
+    with BwfWriter(path, 5) as out:
+        out.write_silence(48_000)
+        out.write(a)
+        out.write_silence(7)
+        out.write(a)
+        out.write_silence(3)  # ends in silence: the file is extended to full length at close
+    got = check_bwf(tools, path, 48_000 + 1001 + 7 + 1001 + 3, 5)
+    a_q = np.rint(a * 2**23) / 2**23
+    assert np.all(got[:48_000] == 0) and np.all(got[-3:] == 0) and np.all(got[49_001:49_008] == 0)
+    np.testing.assert_allclose(got[48_000:49_001], a_q, atol=LSB)
+    np.testing.assert_allclose(got[49_008:50_009], a_q, atol=LSB)
+    dense = tmp_path / "dense" / "gaps.wav"
+    with BwfWriter(dense, 5) as out:
+        out.write(np.concatenate([np.zeros(48_000), a, np.zeros(7), a, np.zeros(3)]).astype(np.float32))
+    assert path.read_bytes() == dense.read_bytes()
+
+
+@pytest.mark.parametrize("block", [1000, 240_000])
+def test_mix_spans_covers_the_programme_and_silence_comes_whole(tmp_path, block):
+    a, b = noise(2500, seed=1, amp=0.4), noise(1800, seed=2, amp=0.4)
+    pa, pb = _line_file(tmp_path, "a", a), _line_file(tmp_path, "b", b)
+    groups = [[Placement(pa, 1000, 2500), Placement(pa, 20_000, 2500)], [Placement(pb, 3500, 1800, gain=0.0),
+                                                                         Placement(pb, 3500, 1800)]]
+    spans = list(mix_spans(groups, 30_000, block))
+    assert spans[0][0] == 0 and sum(n for _, _, n in spans) == 30_000
+    assert all(b0 + n == nxt for (b0, _, n), (nxt, _, _) in zip(spans, spans[1:]))
+    silent = [(b0, n) for b0, buf, n in spans if buf is None]
+    assert silent == [(0, 1000), (5300, 14_700), (22_500, 7500)]  # touching lines are one sounding stretch
+    dense = np.concatenate([buf for _, buf in mix_blocks(groups, 30_000, block)], axis=1)
+    sparse = np.concatenate([buf if buf is not None else np.zeros((2, n), np.float32) for _, buf, n in spans], axis=1)
+    np.testing.assert_array_equal(dense, sparse)
