@@ -19,12 +19,13 @@ import opentimelineio as otio
 from ..errors import InputError
 from ..lines import METADATA_KEY, duration_frames, find_dialogue_tracks, is_dub, timebase_of
 from ..timebase import TimeBase, frames_of, parse_timecode
-from .peaks import PEAK_BUCKETS, take_peaks
+from .peaks import PEAK_BUCKETS, PeakCache
 
 log = logging.getLogger("otio_dub")
 
 #: where the originals under each line are extracted to, relative to the dub folder
 ORIG_DIR = "review/orig"
+PEAKS_CACHE = "review/peaks.json"  # the takes' thumbnails of the last build
 REVIEW_ROLE = "review"  # otio_dub metadata role of the markers `otio-dub notes` puts on dub clips
 
 
@@ -71,12 +72,22 @@ def clock(timeline: otio.schema.Timeline, report: dict) -> TimeBase:
     return timebase_of(timeline, drop_frame=";" in start if start else None)
 
 
-def _range(item: otio.core.Item, timeline: otio.schema.Timeline, tb: TimeBase) -> tuple[int, int] | None:
+def track_clips(track: otio.schema.Track, tb: TimeBase) -> list[tuple[otio.schema.Clip, int, int]]:
+    """(clip, record in, record out) of a track's clips, in frames from the timeline start.
+
+    One pass over the track (``range_of_all_children``), not a search per clip: 1,200 lines stay fast.
+    Clips without a length, or nested in stacks, are left out: they cannot be drawn.
+    """
     try:
-        rng = item.transformed_time_range(item.trimmed_range(), timeline.tracks)
-    except otio.exceptions.OTIOError:  # a clip without a length cannot be drawn
-        return None
-    return frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)
+        ranges = track.range_of_all_children()
+    except otio.exceptions.OTIOError:
+        return []
+    found = []
+    for child in track:
+        if isinstance(child, otio.schema.Clip) and child in ranges:
+            rng = ranges[child]
+            found.append((child, frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)))
+    return found
 
 
 def _meta(item: otio.core.SerializableObject) -> dict:
@@ -100,15 +111,12 @@ def dub_lanes(timeline: otio.schema.Timeline, tb: TimeBase) -> tuple[list[dict],
             continue
         lane = len(lanes)
         lanes.append({"name": track.name, "kind": "dub", "enabled": bool(track.enabled)})
-        for clip in track.find_clips():
-            frames = _range(clip, timeline, tb)
-            if frames is None:
-                continue
+        for clip, rin, rout in track_clips(track, tb):
             meta = _meta(clip)
             marker = review_marker(clip)
             note = _meta(marker).get("note") if marker is not None else None
             placed[str(meta.get("line_id") or clip.name)] = {
-                "lane": lane, "in": frames[0], "clipOut": frames[1], "enabled": bool(clip.enabled and track.enabled),
+                "lane": lane, "in": rin, "clipOut": rout, "enabled": bool(clip.enabled and track.enabled),
                 "key": meta.get("key") or "", "edlNote": dict(note) if hasattr(note, "items") else None,
             }
     return lanes, placed
@@ -120,10 +128,7 @@ def original_lanes(timeline: otio.schema.Timeline, tb: TimeBase, first_lane: int
     for track in find_dialogue_tracks(timeline):
         lane = first_lane + len(lanes)
         lanes.append({"name": track.name or "DIALOGUE", "kind": "orig", "enabled": bool(track.enabled)})
-        for clip in track.find_clips():
-            frames = _range(clip, timeline, tb)
-            if frames is not None and frames[1] > frames[0]:
-                clips.append([lane, frames[0], frames[1], clip.name or ""])
+        clips += [[lane, rin, rout, clip.name or ""] for clip, rin, rout in track_clips(track, tb) if rout > rin]
     return lanes, clips
 
 
@@ -138,9 +143,9 @@ def _num(value: object) -> float | None:
     return round(float(value), 4) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def line_rows(report: dict, placed: dict[str, dict], tb: TimeBase, out_dir: Path, report_name: str) -> list[dict]:
+def line_rows(report: dict, placed: dict[str, dict], tb: TimeBase, out_dir: Path, peaks: PeakCache) -> list[dict]:
     """The page's lines: the report's figures with each clip's current place and its audio."""
-    rows = []
+    rows, report_name = [], str(out_dir / "report.json")
     for index, row in enumerate(report["lines"]):
         where = f"{report_name}: line {index + 1}"
         lid = str(row.get("id") or f"line-{index + 1}")
@@ -166,7 +171,7 @@ def line_rows(report: dict, placed: dict[str, dict], tb: TimeBase, out_dir: Path
             "media": media if (out_dir / media).is_file() else None,
             "orig": orig if (out_dir / orig).is_file() else None,
             "key": (place or {}).get("key") or str(row.get("key") or ""),
-            "peaks": take_peaks(out_dir / media), "edlNote": (place or {}).get("edlNote"),
+            "peaks": peaks.peaks(out_dir / media, media), "edlNote": (place or {}).get("edlNote"),
         })
     return rows
 
@@ -201,7 +206,9 @@ def page_data(out_dir: Path) -> dict:
     total = int(report.get("duration_frames") or duration_frames(timeline, tb))
     lanes, placed = dub_lanes(timeline, tb)
     orig_lanes, orig_clips = original_lanes(timeline, tb, len(lanes))
-    lines = line_rows(report, placed, tb, out_dir, str(out_dir / "report.json"))
+    peaks = PeakCache(out_dir / PEAKS_CACHE)
+    lines = line_rows(report, placed, tb, out_dir, peaks)
+    peaks.save()
     voices: dict[str, str] = {}
     for line in lines:
         voices.setdefault(f"{line['character']} ({line['lang']})", line["voice"])

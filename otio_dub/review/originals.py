@@ -19,28 +19,16 @@ import opentimelineio as otio
 
 from ..errors import InputError, OutputError
 from ..lines import Line, find_dialogue_tracks
-from ..timebase import SAMPLE_RATE, TimeBase, frames_of, parse_timecode
-from .data import ORIG_DIR, clock, dub_timeline_path, read_dub_timeline, read_report
+from ..timebase import SAMPLE_RATE, TimeBase, parse_timecode
+from .data import ORIG_DIR, clock, dub_timeline_path, read_dub_timeline, read_report, track_clips
 
 log = logging.getLogger("otio_dub")
 
 
 def _dialogue_clips(timeline: otio.schema.Timeline, tb: TimeBase) -> list[tuple[int, int, otio.schema.Clip]]:
     """(record in, record out, clip) of the enabled original dialogue clips, in record order."""
-    found = []
-    for track in find_dialogue_tracks(timeline):
-        if not track.enabled:
-            continue
-        for clip in track.find_clips():
-            if not clip.enabled:
-                continue
-            try:
-                rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
-            except otio.exceptions.OTIOError:  # no length: nothing to hear
-                continue
-            rin, rout = frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)
-            if rout > rin:
-                found.append((rin, rout, clip))
+    found = [(rin, rout, clip) for track in find_dialogue_tracks(timeline) if track.enabled
+             for clip, rin, rout in track_clips(track, tb) if clip.enabled and rout > rin]
     return sorted(found, key=lambda c: (c[0], c[1]))
 
 

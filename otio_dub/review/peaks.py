@@ -7,6 +7,7 @@ character of ``ALPHABET`` (64 levels). 1,200 lines cost about 80 kB of page.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -51,3 +52,40 @@ def take_peaks(path: Path, buckets: int = PEAK_BUCKETS) -> str | None:
             log.warning("%s: cannot draw its waveform (%s)", path, exc)
         return None
     return encode_peaks(audio, buckets)
+
+
+class PeakCache:
+    """Thumbnails of earlier builds by file name, size and modification time, kept in a JSON file,
+    so rebuilding a page (``otio-dub review``, ``notes``, after ``conform``) reads only changed takes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self._old = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            self._old = {}
+        self._new: dict[str, list] = {}
+
+    def peaks(self, media: Path, name: str) -> str | None:
+        """The envelope of ``media`` (cached under ``name`` while the file stays the same)."""
+        try:
+            stat = media.stat()
+        except OSError:
+            return None
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        old = self._old.get(name)
+        if isinstance(old, list) and len(old) == 3 and old[:2] == stamp and isinstance(old[2], str):
+            peaks = old[2]
+        else:
+            peaks = take_peaks(media)
+        if peaks is not None:
+            self._new[name] = [*stamp, peaks]
+        return peaks
+
+    def save(self) -> None:
+        """Keep what this build drew (only the takes still in the dub) for the next build."""
+        from ..render import write_text_atomic
+
+        if self._new != self._old:
+            write_text_atomic(self.path, json.dumps(self._new, separators=(",", ":")) + "\n")

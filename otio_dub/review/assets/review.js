@@ -99,8 +99,8 @@
       var n = notes[id];
       if (n.verdict === "approve") { a += 1; } else if (n.verdict === "redo") { r += 1; } else { c += 1; }
     });
-    $("#notes-count").textContent = a + " approved, " + r + " to redo, " + c + " commented, " +
-      (lines.length - a - r) + " of " + lines.length + " lines open" + (storageOk ? "" : " (browser storage unavailable: download before closing)");
+    $("#notes-count").textContent = a + " approved, " + r + " to redo" + (c ? ", " + c + " commented" : "") + ", " +
+      (lines.length - a - r) + " open" + (storageOk ? "" : " (browser storage unavailable: download before closing)");
   }
 
   // ---------------------------------------------------------------- header
@@ -242,7 +242,7 @@
 
   // ---------------------------------------------------------------- speed chart
   function drawChart() {
-    var svg = $("#chart"), w = Math.max(svg.clientWidth, 300), h = 150, L = 48, R = 10, T = 8, B = 18;
+    var svg = $("#chart"), w = Math.max(svg.clientWidth, 300), h = 120, L = 48, R = 10, T = 8, B = 18;
     var pol = D.policy || {}, hi = pol.max_speedup || 1.25, lo = pol.max_slowdown || 0.9;
     var speeds = [], top = hi + 0.15, bottom = Math.min(lo - 0.1, 0.8);
     lines.forEach(function (l) {
@@ -333,8 +333,9 @@
       esc(n ? n.comment : "") + "'>" + (v === "approve" ? "approved" : v === "redo" ? "redo" : "") + (stale ? " *" : "") + "</span></div>";
   }
   function renderRows() {
-    var first = Math.max(0, Math.floor(rowsScroll.scrollTop / ROW_H) - 6);
-    var last = Math.min(S.filtered.length, first + Math.ceil(rowsScroll.clientHeight / ROW_H) + 12);
+    var first = Math.max(0, Math.floor(rowsScroll.scrollTop / ROW_H) - 4);
+    var last = Math.min(S.filtered.length, first + Math.ceil(rowsScroll.clientHeight / ROW_H) + 8);
+    S.rowsDrawn = [first, last];
     var html = [];
     for (var p = first; p < last; p++) { html.push(rowHtml(S.filtered[p], p)); }
     rowsInner.innerHTML = html.join("");
@@ -369,6 +370,7 @@
     reveal(l.in, l.clipOut);
     drawPlayhead();
     renderDetail();
+    $("#detail").scrollTop = 0;
   }
   function renderDetail() {
     var l = lines[S.sel];
@@ -496,7 +498,9 @@
       var i = e.target.getAttribute && e.target.getAttribute("data-i");
       if (i != null) { select(+i); }
     });
-    rowsScroll.addEventListener("scroll", renderRows, { passive: true });
+    rowsScroll.addEventListener("scroll", function () {  // redraw only when other rows come into view
+      if (!S.rowsDrawn || Math.max(0, Math.floor(rowsScroll.scrollTop / ROW_H) - 4) !== S.rowsDrawn[0]) { renderRows(); }
+    }, { passive: true });
     rowsInner.addEventListener("click", function (e) {
       var row = e.target.closest(".row");
       if (!row) { return; }
