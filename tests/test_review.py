@@ -25,7 +25,7 @@ from otio_dub import dsp
 from otio_dub.engines import VoiceSpec, get_engine
 from otio_dub.formats import write_timeline
 from otio_dub.lines import timebase_of
-from otio_dub.review import apply_notes, extract_originals, write_review
+from otio_dub.review import apply_notes, write_review
 from otio_dub.timebase import frames_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,23 +57,13 @@ def scene_with_originals(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def dub_dir(tmp_path_factory) -> Path:
-    src = tmp_path_factory.mktemp("review-src")
+    """The demo dubbed once: the dub itself writes review.html and the originals under each line."""
+    base = tmp_path_factory.mktemp("review")
+    src, out = base / "src", base / "dub"
+    src.mkdir()
     path = scene_with_originals(src)
-    out = tmp_path_factory.mktemp("review-dub") / "dub"
-    result = otio_dub.dub(path, script=ROOT / "samples" / "scene.ass", out_dir=out)
-    # what deliver does (idempotent if it already did): the originals under each line, then the page
-    timeline = result.timeline
-    lines = [otio_dub.Line(r["id"], *_frames(timeline, r), r["character"], r["lang"], r["text"]) for r in result.lines]
-    extract_originals(timeline, timebase_of(timeline), lines, src, out / "review" / "orig")
-    write_review(out)
+    otio_dub.dub(path, script=ROOT / "samples" / "scene.ass", out_dir=out)
     return out
-
-
-def _frames(timeline, row) -> tuple[int, int]:
-    from otio_dub.timebase import parse_timecode
-
-    tb = timebase_of(timeline)
-    return (parse_timecode(row["record_in"], tb.rate) - tb.start_frame, parse_timecode(row["record_out"], tb.rate) - tb.start_frame)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +94,15 @@ def page(browser, dub_dir):
 
 def _report(dub_dir: Path) -> dict:
     return json.loads((dub_dir / "report.json").read_text(encoding="utf-8"))
+
+
+def test_every_dub_writes_its_review_page_and_the_originals_it_plays(dub_dir):
+    report = _report(dub_dir)
+    assert (dub_dir / "review.html").is_file()
+    for row in report["lines"]:
+        audio, rate = sf.read(dub_dir / "review" / "orig" / f"{row['id']}.wav", dtype="float32")
+        assert rate == 48000 and abs(audio.size / rate - row["target_s"]) < 0.001
+        assert 0.05 < np.abs(audio).max() <= 1.0  # the French speech under the line, not silence
 
 
 def test_page_is_self_contained_and_loads_without_console_errors(page, dub_dir, tmp_path_factory):
@@ -347,3 +346,33 @@ def test_drop_frame_timeline_shows_drop_frame_timecode(browser, tmp_path):
     assert pg.inner_text("#rows-inner .row .tc >> nth=0") == "01:00:59;20"
     assert errors == []
     context.close()
+
+
+def test_cli_review_and_notes(dub_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from otio_dub.cli import main
+
+    work = tmp_path / "dub"
+    shutil.copytree(dub_dir, work)
+    shutil.rmtree(work / "review")
+    (work / "review.html").unlink()
+    run = CliRunner().invoke(main, ["review", str(work), "--media-root", str(dub_dir.parent / "src")])
+    assert run.exit_code == 0, run.output
+    assert "Originals:   10 line(s)" in run.output and (work / "review.html").is_file()
+    assert len(list((work / "review" / "orig").glob("*.wav"))) == 10
+
+    notes = tmp_path / "review-notes.json"
+    notes.write_text(json.dumps({"timeline": "scene", "notes": [
+        {"id": "008-ANNA", "verdict": "redo", "comment": "too fast"}, {"id": "002-MARCUS", "verdict": "approve"}]}))
+    run = CliRunner().invoke(main, ["notes", str(work), str(notes)])
+    assert run.exit_code == 0, run.output
+    assert "002-MARCUS  01:00:04:00  approve\n" in run.output and "008-ANNA    01:00:25:23  redo      too fast\n" in run.output
+    assert "2 note(s): 1 approved, 1 to redo" in run.output and "--only-lines 008-ANNA" in run.output
+
+    notes.write_text('{"notes": [{"id": "008-ANNA", "verdict": "redo"},]}')
+    run = CliRunner().invoke(main, ["notes", str(work), str(notes)])
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    assert run.output.strip().splitlines() == [f"Error: {notes}: not valid JSON (line 1 column 50: Expecting value)"]
+    run = CliRunner().invoke(main, ["review", str(tmp_path)])
+    assert run.exit_code == 1 and run.output.strip() == f"Error: {tmp_path}: not a dub folder (no report.json)"

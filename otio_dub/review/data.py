@@ -68,8 +68,9 @@ def read_dub_timeline(path: Path) -> otio.schema.Timeline:
 
 def clock(timeline: otio.schema.Timeline, report: dict) -> TimeBase:
     """The timeline's clock, counting drop-frame exactly when the dub's own timecodes did."""
+    said = report.get("drop_frame")
     start = str(report.get("start") or "")
-    return timebase_of(timeline, drop_frame=";" in start if start else None)
+    return timebase_of(timeline, drop_frame=said if isinstance(said, bool) else (";" in start if start else None))
 
 
 def track_clips(track: otio.schema.Track, tb: TimeBase) -> list[tuple[otio.schema.Clip, int, int]]:
