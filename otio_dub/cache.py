@@ -7,28 +7,54 @@ files (exact float32: a hit gives byte-identical outputs) under ``objects/``, in
 (WAL mode, so several processes, or machines on a share, can render into one cache). A take is
 written to a temporary name, renamed, and only then indexed: a killed run leaves at worst an
 orphan file, never an index entry without its take.
+
+A cache folder carries a ``CACHEDIR.TAG`` naming otio-dub (the Cache Directory Tagging standard,
+so backup tools skip it too). Nothing is ever stored in, pruned from or counted in a folder
+without one: a mistyped ``--cache`` pointing at a project or a git repository is refused whole.
+What comes out of the cache is checked before it is trusted: a take whose samples or plan do not
+agree with each other is forgotten and rendered again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import fields
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
 from .errors import OutputError
+from .fit import FitPlan
+
+log = logging.getLogger("otio_dub")
 
 #: Bump when a change to fitting or synthesis makes old takes wrong.
 RENDER_VERSION = 2  # 2: resampling through a reused torchaudio Resample kernel
 _SCHEMA = """CREATE TABLE IF NOT EXISTS takes (
     key TEXT PRIMARY KEY, path TEXT NOT NULL, meta TEXT NOT NULL, bytes INTEGER NOT NULL,
     created REAL NOT NULL, used REAL NOT NULL)"""
+_COLUMNS = ("key", "path", "meta", "bytes", "created", "used")
+#: The cache's marker: a CACHEDIR.TAG (https://bford.info/cachedir/) whose comment names otio-dub.
+MARKER = "CACHEDIR.TAG"
+_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
+_MARKER_TEXT = (f"{_SIGNATURE}\n# This file is a cache directory tag created by otio-dub (render cache of fitted takes).\n"
+                "# For information about cache directory tags, see https://bford.info/cachedir/\n")
+#: What a cache folder from before the marker held (adopted, and marked, by a dub)
+_LEGACY_ENTRIES = {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "objects"}
+_PLAN_FIELDS = {f.name: f.type for f in fields(FitPlan)}
+#: The report fields a fitted take carries (speak.fit_line's, and the delivery key conform checks):
+#: numbers, but ``delivery``. A cached report with others is not trusted (they would reach report.json).
+REPORT_FIELDS = ("natural_s", "window_s", "speech_s", "needed_speed", "rate_factor", "stretch_factor", "total_speed",
+                 "passes", "onset_error_ms", "offset_error_ms", "borrowed_ms", "delivery")
 
 
 def default_folder() -> Path:
@@ -62,19 +88,129 @@ def _retry_locked(action: object, seconds: float = 60.0) -> None:
             time.sleep(0.01)
 
 
-class RenderCache:
-    """A folder of fitted takes and their SQLite index; safe for concurrent processes."""
+def is_cache(folder: str | Path) -> bool:
+    """True when ``folder`` carries otio-dub's cache marker (a CACHEDIR.TAG naming otio-dub)."""
+    marker = Path(folder).expanduser() / MARKER
+    try:
+        if marker.is_symlink() or not marker.is_file():
+            return False
+        with marker.open("r", encoding="utf-8", errors="replace") as fh:
+            head = fh.read(512)
+    except OSError:
+        return False
+    return head.startswith(_SIGNATURE) and "otio-dub" in head
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder).expanduser()
+
+def _claim(folder: Path) -> None:
+    """Make ``folder`` a cache: create it, or mark an empty one (or one a pre-marker otio-dub made).
+
+    Anything else is refused: a cache folder is pruned wholesale, so it must never be someone's data.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_cache(folder):
+        return
+    # another process claiming it at the same moment may have its temporary marker here
+    entries = {p.name for p in folder.iterdir() if not p.name.startswith(f".{MARKER}.")}
+    if entries and is_cache(folder):  # marked by another process meanwhile
+        return
+    legacy = entries <= _LEGACY_ENTRIES and "index.sqlite" in entries and _is_our_index(folder / "index.sqlite")
+    if entries and not legacy:
+        raise OutputError(f"{folder}: not an otio-dub render cache (no {MARKER} from otio-dub) and not empty; "
+                          "name a new or empty folder for --cache")
+    fd, tmp = tempfile.mkstemp(prefix=f".{MARKER}.", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(_MARKER_TEXT)
+    os.replace(tmp, folder / MARKER)
+
+
+def _is_our_index(path: Path) -> bool:
+    """True for an SQLite file whose ``takes`` table has exactly our columns (read-only look)."""
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
         try:
-            (self.folder / "objects").mkdir(parents=True, exist_ok=True)
+            return tuple(r[1] for r in db.execute("PRAGMA table_info(takes)")) == _COLUMNS
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
+
+
+def _check_marked(folder: Path) -> None:
+    if not is_cache(folder):
+        raise OutputError(f"{folder}: not an otio-dub render cache (no {MARKER} from otio-dub): nothing done")
+
+
+def _check_schema(db: sqlite3.Connection, folder: Path) -> None:
+    columns = tuple(r[1] for r in db.execute("PRAGMA table_info(takes)"))
+    if columns != _COLUMNS:
+        raise OutputError(f"{folder / 'index.sqlite'}: not a render-cache index otio-dub understands (columns "
+                          f"{', '.join(columns) or 'none'}); use another --cache, or --no-cache")
+
+
+def checked_take(audio: object, meta: object) -> str | None:
+    """Why a cached take cannot be trusted, or None: the plan must be a FitPlan's exact fields with
+    sane values, the report a table, and the samples finite float32 mono, ``media_samples`` long."""
+    if not isinstance(meta, dict) or set(meta) - {"plan", "report"} or not isinstance(meta.get("report"), dict):
+        return "its index entry is not a plan and a report"
+    for name, value in meta["report"].items():
+        if name not in REPORT_FIELDS:
+            return f"its report has an unknown field {name!r}"
+        if not (isinstance(value, str) if name == "delivery" else _finite(value)):
+            return f"its report's {name} is {value!r}"
+    plan = meta.get("plan")
+    if not isinstance(plan, dict) or set(plan) != set(_PLAN_FIELDS):
+        return "its plan has unknown or missing fields"
+    for name, kind in _PLAN_FIELDS.items():
+        value = plan[name]
+        ok = {"str": isinstance(value, str), "int": _finite(value) and isinstance(value, int) and value >= 0,
+              "float": _finite(value)}.get(kind, False)
+        if not ok:
+            return f"its plan's {name} is {value!r}"
+    if plan["status"] not in ("fit", "padded", "borrowed", "overrun"):
+        return f"its plan's status is {plan['status']!r}"
+    if not isinstance(audio, np.ndarray) or audio.dtype != np.float32 or audio.ndim != 1:
+        return "its samples are not mono float32"
+    if audio.size != plan["media_samples"]:
+        return f"it holds {audio.size} samples, its plan says {plan['media_samples']}"
+    if not np.isfinite(audio).all():
+        return "its samples are not all finite"
+    return None
+
+
+def _finite(value: object) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) < 2**53
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+class RenderCache:
+    """A folder of fitted takes and their SQLite index; safe for concurrent processes.
+
+    ``create=False`` (``cache prune``) opens only a folder already marked as a cache.
+    """
+
+    def __init__(self, folder: str | Path, create: bool = True) -> None:
+        self.folder = Path(folder).expanduser()
+        if not create:
+            _check_marked(self.folder)
+        try:
+            if create:
+                _claim(self.folder)
+            (self.folder / "objects").mkdir(exist_ok=True)
             self._db = sqlite3.connect(self.folder / "index.sqlite", timeout=60, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout=60000")
             _retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))  # ignores busy_timeout
             _retry_locked(lambda: self._db.execute(_SCHEMA))
         except (OSError, sqlite3.Error) as exc:
             raise OutputError(f"{self.folder}: cannot use as render cache ({exc})") from None
+        try:
+            _check_schema(self._db, self.folder)
+        except OutputError:
+            self._db.close()
+            raise
         self.hits = 0
         self.misses = 0
 
@@ -82,42 +218,58 @@ class RenderCache:
         return self.folder / "objects" / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> tuple[np.ndarray, dict] | None:
-        """The take and its metadata, or None (a missing or unreadable file is a miss, and forgotten)."""
-        row = self._db.execute("SELECT meta FROM takes WHERE key = ?", (key,)).fetchone()
+        """The take and its metadata, or None: a missing, unreadable or inconsistent take is a miss
+        and is forgotten, so it is rendered again (see :func:`checked_take`)."""
+        try:
+            row = self._db.execute("SELECT meta FROM takes WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise OutputError(f"{self.folder / 'index.sqlite'}: cannot read the render cache ({exc})") from None
         if row is None:
             self.misses += 1
             return None
         try:
             audio = np.load(self._path(key), allow_pickle=False)
-        except (OSError, ValueError, EOFError):  # missing, truncated or empty: a miss, and forgotten
+            meta = json.loads(row[0])
+            problem = checked_take(audio, meta)
+        except (OSError, ValueError, EOFError, TypeError):  # missing, truncated, empty or not JSON
+            problem = "its file or index entry is unreadable"
+        if problem is not None:
+            log.warning("render cache: take %s… is damaged (%s): rendered again", key[:12], problem)
             self._db.execute("DELETE FROM takes WHERE key = ?", (key,))
+            self._path(key).unlink(missing_ok=True)
             self.misses += 1
             return None
         self._db.execute("UPDATE takes SET used = ? WHERE key = ?", (time.time(), key))
         self.hits += 1
-        return audio, json.loads(row[0])
+        return audio, meta
 
     def put(self, key: str, audio: np.ndarray, meta: dict) -> None:
         """Store a take: file to a temporary name, rename, then index (a crash never corrupts)."""
         path = self._path(key)
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}.", suffix=".part", dir=path.parent)
             with os.fdopen(fd, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(audio, dtype=np.float32), allow_pickle=False)
             os.replace(tmp, path)
+            tmp = None
             now = time.time()
-            self._db.execute("INSERT OR REPLACE INTO takes VALUES (?, ?, ?, ?, ?, ?)",
+            self._db.execute(f"INSERT OR REPLACE INTO takes ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
                              (key, str(path.relative_to(self.folder)), json.dumps(meta),  # order kept: identical reports
                               path.stat().st_size, now, now))
-        except (OSError, sqlite3.Error) as exc:
-            raise OutputError(f"{self.folder}: cannot store a take in the render cache ({exc})") from None
+        except OSError as exc:  # disk full, file too large, unwritable: name the file
+            raise OutputError(f"{exc.filename or tmp or path}: cannot store a take in the render cache "
+                              f"({exc.strerror or exc})") from None
+        except sqlite3.Error as exc:
+            raise OutputError(f"{self.folder / 'index.sqlite'}: cannot index a take in the render cache ({exc})") from None
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
 
     def info(self) -> dict:
         """Location, entry count, bytes, and the oldest / newest use."""
-        count, size, oldest, newest = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(used), MAX(used) FROM takes").fetchone()
-        return {"folder": str(self.folder), "entries": count, "bytes": size, "oldest_use": oldest, "newest_use": newest}
+        return _info(self._db, self.folder)
 
     def prune(self, older_than: float | None = None) -> int:
         """Forget takes unused for ``older_than`` seconds (all when None) and sweep orphan files."""
@@ -130,13 +282,43 @@ class RenderCache:
         for path in (self.folder / "objects").glob("*/*"):
             # left by a killed run; an hour's grace so a take another process is indexing survives
             try:
-                old = time.time() - path.stat().st_mtime > 3600
+                old = time.time() - path.lstat().st_mtime > 3600
             except FileNotFoundError:  # renamed by another process meanwhile
                 continue
-            if old and (path.suffix == ".part" or path.stem not in indexed):
+            if old and path.is_file() and not path.is_symlink() and (path.suffix == ".part" or path.stem not in indexed):
                 path.unlink(missing_ok=True)
         return len(keys)
 
     def close(self) -> None:
         """Close the index connection."""
         self._db.close()
+
+
+def _info(db: sqlite3.Connection, folder: Path) -> dict:
+    count, size, oldest, newest = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(used), MAX(used) FROM takes").fetchone()
+    return {"folder": str(folder), "entries": count, "bytes": size, "oldest_use": oldest, "newest_use": newest}
+
+
+def cache_info(folder: str | Path) -> dict:
+    """What ``otio-dub cache info`` shows, creating nothing: a folder that does not exist yet is an
+    empty cache; a folder that exists but is not a cache is refused."""
+    folder = Path(folder).expanduser()
+    empty = {"folder": str(folder), "entries": 0, "bytes": 0, "oldest_use": None, "newest_use": None}
+    if not folder.exists():
+        return empty
+    _check_marked(folder)
+    index = folder / "index.sqlite"
+    if not index.is_file():
+        return empty
+    # read-only; while no writer has a WAL open the file is read as immutable (no -wal/-shm is made)
+    wal = index.with_name("index.sqlite-wal").exists()
+    try:
+        db = sqlite3.connect(f"file:{quote(str(index))}?mode=ro" + ("" if wal else "&immutable=1"), uri=True)
+        try:
+            _check_schema(db, folder)
+            return _info(db, folder)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise OutputError(f"{index}: cannot read the render cache index ({exc})") from None

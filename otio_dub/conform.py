@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -25,11 +27,17 @@ import opentimelineio as otio
 from . import fit
 from .cache import RenderCache
 from .errors import InputError
-from .formats import format_of, write_timeline
-from .lines import METADATA_KEY, Line, is_dub, timebase_of
-from .pipeline import DubOptions, DubResult, Fitted, collect_lines, dub, read_timeline
+from .formats import format_of
+from .lines import Line, check_timeline, is_dub, ours, timebase_of
+from .options import DubOptions
+from .outdir import owned_entries
+from .pipeline import dub
 from .render import write_text_atomic
+from .speak import Fitted
+from .stages.deliver import KNOWN_ENTRIES, DubResult
+from .stages.plan import collect_lines
 from .timebase import TimeBase, frames_of
+from .timeline_io import read_timeline
 
 log = logging.getLogger("otio_dub")
 
@@ -83,34 +91,74 @@ class ConformResult:
 
 
 def read_old_dub(path: str | Path) -> tuple[TimeBase, list[OldLine]]:
-    """The lines of a dub timeline (any format otio-dub writes), with the editor's hand edits."""
+    """The lines of a dub timeline (any format otio-dub writes), with the editor's hand edits.
+
+    A ``.dub.otio`` is an input like any other: a damaged or tampered one is refused in one line
+    naming the file and the dub clip, never trusted into a traceback.
+    """
     timeline = read_timeline(path)
+    check_timeline(timeline, str(path))
     tb = timebase_of(timeline)
     found = []
     for track in timeline.tracks:
         if not is_dub(track):
             continue
         for clip in track.find_clips():
-            meta = clip.metadata.get(METADATA_KEY) or {}
-            placed = meta.get("placed")
-            if meta.get("role") != "dub" or not placed:
+            meta = ours(clip)
+            if meta.get("role") != "dub" or not meta.get("placed"):
                 continue  # a format that dropped our metadata: no identity to conform by
-            rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
-            now_in = frames_of(rng.start_time, tb.rate)
-            available = clip.media_reference.available_range if clip.media_reference else None
-            head = frames_of(clip.source_range.start_time - available.start_time, tb.rate) if available else 0
-            length = frames_of(rng.duration, tb.rate)
-            laid = int(placed["clip_out"]) - int(placed["record_in"])
-            found.append(OldLine(
-                line_id=str(meta.get("line_id") or clip.name), character=str(meta.get("character", "")),
-                text=str(meta.get("text", "")), identity=dict(meta["identity"]) if meta.get("identity") else None,
-                key=meta.get("key"), record_in=int(placed["record_in"]), record_out=int(placed["record_out"]),
-                slide=now_in - head - int(placed["record_in"]), trim_head=head, trim_tail=max(0, laid - head - length),
-                muted=not (clip.enabled and track.enabled),
-            ))
+            try:
+                found.append(_old_line(clip, track, meta, tb, timeline.tracks))
+            except (KeyError, TypeError, ValueError, OverflowError, otio.exceptions.OTIOError) as exc:
+                detail = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise InputError(str(path), f"its otio_dub metadata is damaged ({detail}); dub the cut again",
+                                 where=f"dub clip {clip.name!r}") from None
     if not found:
         raise InputError(str(path), "holds no otio-dub dub clips to conform (dub it first, and keep the .dub.otio)")
     return tb, found
+
+
+def _old_line(clip: otio.schema.Clip, track: otio.schema.Track, meta: Mapping, tb: TimeBase,
+              stack: otio.schema.Stack) -> OldLine:
+    """One dub clip as an OldLine, every field of its metadata checked (raises on anything odd)."""
+    placed = meta["placed"]
+    if not isinstance(placed, Mapping):
+        raise TypeError(f"'placed' is {type(placed).__name__}, not a table")
+    record_in, record_out, clip_out = (_frame(placed, k) for k in ("record_in", "record_out", "clip_out"))
+    if not record_in < record_out <= clip_out:
+        raise ValueError(f"placed at {record_in}-{record_out} frames, clip to {clip_out}")
+    identity = meta.get("identity")
+    if identity is not None:
+        if not isinstance(identity, Mapping) or not isinstance(identity.get("media"), str):
+            raise TypeError("'identity' is not a table with its media")
+        identity = {"media": identity["media"], "source_in": _frame(identity, "source_in", signed=True)}
+    texts = {k: meta.get(k, "") for k in ("line_id", "character", "text")}
+    key = meta.get("key")
+    if not all(isinstance(v, str) for v in texts.values()) or not isinstance(key, (str, type(None))):
+        raise TypeError("its line id, character, text or key is not text")
+    used = clip.trimmed_range()
+    rng = clip.transformed_time_range(used, stack)
+    now_in = frames_of(rng.start_time, tb.rate)
+    available = clip.media_reference.available_range if clip.media_reference else None
+    head = frames_of(used.start_time - available.start_time, tb.rate) if available else 0
+    length = frames_of(rng.duration, tb.rate)
+    laid = clip_out - record_in
+    return OldLine(
+        line_id=texts["line_id"] or clip.name, character=texts["character"], text=texts["text"], identity=identity,
+        key=key, record_in=record_in, record_out=record_out,
+        slide=now_in - head - record_in, trim_head=head, trim_tail=max(0, laid - head - length),
+        muted=not (clip.enabled and track.enabled),
+    )
+
+
+def _frame(table: Mapping, name: str, signed: bool = False) -> int:
+    """A frame count from our metadata: a whole number (a float with no fraction is one), sane in size."""
+    value = table[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise ValueError(f"'{name}' is {value!r}, not a frame count")
+    if abs(value) > 10**12 or (value < 0 and not signed):
+        raise ValueError(f"'{name}' is {value!r} frames")
+    return int(value)
 
 
 def _same_source(line: Line, old: OldLine) -> int:
@@ -156,30 +204,25 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
     """Dub ``new_cut`` into ``out_dir`` reusing the old dub's takes; write ``conform.json``."""
     options = options or DubOptions()
     old_tb, old_lines = read_old_dub(old_dub)
-    source = new_cut if isinstance(new_cut, otio.schema.Timeline) else read_timeline(new_cut, options.rate, options.start)
-    tb, new_lines = collect_lines(source, script, options)
+    if isinstance(new_cut, otio.schema.Timeline):
+        source = new_cut
+        check_timeline(source)
+    else:
+        source = read_timeline(new_cut, options.rate, options.start, options.drop_frame)
+        check_timeline(source, str(new_cut))
+    fmt = options.to or ("otio" if isinstance(new_cut, otio.schema.Timeline) else format_of(new_cut))
+    name = (new_cut.name or "timeline") if isinstance(new_cut, otio.schema.Timeline) else Path(new_cut).stem
+    check_old_dub_kept(old_dub, out_dir, name)
+    tb, new_lines = collect_lines(source, script, options, where=None if isinstance(new_cut, otio.schema.Timeline) else str(new_cut))
     if tb.rate != old_tb.rate:
         raise InputError(str(new_cut), f"is at {float(tb.rate):g} fps but the dub is at {float(old_tb.rate):g} fps")
     pairs = match(new_lines, old_lines)
-    reuse: dict[str, Fitted] = {}
-    cache = RenderCache(options.cache) if options.cache else None
-    try:
-        for line, old in pairs:
-            if line is None or old is None or _kind(line, old) not in ("kept", "moved") or cache is None or not old.key:
-                continue
-            hit = cache.get(old.key)
-            if hit is not None:
-                reuse[line.id] = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"])
-    finally:
-        if cache is not None:
-            cache.close()
-    fmt = options.to or ("otio" if isinstance(new_cut, otio.schema.Timeline) else format_of(new_cut))
-    # a path goes to dub() as it is, so the outputs are named after the new cut's file
-    result = dub(new_cut, script, out_dir, _with_to(options, fmt), reuse=reuse)
-    ids = {line.id: row for line, row in zip(new_lines, result.lines, strict=True)}
+    reuse = _cached_takes(pairs, options)
     edited = {} if reset else {line.id: old for line, old in pairs if line and old and old.edited}
-    if edited:
-        _carry_edits(result, edited, tb, options, fmt)
+    adjust = (lambda timeline: carry_edits(timeline, edited, tb)) if edited else None
+    # a path goes to dub() as it is, so the outputs are named after the new cut's file
+    result = dub(new_cut, script, out_dir, replace(options, to=fmt), reuse=reuse, adjust=adjust)
+    ids = {line.id: row for line, row in zip(new_lines, result.lines, strict=True)}
     changes = []
     for line, old in pairs:
         if line is None:
@@ -200,20 +243,51 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
     return ConformResult(result, changes, path, counts)
 
 
-def _with_to(options: DubOptions, fmt: str) -> DubOptions:
-    return replace(options, to=fmt)
+def check_old_dub_kept(old_dub: str | Path, out_dir: str | Path, name: str) -> None:
+    """Refuse an ``out_dir`` whose new dub would replace or drop the old dub being conformed.
+
+    The new dub replaces everything the previous dub in ``out_dir`` wrote (its report lists it) and
+    writes ``<name>.dub.*``: an old dub that is one of those would be lost. Inputs are read-only.
+    """
+    out = Path(out_dir).absolute().resolve()
+    try:
+        inside = Path(old_dub).absolute().resolve().relative_to(out)
+    except ValueError:
+        return
+    top = inside.parts[0] if inside.parts else ""
+    owned = owned_entries(out) | set(KNOWN_ENTRIES) | {"conform.json"}
+    if not top or top in owned or top.startswith((f"{name}.dub.", ".otio-dub")):
+        raise InputError(str(old_dub), f"is part of the dub in {out_dir}, which the conformed dub replaces; "
+                                       "write it to another folder (-o)")
 
 
-def _carry_edits(result: DubResult, edited: dict[str, OldLine], tb: TimeBase, options: DubOptions, fmt: str) -> None:
-    """Apply the editor's slides, trims and mutes to the new dub clips; re-render the stems to match.
+def _cached_takes(pairs: list[tuple[Line | None, OldLine | None]], options: DubOptions) -> dict[str, Fitted]:
+    """The old takes of kept and moved lines, from the render cache (missing ones are fitted again)."""
+    reuse: dict[str, Fitted] = {}
+    if not options.cache:
+        return reuse
+    cache = RenderCache(options.cache)
+    try:
+        for line, old in pairs:
+            if line is None or old is None or _kind(line, old) not in ("kept", "moved") or not old.key:
+                continue
+            hit = cache.get(old.key)
+            if hit is not None:
+                reuse[line.id] = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"])
+    finally:
+        cache.close()
+    return reuse
+
+
+def carry_edits(timeline: otio.schema.Timeline, edited: dict[str, OldLine], tb: TimeBase) -> None:
+    """Apply the editor's slides, trims and mutes to the new dub clips (in place, before the dub's
+    timeline and stems are written: ``dub(adjust=...)``).
 
     Positions are read before anything changes; a carried slide never moves a clip nobody edited:
     where it would now overlap a neighbour (the new cut closed a pause) it stops at the neighbour.
     """
-    from .stems import restem
-
     rate = float(tb.rate)
-    for track in result.timeline.tracks:
+    for track in timeline.tracks:
         if not is_dub(track):
             continue
         clips = list(track.find_clips())
@@ -222,7 +296,7 @@ def _carry_edits(result: DubResult, edited: dict[str, OldLine], tb: TimeBase, op
         layout = []
         for index, clip in enumerate(clips):
             start, length = placed[index]
-            old = edited.get((clip.metadata.get(METADATA_KEY) or {}).get("line_id", clip.name))
+            old = edited.get(ours(clip).get("line_id", clip.name))
             if old is not None:
                 kept = length - old.trim_head - old.trim_tail
                 if kept > 0:
@@ -241,10 +315,6 @@ def _carry_edits(result: DubResult, edited: dict[str, OldLine], tb: TimeBase, op
                 clip.enabled = not old.muted
             layout.append((start, length, clip))
         _relayout(track, layout, rate)
-    restem(result.timeline, result.out_dir / "stems", options.stems, base_dir=result.out_dir)
-    write_text_atomic(result.timeline_path, otio.adapters.write_to_string(result.timeline, "otio_json"))
-    if fmt != "otio":
-        result.exports = write_timeline(result.timeline, result.out_dir, result.timeline_path.name.split(".dub")[0], fmt, tb)
 
 
 def _relayout(track: otio.schema.Track, layout: list[tuple[int, int, otio.schema.Clip]], rate: float) -> None:
@@ -269,4 +339,5 @@ def print_table(changes: list[Change]) -> list[str]:
     return ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + str(r[-1]) for r in rows]
 
 
-__all__ = ["Change", "ConformResult", "OldLine", "conform", "match", "read_old_dub", "print_table"]
+__all__ = ["Change", "ConformResult", "OldLine", "carry_edits", "check_old_dub_kept", "conform", "match", "read_old_dub",
+           "print_table"]

@@ -8,8 +8,10 @@ relative to the timeline start (or to ``script_offset``).
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +26,15 @@ log = logging.getLogger("otio_dub")
 
 METADATA_KEY = "otio_dub"
 DEFAULT_CHARACTER = "SPEAKER"
+#: The longest programme otio-dub dubs: a day. Anything longer is a damaged or hostile file (a
+#: 10,000-hour gap, a clip of a billion frames) whose stems alone would fill a disk.
+MAX_PROGRAMME_SECONDS = 24 * 3600
+#: The longest dialogue line: half an hour (a take is held in memory and written whole).
+MAX_LINE_SECONDS = 30 * 60
+#: The highest rate a time may be counted in (frame rates, and audio sample rates up to 384 kHz).
+MAX_RATE = 384_000
+#: Fields of a clip's otio_dub metadata that are text when present.
+_TEXT_FIELDS = ("text", "character", "lang", "emotion", "source", "role")
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,80 @@ class Line:
     def duration(self) -> int:
         """Length of the line's window in frames."""
         return self.record_out - self.record_in
+
+
+def check_timeline(timeline: otio.schema.Timeline, path: str | None = None) -> None:
+    """Refuse, in one line naming ``path`` and the item, a timeline no sane dub can come from: a rate
+    that is not a positive number up to MAX_RATE, a time that is not finite, a negative start
+    timecode, a clip whose length is unknown, or a programme or item longer than MAX_PROGRAMME_SECONDS.
+
+    Call it where a timeline enters (right after reading it, before :func:`timebase_of`): the
+    clock, the stems and every allocation after it trust these bounds.
+    """
+    def refuse(message: str) -> None:
+        if path is not None:
+            raise InputError(path, message)
+        raise TimelineError(f"timeline {timeline.name!r}: {message}")
+
+    start = timeline.global_start_time
+    if start is not None:
+        _check_time(start, "the timeline's start time", refuse)
+        if start.value < 0:
+            refuse(f"starts at a negative time ({start.value:g} frames at {start.rate:g} fps); "
+                   "a start timecode is 00:00:00:00 or later")
+        if start.value / start.rate >= MAX_PROGRAMME_SECONDS:
+            refuse(f"starts at {start.value / start.rate / 3600:.0f} hours; a start timecode is before 24:00:00:00")
+    for item in [timeline.tracks, *timeline.tracks.find_children()]:
+        what = _describe(item)
+        for rng, label in _ranges(item):
+            _check_time(rng.start_time, f"{what}: {label} start", refuse)
+            _check_time(rng.duration, f"{what}: {label} duration", refuse)
+            if rng.duration.value < 0:
+                refuse(f"{what}: {label} has a negative duration ({rng.duration.value:g})")
+        if isinstance(item, (otio.schema.Clip, otio.schema.Gap)):
+            try:
+                length = item.trimmed_range().duration
+            except (otio.exceptions.OTIOError, ValueError):
+                refuse(f"{what} has no source range and its media no available range: its length is unknown")
+            _check_length(length, what, refuse)
+    try:
+        _check_length(timeline.duration(), "the programme", refuse)
+    except (otio.exceptions.OTIOError, ValueError) as exc:
+        refuse(f"its length cannot be worked out ({exc})")
+
+
+def _ranges(item: otio.core.SerializableObject) -> list[tuple[otio.opentime.TimeRange, str]]:
+    """Every time range an item holds: its source range, its media's available range, its markers'."""
+    found = [(item.source_range, "source range")] if getattr(item, "source_range", None) is not None else []
+    ref = getattr(item, "media_reference", None)
+    if ref is not None and ref.available_range is not None:
+        found.append((ref.available_range, "media range"))
+    found += [(m.marked_range, f"marker {m.name!r}") for m in getattr(item, "markers", [])]
+    return found
+
+
+def _check_time(time: otio.opentime.RationalTime, what: str, refuse: Callable[[str], None]) -> None:
+    rate, value = time.rate, time.value
+    if not (math.isfinite(rate) and 0 < rate <= MAX_RATE):
+        refuse(f"{what} is at rate {rate:g}: a rate must be a positive number up to {MAX_RATE}")
+    if not math.isfinite(value):
+        refuse(f"{what} is {value:g} frames: not a time")
+
+
+def _check_length(length: otio.opentime.RationalTime, what: str, refuse: Callable[[str], None]) -> None:
+    seconds = length.value / length.rate
+    if seconds > MAX_PROGRAMME_SECONDS:
+        refuse(f"{what} is {seconds / 3600:,.0f} hours long; otio-dub dubs programmes up to "
+               f"{MAX_PROGRAMME_SECONDS // 3600} hours")
+
+
+def _describe(item: otio.core.SerializableObject) -> str:
+    """``clip 'dia_001' on track 'DIA'`` (a nameless item by its place: ``gap 2 on track 'DIA'``)."""
+    kind = type(item).__name__.lower()
+    parent = item.parent() if hasattr(item, "parent") else None
+    name = repr(item.name) if item.name else (str(parent.index(item) + 1) if parent is not None else "")
+    where = f" on {type(parent).__name__.lower()} {parent.name!r}" if parent is not None else ""
+    return f"{kind} {name}{where}".replace("  ", " ")
 
 
 def timebase_of(timeline: otio.schema.Timeline, drop_frame: bool | None = None) -> TimeBase:
@@ -96,9 +181,15 @@ _DUB_TRACK_NAME = re.compile(r"^DUB \S+ \S.*$")
 _DUB_MARKER_NAME = re.compile(r"^(OVERRUN|BORROWED): ")
 
 
+def ours(item: otio.core.SerializableObject) -> Mapping:
+    """An item's ``otio_dub`` metadata; empty when absent or not a table (checked where it is read)."""
+    meta = item.metadata.get(METADATA_KEY)
+    return meta if isinstance(meta, Mapping) else {}
+
+
 def is_dub(item: otio.core.SerializableObject) -> bool:
     """True for tracks, clips and markers otio-dub made (by metadata, else by track/marker name)."""
-    if (item.metadata.get(METADATA_KEY) or {}).get("role") == "dub":
+    if ours(item).get("role") == "dub":
         return True
     if isinstance(item, otio.schema.Track):
         return bool(_DUB_TRACK_NAME.match(item.name or ""))
@@ -151,7 +242,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
     found = []
     for track in tracks:
         for clip in track.find_clips():
-            meta = clip.metadata.get(METADATA_KEY)
+            meta = _line_meta(clip, track)
             if not meta or not clip.enabled or meta.get("role") == "dub":  # our own output is not dialogue
                 continue
             if "text" not in meta and meta.get("dialogue"):  # tagged as a dialogue clip, no line yet
@@ -162,7 +253,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
             where = f"clip {clip.name!r} on track {track.name!r}"
             if rout <= rin:
                 raise TimelineError("clip is zero frames long; nothing to dub into", clip=clip.name, timecode=tb.tc(rin))
-            emotion, text = extract_emotion(str(meta.get("text", "")), where)
+            emotion, text = extract_emotion(meta.get("text") or "", where)
             character, text = split_speaker(clean_text(text))
             text = clean_text(text)
             if not text:
@@ -177,6 +268,47 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
                 extra={"identity": source_identity(clip, rin, rin, tb), "clip": clip},
             ))
     return found
+
+
+def _line_meta(clip: otio.schema.Clip, track: otio.schema.Track) -> Mapping | None:
+    """A clip's otio_dub metadata, checked: a table whose text fields are text without control
+    characters. Anything else is refused with the clip named, never spoken as ``{'en': 'Hello'}``."""
+    meta = clip.metadata.get(METADATA_KEY)
+    if meta is None:
+        return None
+    where = f"otio_dub metadata on track {track.name!r}"
+    if not isinstance(meta, Mapping):
+        raise TimelineError(f"{where} is {_kind(meta)} ({_shown(meta)}), not a table with a 'text' field", clip=clip.name)
+    for name in _TEXT_FIELDS:
+        value = meta.get(name)
+        if value is not None and not isinstance(value, str):
+            raise TimelineError(f"{where}: {name!r} is {_kind(value)} ({_shown(value)}), not text", clip=clip.name)
+        if value and (bad := control_character(value)):
+            raise TimelineError(f"{where}: {name!r} holds the control character {bad} ({_shown(value)})", clip=clip.name)
+    return meta
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in ``text`` that is not white space, as ``U+0000``; else None.
+
+    A NUL would cut a name short in C strings (track names, WAV chunks); none is ever speakable.
+    """
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cs") and not char.isspace():
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def _kind(value: object) -> str:
+    return {str: "text", bool: "a boolean", int: "a number", float: "a number"}.get(type(value)) or (
+        "a table" if isinstance(value, Mapping) else "a list" if isinstance(value, Sequence) else type(value).__name__)
+
+
+def _shown(value: object, width: int = 40) -> str:
+    """A value as a short, printable one-line excerpt (control characters escaped)."""
+    text = repr(value if not isinstance(value, (Mapping, Sequence)) or isinstance(value, str) else
+                (dict(value) if isinstance(value, Mapping) else list(value)))
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _trimmed(clip: otio.schema.Clip) -> otio.opentime.TimeRange:
@@ -314,6 +446,18 @@ def _match_script(rows: list[dict], clips: list[tuple], taken: dict[int, str], t
     return kept
 
 
+def _check_line(row: dict, tb: TimeBase) -> None:
+    """A line no longer than MAX_LINE_SECONDS whose text and character hold no control characters."""
+    for name in ("text", "character"):
+        if bad := control_character(row[name] or ""):
+            raise TimelineError(f"{row['origin']}: the {name} holds the control character {bad} ({_shown(row[name])})",
+                                clip=row.get("clip_name"), timecode=tb.tc(row["record_in"]))
+    seconds = (row["record_out"] - row["record_in"]) / tb.rate
+    if seconds > MAX_LINE_SECONDS:
+        raise TimelineError(f"{row['origin']}: the line is {float(seconds) / 60:,.0f} minutes long; otio-dub dubs lines up "
+                            f"to {MAX_LINE_SECONDS // 60} minutes", clip=row.get("clip_name"), timecode=tb.tc(row["record_in"]))
+
+
 def find_lines(
     timeline: otio.schema.Timeline,
     script: Sequence[ScriptEvent] | None = None,
@@ -330,6 +474,7 @@ def find_lines(
     ``script_offset`` is the frame, relative to the timeline start, where script time zero falls.
     With ``lang=None`` lines that name no language keep ``None`` for the caller to resolve.
     """
+    check_timeline(timeline)
     tb = timebase_of(timeline)
     raw = _metadata_lines(timeline, tb, resolve_tracks(timeline, dialogue_tracks), lang)
     dialogue = find_dialogue_tracks(timeline, dialogue_tracks)
@@ -340,6 +485,8 @@ def find_lines(
     if script is not None:
         rows = _script_lines(script, script_name, tb, script_offset, lang, duration_frames(timeline, tb))
         raw += _match_script(rows, _clips_under(timeline, tb, dialogue), taken, tb)
+    for row in raw:
+        _check_line(row, tb)
     raw.sort(key=lambda r: (r["record_in"], r["record_out"], r["character"]))
     width = max(3, len(str(len(raw))))
     return [Line(id=f"{n:0{width}d}-{_slug(r['character'])}", **r) for n, r in enumerate(raw, 1)]
@@ -380,6 +527,11 @@ def tag_dialogue(timeline: otio.schema.Timeline, words: Sequence[str] = DIALOGUE
     """Mark dialogue clips with ``otio_dub`` metadata in place, so any tool reading the timeline
     sees them: clips on tracks named like dialogue get ``dialogue: true``, and a clip whose one
     ``CHARACTER: text`` marker covers it gets the line's text and character. Returns clips tagged."""
+    try:
+        check_timeline(timeline)
+    except TimelineError as exc:  # a hook must not make reading a timeline fail; the dub refuses it
+        log.warning("not tagging dialogue: %s", exc)
+        return 0
     tb = timebase_of(timeline)
     audio = _audio_tracks(timeline)
     named = [t for t in audio if is_dialogue_track_name(t.name, words)]
@@ -391,9 +543,10 @@ def tag_dialogue(timeline: otio.schema.Timeline, words: Sequence[str] = DIALOGUE
         for clip in track.find_clips():
             if is_dub(clip) or not clip.enabled:
                 continue
-            meta = dict(clip.metadata.get(METADATA_KEY) or {})
-            if meta.get("text"):
-                continue  # already a line: never overwrite
+            meta = clip.metadata.get(METADATA_KEY) or {}
+            if not isinstance(meta, Mapping) or meta.get("text"):
+                continue  # already a line, or someone else's value: never overwrite
+            meta = dict(meta)
             rows = by_clip.get(id(clip), [])
             if len(rows) == 1:
                 meta.update(text=rows[0]["text"], character=rows[0]["character"], source="marker",

@@ -23,12 +23,11 @@ _cache_option = click.option("--cache", "cache_dir", type=click.Path(file_okay=F
 @_cache_option
 @user_errors
 def cache_info(cache_dir: Path | None) -> None:
-    """Where the cache is, how many takes it holds and how big it is."""
-    from ..cache import RenderCache, default_folder
+    """Where the cache is, how many takes it holds and how big it is (creates nothing)."""
+    from ..cache import cache_info as read_info
+    from ..cache import default_folder
 
-    store = RenderCache(cache_dir or default_folder())
-    info = store.info()
-    store.close()
+    info = read_info(cache_dir or default_folder())
 
     def when(t: float | None) -> str:
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
@@ -54,13 +53,17 @@ def _duration(text: str) -> float:
 @click.option("--all", "everything", is_flag=True, help="Drop every take.")
 @user_errors
 def cache_prune(cache_dir: Path | None, older_than: str | None, everything: bool) -> None:
-    """Drop old takes (and files a killed run left behind)."""
+    """Drop old takes (and files a killed run left behind); only in a folder marked as a cache."""
     from ..cache import RenderCache, default_folder
 
     if not everything and older_than is None:
         raise click.UsageError("say --older-than AGE or --all")
     age = None if everything else _duration(older_than)  # before the cache folder is touched
-    store = RenderCache(cache_dir or default_folder())
+    folder = cache_dir or default_folder()
+    if not folder.expanduser().exists():
+        click.echo(f"Removed 0 take(s) from {folder} (no cache there yet)")
+        return
+    store = RenderCache(folder, create=False)
     try:
         removed = store.prune(age)
     finally:
