@@ -4,7 +4,8 @@ OTIO's EDL writer takes one track, wants a video track, writes no ``FCM:`` line 
 counts ';' timecodes non-drop: 18 s late at 5 h), ignores the start timecode and lets non-ASCII
 through. Here each dub track is one EDL: ``TITLE:`` and ``FCM:``, one ``AX``/``A`` cut per line
 at its absolute record timecode, its source timecode the line file's own (the BWF TimeReference),
-and ``* FROM CLIP NAME:`` with the file name and ``* SOURCE FILE:`` with its path for relinking.
+``* FROM CLIP NAME:`` with the file name, and ``* FROM CLIP:`` / ``* SOURCE FILE:`` with its path
+for relinking (Avid reads the first, Premiere and Resolve the second).
 The file is ASCII throughout; a path that is not is given by its file name only.
 """
 
@@ -51,7 +52,8 @@ def edl_for_track(track: otio.schema.Track, title: str, tb: TimeBase, link_dir: 
         name, source = _names(clip, url, link_dir)
         lines.append(f"* FROM CLIP NAME: {name}")
         if source:
-            lines.append(f"* SOURCE FILE: {source}")
+            lines.append(f"* FROM CLIP: {source}")  # Avid's (and OTIO's reader's) media link
+            lines.append(f"* SOURCE FILE: {source}")  # Premiere's and Resolve's
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 

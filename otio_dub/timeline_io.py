@@ -78,8 +78,8 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
 
 
 def _absolute_media(timeline: otio.schema.Timeline, base: Path) -> None:
-    """Relative media paths are relative to the file that names them: make them absolute file URLs,
-    so the dub (written elsewhere) and every NLE file point at the same media."""
+    """Media named by a plain path become file URLs; relative ones are relative to the file that names
+    them. So the dub (written elsewhere) and every NLE file point at the same media."""
     from urllib.parse import unquote, urlparse
 
     for clip in timeline.find_clips():
@@ -91,8 +91,9 @@ def _absolute_media(timeline: otio.schema.Timeline, base: Path) -> None:
             if scheme and len(scheme) > 1:  # a URL (file://, https://); 'C:' is a Windows drive
                 continue
             local = Path(unquote(url)) if "%" in url else Path(url)
-            if not local.is_absolute() and not re.match(r"^[A-Za-z]:[\\/]", url):
-                ref.target_url = (base / local).resolve().as_uri()
+            if re.match(r"^[A-Za-z]:[\\/]", url):
+                continue  # a Windows path: left as the NLE wrote it
+            ref.target_url = (local if local.is_absolute() else (base / local).resolve()).as_uri()
 
 
 def _edl_text(path: Path) -> tuple[str, bool | None]:

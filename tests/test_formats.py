@@ -7,6 +7,7 @@ events lie inside their audio clips (record ranges computed with OTIO).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 
 import otio_dub
 from otio_dub.cli import main
-from otio_dub.errors import InputError, OtioDubError, OutputError
+from otio_dub.errors import InputError, OtioDubError
 from otio_dub.lines import find_lines
 from otio_dub.pipeline import DubOptions, read_timeline
 from otio_dub.stems import StemOptions
@@ -38,10 +39,10 @@ SAMPLES = {
     "multi_audio.edl": ({"rate": 24}, "edl"),
 }
 
-#: What a writer legitimately changes in the ORIGINAL tracks (compared with a plain read of the input):
-#: the AAF writer names every audio slot "Sequence" (a plain write of the untouched input does the same),
-#: so for AAF the audio track names are compared with a plain write-and-read of the input instead.
-NAMES_FROM_PLAIN_WRITE = {"aaf"}
+#: Writers that flatten nested stacks (compound clips) and lay tracks their own way (FCPXML: one
+#: storyline and lanes; generators as gaps/filler): their original clips are compared by record
+#: position, not track by track.
+FLATTENING = {"aaf", "fcpxml", "xml"}
 
 LONG_TEXT = "This line is far too long to ever fit inside its tiny little window, however fast it is spoken."
 
@@ -91,14 +92,17 @@ def _fcpx_seconds(value: str | None) -> Fraction:
 
 def fcpxml_record_frames(path: Path, rate: Fraction) -> dict[str, tuple[int, int]]:
     """Clip name -> (record frame from the timeline start, length) read exactly from an FCPXML file:
-    storyline items at their offset, connected (lane) clips at parent offset + (offset - parent start).
+    storyline items at their offset (from the sequence's tcStart), connected (lane) clips at parent
+    offset + (offset - parent start).
 
     OTIO's FCPXML reader truncates ``int(float(offset) * fps)``, so its re-read can land a frame early
     (41/10s at 30 fps reads back as frame 122); Final Cut Pro reads the exact rational."""
     found = {}
-    for spine in ET.parse(path).getroot().iter("spine"):
+    root = ET.parse(path).getroot()
+    tc_start = _fcpx_seconds(root.find("library/event/project/sequence").get("tcStart"))
+    for spine in root.iter("spine"):
         for item in spine:
-            base, start = _fcpx_seconds(item.get("offset")), _fcpx_seconds(item.get("start"))
+            base, start = _fcpx_seconds(item.get("offset")) - tc_start, _fcpx_seconds(item.get("start"))
             if item.get("name"):
                 found[item.get("name")] = (base * rate, _fcpx_seconds(item.get("duration")) * rate)
             for child in item:
@@ -231,8 +235,13 @@ def test_real_export_dub_clips_frame_exact(exported):
         start = exported.result.timeline.global_start_time
         check_edls(exported.result, rate, frame(start, rate) if start is not None else 0)
         return
-    back = read_back(exported.result.exports[0], **exported.read_args)
-    placed = record_frames(back, rate)
+    if exported.fmt == "fcpxml":  # exact, from the file (OTIO's reader truncates rationals and ignores tcStart)
+        start = read_timeline(exported.source).global_start_time
+        offset = frame(start, rate) if start is not None else 0
+        placed = {n: (at + offset, length) for n, (at, length) in
+                  fcpxml_record_frames(exported.result.exports[0], rate).items()}
+    else:
+        placed = record_frames(read_back(exported.result.exports[0], **exported.read_args), rate)
     for row in exported.result.lines:
         assert row["id"] in placed, f"{row['id']} missing from {exported.result.exports[0].name}: {sorted(placed)}"
         at, length = placed[row["id"]]
@@ -256,7 +265,10 @@ def check_edls(result: otio_dub.DubResult, rate: Fraction, start_frame: int) -> 
     seen = set()
     for path in result.exports:
         back = otio.adapters.read_from_file(str(path), rate=float(rate))
-        clips = [c for c in back.find_clips() if c.name in rows]
+        clips = [c for c in back.find_clips() if Path(c.name).stem in rows]
+        for clip in clips:  # '* FROM CLIP NAME:' is the line file's name, extension included
+            assert clip.name.endswith(".wav"), clip.name
+            clip.name = Path(clip.name).stem
         assert clips, f"{path.name}: no dub clip read back"
         placed = record_frames(back, rate)
         first = clips[0].name
@@ -265,7 +277,7 @@ def check_edls(result: otio_dub.DubResult, rate: Fraction, start_frame: int) -> 
                 tc_frame(rows[clip.name]["record_in"], rate) - tc_frame(rows[first]["record_in"], rate)), clip.name
             assert placed[clip.name][1] == tc_frame(rows[clip.name]["clip_out"], rate) - tc_frame(
                 rows[clip.name]["record_in"], rate), clip.name
-        events = edl_events(path.read_text(encoding="utf-8"))
+        events = [(Path(e[0]).stem, *e[1:]) for e in edl_events(path.read_text(encoding="ascii"))]
         assert sorted(e[0] for e in events) == sorted(c.name for c in clips), path.read_text(encoding="utf-8")
         for name, _, _, rec_in, rec_out in events:
             line = rows[name]
@@ -282,7 +294,10 @@ def test_real_export_original_tracks_unchanged(exported):
         for path in exported.result.exports:
             back = read_back(path, **exported.read_args)
             assert len(back.tracks) == 1
-            assert {c.name for c in back.find_clips()} <= exported.ids
+            assert {Path(c.name).stem for c in back.find_clips()} <= exported.ids
+        return
+    if exported.fmt in FLATTENING:
+        check_originals_in_place(exported)
         return
     before = read_back(exported.source, **exported.read_args)
     after = read_back(exported.result.exports[0], **exported.read_args)
@@ -290,18 +305,64 @@ def test_real_export_original_tracks_unchanged(exported):
     assert len(originals) == len(before.tracks)
     assert len(dub_tracks_of(after, exported.ids)) >= 1
     expected = [track_summary(t) for t in before.tracks]
-    if exported.fmt in NAMES_FROM_PLAIN_WRITE:
-        plain = exported.result.out_dir.parent / f"plain{Path(exported.name).suffix}"
-        otio.adapters.write_to_file(before, str(plain))
-        plain_back = read_back(plain, **exported.read_args)  # keep the timeline alive while using its tracks
-        for summary, track in zip(expected, plain_back.tracks, strict=True):
-            summary["name"] = track.name
     for index, (want, track) in enumerate(zip(expected, originals, strict=True)):
         got = track_summary(track)
         assert got["kind"] == want["kind"], index
         assert got["name"] == want["name"], index
         assert len(got["clips"]) == len(want["clips"]), (index, track.name)
         assert got["clips"] == want["clips"], (index, track.name)
+
+
+def placed_originals(timeline: otio.schema.Timeline, rate: Fraction, ids: set[str]) -> list[tuple]:
+    """(kind, clip name, record frame, length, media file name) of every non-dub clip with media, nested
+    stacks flattened as the NLE shows them (the top track of a compound clip wins)."""
+    found = []
+    for track in timeline.tracks:
+        flat = otio.algorithms.flatten_stack([track]) if any(
+            isinstance(i, (otio.schema.Stack, otio.schema.Track)) for i in track) else track
+        for item in flat:
+            if isinstance(item, (otio.schema.Stack, otio.schema.Track)):
+                inner = otio.algorithms.flatten_stack([t for t in item if isinstance(t, otio.schema.Track)
+                                                       and t.kind == track.kind] or [otio.schema.Track()])
+                trimmed = otio.algorithms.track_trimmed_to_range(inner, item.trimmed_range())  # keep it alive
+                base = frame(item.range_in_parent().start_time, rate)
+                rows = [(c, base + frame(c.range_in_parent().start_time, rate)) for c in trimmed.find_clips()]
+            elif isinstance(item, otio.schema.Clip):
+                rows = [(item, frame(item.range_in_parent().start_time, rate))]
+            else:
+                continue
+            for clip, at in rows:
+                url = getattr(clip.media_reference, "target_url", None)
+                if clip.name in ids or not url:
+                    continue
+                found.append((track.kind, clip.name, at, frame(clip.trimmed_range().duration, rate),
+                              Path(unquote(urlparse(url).path)).name))
+    return sorted(found)
+
+
+def check_originals_in_place(exported: Exported) -> None:
+    """Every original clip of the input (compound clips flattened) is in the output, at its record frame."""
+    rate = exported.rate
+    before = placed_originals(read_timeline(exported.source, **exported.read_args), rate, exported.ids)
+    written = exported.result.exports[0]
+    if exported.fmt == "fcpxml":  # positions exactly from the file; names and media from OTIO's re-read
+        root = ET.parse(written).getroot()
+        srcs = {a.get("id"): Path(unquote(urlparse(a.get("src")).path)).name for a in root.iter("asset")}
+        exact = []
+        tc_start = _fcpx_seconds(root.find("library/event/project/sequence").get("tcStart"))
+        for spine in root.iter("spine"):
+            for item in spine:
+                base, start = _fcpx_seconds(item.get("offset")) - tc_start, _fcpx_seconds(item.get("start"))
+                for element, at in [(item, base)] + [(c, base + _fcpx_seconds(c.get("offset")) - start) for c in item]:
+                    if element.tag == "asset-clip" and element.get("name") not in exported.ids:
+                        kind = "Video" if element.get("lane") is None or int(element.get("lane")) > 0 else "Audio"
+                        exact.append((kind, element.get("name"), int(at * rate),
+                                      int(_fcpx_seconds(element.get("duration")) * rate), srcs[element.get("ref")]))
+        after = sorted(exact)
+    else:
+        after = placed_originals(read_back(written, **exported.read_args), rate, exported.ids)
+    missing = [c for c in before if c not in after]
+    assert not missing, f"{written.name}: original clips not in place: {missing[:5]}"
 
 
 def test_real_export_dub_otio_keeps_the_input_tracks(exported):
@@ -319,15 +380,15 @@ def test_real_export_dub_otio_keeps_the_input_tracks(exported):
 
 def test_real_export_dub_media_are_absolute_file_urls(exported):
     for path in exported.result.exports:
-        back = otio.adapters.read_from_file(str(path), **exported.read_args)
-        clips = [c for c in first_timeline(back).find_clips() if c.name in exported.ids]
+        back = read_timeline(path, **exported.read_args)  # EDL: its '* FROM CLIP:' path, read as a file URL
+        clips = [c for c in back.find_clips() if Path(c.name).stem in exported.ids]  # EDL names: 'id.wav'
         assert clips
         for clip in clips:
             url = clip.media_reference.target_url
             assert url.startswith("file://"), url
             where = media_path(url)
             assert where.is_absolute() and where.is_file(), url
-            assert where == (exported.result.out_dir / "media" / f"{clip.name}.wav").resolve()
+            assert where == (exported.result.out_dir / "media" / f"{Path(clip.name).stem}.wav").resolve()
 
 
 def test_real_export_overrun_marker_is_not_read_back_as_a_line(exported):
@@ -369,8 +430,8 @@ def made_timeline(tools, label: str) -> tuple[otio.schema.Timeline, Fraction, in
         tools.LineSpec(round(fps * 4) + 3, round(fps * 5.5), "Thank you.", "ANNA"),
     ]
     timeline = tools.make_timeline(rate, start, specs, round(fps * 6), name=f"made_{label.replace('.', '_')}")
-    if not drop and rate.denominator != 1:  # NDF for an NTSC rate: only FCP7 XML metadata can say so
-        timeline.metadata["fcp_xml"] = {"timecode": {"displayformat": "NDF"}}
+    if rate.denominator != 1:  # DF/NDF is the source's to say, never the rate's
+        timeline.metadata["otio_dub"] = {"drop_frame": drop}
     return timeline, rate, start
 
 
@@ -380,15 +441,6 @@ def test_made_timeline_through_each_writer(tools, tmp_path, label, fmt):
     timeline, rate, start = made_timeline(tools, label)
     out = tmp_path / "out"
     options = DubOptions(to=fmt, stems=no_stems())
-    if fmt == "fcpxml" and rate.denominator != 1:
-        with pytest.raises(OutputError) as caught:
-            otio_dub.dub(timeline, out_dir=out, options=options)
-        message = str(caught.value)
-        assert "NTSC" in message and "otio" in message and "xml" in message
-        assert "\n" not in message
-        written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
-        assert not [n for n in written if ".dub." in n or ".part" in n], f"written despite the error: {written}"
-        return
     result = otio_dub.dub(timeline, out_dir=out, options=options)
     name = timeline.name
     rows = {row["id"]: row for row in result.lines}
@@ -398,9 +450,6 @@ def test_made_timeline_through_each_writer(tools, tmp_path, label, fmt):
 
     def check_positions(back: otio.schema.Timeline) -> None:
         placed = record_frames(back, rate)
-        if fmt == "fcpxml":  # the FCPXML adapter has no tcStart: it writes and reads no start timecode
-            assert back.global_start_time is None
-            placed = {name: (at + start, length) for name, (at, length) in placed.items()}
         for line_id, row in rows.items():
             assert line_id in placed, (line_id, sorted(placed))
             at, length = placed[line_id]
@@ -444,6 +493,9 @@ def test_made_timeline_through_each_writer(tools, tmp_path, label, fmt):
     back = read_back(path)
     if fmt == "fcpxml":  # exact positions from the file itself (see fcpxml_record_frames), names from the re-read
         exact = fcpxml_record_frames(path, rate)
+        sequence = ET.parse(path).getroot().find("library/event/project/sequence")
+        assert _fcpx_seconds(sequence.get("tcStart")) * rate == start
+        assert sequence.get("tcFormat") == ("DF" if RATES[label][2] else "NDF")
         assert {c.name for c in back.find_clips()} >= set(rows)
         for line_id, row in rows.items():
             at, length = exact[line_id]
@@ -551,6 +603,7 @@ def test_overlapping_events_of_one_character_warn(tools, tmp_path, caplog, monke
 
 
 def test_fcpxml_on_a_2997_timeline_cli(tmp_path):
+    """An NTSC timeline writes FCPXML (OTIO's writer refused it): frame-exact 1001/30000s times."""
     source = tmp_path / "avid_2997fps.aaf"
     shutil.copyfile(DATA / "avid_2997fps.aaf", source)
     script = tmp_path / "s.srt"
@@ -558,13 +611,14 @@ def test_fcpxml_on_a_2997_timeline_cli(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["dub", str(source), "--script", str(script), "--to", "fcpxml", "-o", str(out),
                                        "--stems", "none", "-q"])
-    assert result.exit_code != 0
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "NTSC" in errors[0] and "--to otio" in errors[0], result.output
-    written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
-    assert not [n for n in written if ".dub." in n], f"written despite the error: {written}"
+    assert result.exit_code == 0, result.output
+    path = out / "avid_2997fps.dub.fcpxml"
+    root = ET.parse(path).getroot()
+    assert root.find("resources/format").get("frameDuration") == "1001/30000s"
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    placed = fcpxml_record_frames(path, Fraction(30000, 1001))
+    for row in report["lines"]:
+        assert placed[row["id"]][0] == tc_frame(row["record_in"], Fraction(30000, 1001))
 
 
 def test_an_otiod_bundle_is_replaced_by_a_second_run(tmp_path):

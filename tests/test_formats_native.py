@@ -331,7 +331,11 @@ def test_edl_lines(dub):
         data.decode("ascii")  # CMX3600 is ASCII
         lines = data.decode("ascii").splitlines()
         assert lines[0].startswith("TITLE: ") and lines[1] == ("FCM: DROP FRAME" if dub.drop else "FCM: NON-DROP FRAME")
-        events += [(EVENT.match(line), lines[i + 1], lines[i + 2]) for i, line in enumerate(lines) if EVENT.match(line)]
+        for i, line in enumerate(lines):
+            if EVENT.match(line):
+                block = lines[i + 1:i + 4]
+                assert block[1] == block[2].replace("* SOURCE FILE: ", "* FROM CLIP: "), block  # Avid's link too
+                events.append((EVENT.match(line), block[0], block[2]))
     assert len(events) == len(dub.lines)
     separator = ";" if dub.drop else ":"
     for match, from_clip, source_file in events:
