@@ -2,10 +2,13 @@
 
 A timeline is dubbed once it has stopped growing (same size and modification time on two polls,
 ``settle`` seconds apart), with the script beside it (same stem: .ass/.ssa/.srt/.vtt/.csv/.tsv)
-when there is one, into ``DIR/dubbed/<name>/``. What was processed is remembered by content hash
+when there is one, into ``DIR/dubbed/<stem>_<ext>/`` (``cut.otio`` -> ``dubbed/cut_otio/``, so
+``cut.xml`` beside it gets a folder of its own). What was processed is remembered by content hash
 in ``DIR/dubbed/.otio-dub-watch.json``: a file is never processed twice, but a re-export (new
 content) is. A bad file is logged to ``DIR/dubbed/watch.log`` and its folder's ``error.txt``, and
-the watch moves on.
+the watch moves on: nothing one file does (its name, its content, a full disk) stops the watch.
+No input can name the watch's own files: every input's folder ends in ``_<timeline suffix>``,
+and files whose names start with a dot are never inputs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dialogue_list import LIST_SUFFIXES
-from .errors import OtioDubError
+from .errors import OtioDubError, OutputError
 from .formats import FORMATS
 from .render import write_text_atomic
 from .script import SCRIPT_SUFFIXES as SUBTITLE_SUFFIXES
@@ -31,6 +34,15 @@ log = logging.getLogger("otio_dub")
 TIMELINE_SUFFIXES = tuple(suffix for _, suffix in FORMATS.values() if suffix != ".otiod")
 #: The script beside a timeline: a subtitle script or a dialogue list
 SCRIPT_SUFFIXES = (*SUBTITLE_SUFFIXES, *LIST_SUFFIXES)
+LOG_NAME = "watch.log"
+STATE_NAME = ".otio-dub-watch.json"
+ERROR_NAME = "error.txt"
+
+
+def folder_name(timeline: Path) -> str:
+    """The output folder of one input: its name with the suffix's dot made ``_`` (``cut.xml`` ->
+    ``cut_xml``): one folder per input file, never the name of the watch's log or state."""
+    return f"{timeline.stem}_{timeline.suffix[1:]}"
 
 
 def _sha256(path: Path) -> str:
@@ -60,18 +72,26 @@ class Watcher:
     @property
     def state_path(self) -> Path:
         """The record of processed files."""
-        return self.out_root / ".otio-dub-watch.json"
+        return self.out_root / STATE_NAME
+
+    def out_dir(self, timeline: Path) -> Path:
+        """Where one input's dub goes: ``DIR/dubbed/<stem>_<ext>``."""
+        return self.out_root / folder_name(timeline)
 
     def _state(self) -> dict:
         try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+        return state if isinstance(state, dict) else {}
 
     def _log(self, message: str) -> None:
-        self.out_root.mkdir(parents=True, exist_ok=True)
-        with (self.out_root / "watch.log").open("a", encoding="utf-8") as fh:
-            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        """One line in watch.log; a log that cannot be written is reported, never fatal."""
+        try:
+            with (self.out_root / LOG_NAME).open("a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError as exc:
+            log.warning("%s: cannot write the watch log (%s)", self.out_root / LOG_NAME, exc.strerror or exc)
 
     def script_for(self, timeline: Path) -> Path | None:
         """The script beside a timeline: same stem, a script suffix."""
@@ -86,9 +106,12 @@ class Watcher:
         now = time.time() if now is None else now
         found = []
         for path in sorted(self.folder.iterdir()):
-            if not path.is_file() or path.suffix.lower() not in TIMELINE_SUFFIXES or path.name.startswith("."):
+            try:
+                if path.name.startswith(".") or path.suffix.lower() not in TIMELINE_SUFFIXES or not path.is_file():
+                    continue
+                stat = path.stat()
+            except OSError:  # gone, or unreadable, since the listing: looked at again next poll
                 continue
-            stat = path.stat()
             signature = (stat.st_size, stat.st_mtime_ns)
             previous = self._seen.get(path.name)
             self._seen[path.name] = (*signature, previous[2] if previous and previous[:2] == signature else now)
@@ -97,32 +120,65 @@ class Watcher:
         return found
 
     def process(self, path: Path) -> str:
-        """Dub one timeline unless this content was already processed; returns what happened."""
-        script = self.script_for(path)
-        key = _sha256(path) + (":" + _sha256(script) if script else "")
+        """Dub one timeline unless this content was already processed; returns what happened.
+
+        Never raises: whatever one file does is logged against that file and the watch goes on.
+        """
+        out = self.out_dir(path)
         state = self._state()
-        seen = state.get(path.name, {})
+        try:
+            script = self.script_for(path)
+            key = _sha256(path) + (":" + _sha256(script) if script else "")
+        except OSError as exc:  # unreadable: keyed by what the poll saw, so it is not retried every poll
+            key = "unreadable:" + ":".join(str(v) for v in self._seen.get(path.name, ())[:2])
+            if state.get(path.name) == {"key": key, "status": "failed"} and path.name in self._failed:
+                return "skipped"
+            return self._fail(path, out, state, key, f"{path}: cannot read ({exc.strerror or exc})")
+        seen = state.get(path.name)
+        seen = seen if isinstance(seen, dict) else {}
         # done once: never again; failed: not again in this watch, but retried after a restart
         # (a full disk or a fixed cast file may have cleared it)
         if seen.get("key") == key and (seen.get("status") == "dubbed" or path.name in self._failed):
             return "skipped"
-        out = self.out_root / path.stem
         try:
             self.dub(path, script=script, out_dir=out, options=self.options)
-            status, message = "dubbed", f"dubbed {path.name}" + (f" with {script.name}" if script else "") + f" -> {out}"
         except Exception as exc:  # one bad file never stops the watch
             detail = str(exc) if isinstance(exc, OtioDubError) else f"{type(exc).__name__}: {exc}"
-            status, message = "failed", f"FAILED {path.name}: {detail}"
-            self._failed.add(path.name)
-            write_text_atomic(out / "error.txt", f"{detail}\n")
+            return self._fail(path, out, state, key, detail)
+        (out / ERROR_NAME).unlink(missing_ok=True)  # an earlier failure's note, carried over by the dub
+        self._record(state, path, key, "dubbed", f"dubbed {path.name}" + (f" with {script.name}" if script else "")
+                     + f" -> {out}")
+        return "dubbed"
+
+    def _fail(self, path: Path, out: Path, state: dict, key: str, detail: str) -> str:
+        self._failed.add(path.name)
+        try:
+            write_text_atomic(out / ERROR_NAME, f"{detail}\n")
+        except OtioDubError as exc:
+            log.warning("%s", exc)
+        self._record(state, path, key, "failed", f"FAILED {path.name}: {detail}")
+        return "failed"
+
+    def _record(self, state: dict, path: Path, key: str, status: str, message: str) -> None:
+        """Log what happened and remember it (a state that cannot be saved is reported, not fatal)."""
         self._log(message)
         log.warning(message) if status == "failed" else log.info(message)
         state[path.name] = {"key": key, "status": status}
-        write_text_atomic(self.state_path, json.dumps(state, indent=2, sort_keys=True) + "\n")
-        return status
+        try:
+            write_text_atomic(self.state_path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+        except OtioDubError as exc:
+            log.warning("%s", exc)
+
+    def check(self) -> None:
+        """Make ``DIR/dubbed`` (the watch's one place to write), or say in one line why it cannot be."""
+        try:
+            self.out_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.out_root}: cannot create the watch's output folder ({exc.strerror or exc})") from None
 
     def poll_once(self, now: float | None = None) -> dict[str, str]:
         """One pass: process every settled timeline; returns name -> dubbed/failed/skipped."""
+        self.check()
         return {path.name: self.process(path) for path in self.ready(now)}
 
     def run(self, interval: float = 1.0, stop: threading.Event | None = None,

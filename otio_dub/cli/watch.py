@@ -25,7 +25,7 @@ from .common import setup_logging, user_errors, voice_options, voice_settings
 @user_errors
 def watch(folder: Path, to: str | None, lang: str, interval: float, settle: float, once: bool, verbose: bool,
           **kw: Any) -> None:
-    """Dub every timeline dropped into FOLDER (its script beside it, same name) into FOLDER/dubbed/<name>/."""
+    """Dub every timeline dropped into FOLDER (its script beside it, same name) into FOLDER/dubbed/<name>_<ext>/ (cut.xml -> dubbed/cut_xml/)."""
     from ..options import DubOptions
     from ..pipeline import dub
     from ..watch import Watcher
