@@ -148,8 +148,9 @@ class _Document:
             if start <= placed.start:
                 parent, parent_start, parent_own = element, start, own
         element = self._asset_clip(placed, lane, parent_own + (placed.start - parent_start) * self.frame)
-        if element is not None:
-            parent.append(element)
+        if element is not None:  # anchored items come before the parent's markers (FCPXML's content model)
+            markers = [i for i, child in enumerate(parent) if child.tag == "marker"]
+            parent.insert(markers[0] if markers else len(parent), element)
 
     # ------------------------------------------------------------------ clips and assets
     def _asset_clip(self, placed: _Placed, lane: int | None, offset: Fraction | None = None) -> ET.Element | None:

@@ -303,6 +303,52 @@ def test_fcpxml_structure(dub):
         assert fcpx_time(asset.get("duration")) == Fraction(samples, 48000)
 
 
+#: FCPXML's content model for what otio-dub writes: element -> (allowed attributes, allowed children).
+#: Written from Final Cut Pro's documented DTD (which is not redistributed here).
+GRAMMAR = {
+    "fcpxml": ({"version"}, ("resources", "library")),
+    "resources": (set(), ("format", "asset")),
+    "format": ({"id", "name", "frameDuration", "width", "height", "fieldOrder", "paspH", "paspV", "colorSpace"}, ()),
+    "asset": ({"id", "name", "uid", "src", "start", "duration", "hasVideo", "format", "hasAudio", "audioSources",
+               "audioChannels", "audioRate"}, ()),
+    "library": ({"location"}, ("event",)),
+    "event": ({"name", "uid"}, ("project", "asset-clip")),
+    "project": ({"name", "uid", "id", "modDate"}, ("sequence",)),
+    "sequence": ({"format", "duration", "tcStart", "tcFormat", "audioLayout", "audioRate", "renderFormat", "keywords"},
+                 ("spine",)),
+    "spine": ({"lane", "offset", "name", "format"}, ("asset-clip", "gap")),
+    "gap": ({"name", "offset", "start", "duration", "enabled"}, ("asset-clip", "marker")),
+    "asset-clip": ({"ref", "lane", "offset", "name", "start", "duration", "enabled", "srcEnable", "audioStart",
+                    "audioDuration", "format", "tcStart", "tcFormat", "modDate", "audioRole", "videoRole"},
+                   ("asset-clip", "marker")),
+    "marker": ({"start", "duration", "value", "completed", "note"}, ()),
+}
+TIME = re.compile(r"^-?\d+(/\d+)?s$")
+
+
+def test_fcpxml_follows_the_fcpxml_grammar(dub):
+    [path] = dub.write("fcpxml")
+    root = etree.parse(str(path)).getroot()
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    for element in root.iter():
+        attributes, children = GRAMMAR[element.tag]
+        assert set(element.attrib) <= attributes, (element.tag, set(element.attrib) - attributes)
+        assert all(child.tag in children for child in element), (element.tag, [c.tag for c in element])
+        kinds = [child.tag for child in element]
+        if "marker" in kinds:  # anchored items first, then markers
+            assert "asset-clip" not in kinds[kinds.index("marker"):], (element.tag, kinds)
+        for name in ("offset", "start", "duration", "tcStart", "frameDuration"):
+            if element.get(name) is not None:
+                assert TIME.match(element.get(name)), (element.tag, name, element.get(name))
+        for name in ("ref", "format"):
+            if element.get(name) is not None:  # IDREFs resolve
+                assert element.get(name) in ids, (element.tag, name, element.get(name))
+        assert element.get("tcFormat") in (None, "DF", "NDF")
+        assert element.get("srcEnable") in (None, "all", "audio", "video")
+    assert [c.tag for c in root.find("library/event/project/sequence")] == ["spine"]
+    assert root.find("library/event/project/sequence").get("audioRate") in ("32k", "44.1k", "48k", "88.2k", "96k")
+
+
 def test_fcpxml_round_trip(dub):
     [path] = dub.write("fcpxml")
     back = otio.adapters.read_from_file(str(path))
