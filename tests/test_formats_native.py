@@ -225,6 +225,21 @@ def test_aaf_structure(dub, embed):
                 assert [url_path(u) for u in locators] == [dub.media(line_id)]
 
 
+def test_aaf_stereo_pair_keeps_both_channels(tmp_path):
+    """Avid's two audio tracks of one source (a stereo pair) stay channels 1 and 2 of its master clip."""
+    dub = Dub("nle/avid_2997fps.aaf", tmp_path, {})
+    [path] = dub.write("aaf")
+    with aaf2.open(str(path), "r") as f:
+        [comp] = list(f.content.toplevel())
+        firsts = []
+        for slot in comp.slots:
+            if slot.media_kind == "Sound" and not slot.name.startswith("DUB"):
+                clip = next(c for c in slot.segment.components if isinstance(c, aaf2.components.SourceClip))
+                firsts.append((clip.mob.mob_id, clip.slot_id, clip.mob.slot_at(clip.slot_id)["PhysicalTrackNumber"].value))
+        assert len(firsts) == 2 and firsts[0][0] == firsts[1][0]  # one source
+        assert {channel for _, _, channel in firsts} == {1, 2} and firsts[0][1] != firsts[1][1]
+
+
 def test_aaf_round_trip(dub):
     [path] = dub.write("aaf")
     back = otio.adapters.read_from_file(str(path))
@@ -452,6 +467,42 @@ def test_fcp7_dub_files(dub):
         assert file_el.findtext("timecode/displayformat") == ("DF" if dub.drop else "NDF")
         assert item.findtext("sourcetrack/mediatype") == "audio" and item.findtext("sourcetrack/trackindex") == "1"
     assert seen == set(dub.lines)
+
+
+def test_fcp7_relative_media_of_an_otio_input_go_out_as_file_urls(tmp_path):
+    folder = tmp_path / "projet é"
+    (folder / "sons").mkdir(parents=True)
+    source = otio.adapters.read_from_file(str(DATA / "regress/mixed_rates_generator.otio"))
+    for clip in source.find_clips():
+        if clip.name.startswith("Dialogue"):
+            clip.media_reference.target_url = "sons/Dialogue é.wav"
+    otio.adapters.write_to_file(source, str(folder / "relative.otio"))
+    out = tmp_path / "out"
+    out.mkdir()
+    dub = Dub(str(folder / "relative.otio"), out, {})
+    [path] = dub.write("xml")
+    urls = [el.text for el in etree.parse(str(path)).getroot().iter("pathurl")]
+    assert urls and all(u.startswith("file://") for u in urls)
+    assert folder.resolve() / "sons" / "Dialogue é.wav" in {url_path(u) for u in urls}
+
+
+def test_drop_frame_override_labels_every_format(tmp_path):
+    """--drop-frame on a 29.97 source that says NDF: every format labels the dub DF, at the same frames."""
+    out = tmp_path / "out"
+    out.mkdir()
+    dub = Dub("regress/ndf_2997_1h.xml", out, {})
+    dub.tb = timebase_of(dub.timeline, drop_frame=True)
+    dub.dubbed.metadata["otio_dub"] = {**dict(dub.dubbed.metadata.get("otio_dub") or {}), "drop_frame": True}
+    with aaf2.open(str(dub.write("aaf")[0]), "r") as f:
+        assert next(s.segment for c in f.content.toplevel() for s in c.slots
+                    if isinstance(s.segment, aaf2.components.Timecode)).drop
+    assert "FCM: DROP FRAME" in dub.write("edl")[0].read_text(encoding="ascii")
+    root = etree.parse(str(dub.write("fcpxml")[0])).getroot()
+    assert root.find("library/event/project/sequence").get("tcFormat") == "DF"
+    xml = etree.parse(str(dub.write("xml")[0])).getroot()
+    assert {el.text for el in xml.iter("displayformat") if el.getparent().getparent().tag == "sequence"} == {"DF"}
+    assert read_timeline(dub.out / f"{dub.name}.dub.xml").metadata.get("fcp_xml", {}).get("timecode", {}).get(
+        "displayformat") == "DF"
 
 
 def test_fcp7_round_trip(dub):
