@@ -217,44 +217,121 @@ def _store(path: Path, m: Measure) -> None:
 # -- the actors ----------------------------------------------------------------------------------
 
 
+def _original_clips(timeline: object, tb: object, base: Path | None) -> list[tuple]:
+    """(clip, record in, record out) of every original audio clip (not a dub track) with a local file."""
+    import opentimelineio as otio
+
+    from .dub_timeline import media_path
+    from .lines import METADATA_KEY
+    from .timebase import frames_of
+
+    found = []
+    for track in timeline.tracks:
+        if track.kind != otio.schema.TrackKind.Audio or (track.metadata.get(METADATA_KEY) or {}).get("role") == "dub":
+            continue
+        for clip in track.find_clips():
+            ref = clip.media_reference
+            if not isinstance(ref, otio.schema.ExternalReference) or not ref.target_url:
+                continue
+            try:
+                if not media_path(ref.target_url, base or Path.cwd()).is_file():
+                    continue
+                rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
+            except (ValueError, otio.exceptions.OTIOError):  # not a local file, or no length to read
+                continue
+            found.append((clip, frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)))
+    return found
+
+
+def _reader(clean: bool) -> object:
+    """clip -> its source range at 48 kHz (cleaned by DeepFilterNet3 when installed and ``clean``)."""
+    try:
+        from .listen.media import clip_audio, enhance, enhance_available
+    except ImportError:  # a build without the listening half: WAV/AIFF/FLAC, raw
+        return _sound_file
+
+    denoise = clean and enhance_available()
+
+    def read(clip: object, base: Path | None) -> np.ndarray | None:
+        audio = clip_audio(clip, base)
+        if audio is not None and denoise:
+            try:
+                audio = enhance(audio)
+            except OtioDubError as exc:  # a broken runtime: the raw original still tells the voice
+                log.warning("voice matching: speech enhancement unavailable (%s); using the raw original", exc)
+        return audio
+
+    return read
+
+
+def _sound_file(clip: object, base: Path | None) -> np.ndarray | None:
+    """The clip's source range from a sound file (soundfile), at 48 kHz; None when unreadable."""
+    from fractions import Fraction
+
+    import soundfile as sf
+
+    from .dub_timeline import media_path
+    from .timebase import exact_rate
+
+    def seconds(rt: object) -> Fraction:
+        return Fraction(rt.value) / exact_rate(rt.rate)
+
+    used, available = clip.trimmed_range(), clip.media_reference.available_range
+    start = seconds(used.start_time) - (seconds(available.start_time) if available is not None else 0)
+    try:
+        path = media_path(clip.media_reference.target_url, base or Path.cwd())
+        rate = sf.info(str(path)).samplerate
+        audio, rate = sf.read(str(path), start=max(0, round(start * rate)), frames=round(seconds(used.duration) * rate),
+                              dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError) as exc:
+        log.warning("voice matching: cannot read the media of clip %r (%s)", clip.name, exc)
+        return None
+    return dsp.resample(audio.mean(axis=1), rate)
+
+
 def actor_audio(timeline: object, lines: Sequence[Line], base: Path | None, clean: bool = True) -> dict[str, np.ndarray]:
     """Per character, the original speech under its lines (48 kHz, silence trimmed per line, capped).
 
     The original of a line is the audio clip (not a dub track) that overlaps it most and whose
     media can be read, as for ``--align guide``; characters with none are missing from the result.
     """
-    from .guide import _audio_clips, _Originals
+    return {name: audio for name, (audio, _) in heard_speech(timeline, lines, base, clean).items()}
+
+
+def heard_speech(timeline: object, lines: Sequence[Line], base: Path | None,
+                 clean: bool = True) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Per character, the original speech under its lines and the texts of the lines heard."""
     from .lines import timebase_of
 
     tb = timebase_of(timeline)
-    clips = _audio_clips(timeline, tb, base)
+    clips = _original_clips(timeline, tb, base)
     if not clips:
         return {}
-    originals = _Originals(base)
-    originals.clean = originals.clean and clean
+    read, decoded = _reader(clean), {}
     cap = int(MAX_ACTOR_SECONDS * dsp.SAMPLE_RATE)
     found: dict[str, list[np.ndarray]] = {}
+    said: dict[str, list[str]] = {}
     for line in lines:
         have = sum(part.size for part in found.get(line.character, []))
-        if have >= cap:
-            continue
         best, overlap = None, 0
-        for clip, rin, rout in clips:
-            shared = min(rout, line.record_out) - max(rin, line.record_in)
+        for clip, rin, _rout in clips:
+            shared = min(_rout, line.record_out) - max(rin, line.record_in)
             if shared > overlap:
                 best, overlap = (clip, rin), shared
-        if best is None:
+        if best is None or have >= cap:
             continue
-        audio = originals.audio(best[0])
+        if id(best[0]) not in decoded:  # each clip decoded (and cleaned) once
+            decoded[id(best[0])] = read(best[0], base)
+        audio = decoded[id(best[0])]
         if audio is None:
             continue
         start = tb.samples_between(best[1], line.record_in)
-        window = tb.samples_between(line.record_in, line.record_out)
-        lo, hi = max(0, start), min(audio.size, start + window)
+        lo, hi = max(0, start), min(audio.size, start + tb.samples_between(line.record_in, line.record_out))
         speech = dsp.trim(audio[lo:hi]) if hi > lo else np.zeros(0, np.float32)
         if speech.size:
             found.setdefault(line.character, []).append(speech[: cap - have])
-    return {name: np.concatenate(parts) for name, parts in found.items()}
+            said.setdefault(line.character, []).append(line.text)
+    return {name: (np.concatenate(parts), said[name]) for name, parts in found.items()}
 
 
 # -- assignment --------------------------------------------------------------------------------
@@ -323,11 +400,11 @@ def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, eng
         counts[line.lang] = counts.get(line.lang, 0) + 1
         texts.setdefault(line.lang, []).append(line.text)
     lang_of = {c: max(counts, key=counts.get) for c, counts in langs.items()}
-    heard = actor_audio(timeline, lines, base, clean)
+    heard = heard_speech(timeline, lines, base, clean)
     results: dict[str, MatchResult] = {}
     by_lang: dict[str, dict[str, Measure]] = {}
     for character, lang in lang_of.items():
-        audio = heard.get(character)
+        audio = heard[character][0] if character in heard else None
         m = measure(audio, dsp.SAMPLE_RATE) if audio is not None and audio.size else None
         if m is None or (m.f0 is None and m.embedding is None):
             note = "no readable original media under its lines" if audio is None else "too little voiced speech heard"
@@ -349,6 +426,27 @@ def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, eng
                     pool.append((cand, m))
         matched = assign_matches(actors, pool, lang)
         for character in actors:
-            results[character] = matched.get(character) or MatchResult(
-                character, lang, note=f"no voice of {', '.join(engines)} speaks {lang}")
+            m = matched.get(character)
+            results[character] = m and _same_text_offset(m, actors[character], heard[character][1], refs) or \
+                MatchResult(character, lang, note=f"no voice of {', '.join(engines)} speaks {lang}")
     return results
+
+
+def _same_text_offset(m: MatchResult, actor: Measure, texts: Sequence[str], refs: Path | None) -> MatchResult:
+    """The pitch offset measured like for like: the chosen voice speaking the lines the actor was heard in.
+
+    A voice's median F0 moves by a semitone or two with what it says, so the reference passage
+    ranks the voices but the offset comes from the same words as the actor's.
+    """
+    from dataclasses import replace
+
+    from .pitch import semitones
+
+    said = " ".join(texts)[:600]
+    if not actor.f0 or not said:
+        return m
+    own = candidate_measure(Candidate(m.engine, m.voice, m.speaker, m.lang), said, refs)
+    if own is None or not own.f0:
+        return m
+    shift = float(np.clip(semitones(own.f0, actor.f0), -MAX_SHIFT, MAX_SHIFT))
+    return replace(m, semitones=round(shift, 1), voice_f0=own.f0)

@@ -41,6 +41,11 @@ def _base(lang: str) -> str:
     return {"zh": "cmn", "jp": "ja"}.get(base, base)
 
 
+def _has_kana(text: str) -> bool:
+    """Whether ``text`` is written in Japanese (hiragana or katakana; kanji alone may be Chinese)."""
+    return any("\u3040" <= ch <= "\u30ff" for ch in text)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -165,7 +170,7 @@ class KokoroEngine:
 
     def default_voice(self, lang: str, index: int) -> VoiceSpec:
         """The ``index``-th voice native to ``lang`` (female and male voices in the model's order)."""
-        native = [v.id for v in self.voices(lang)] or self._voice_names()[:1]
+        native = [v.id for v in self.voices(lang)] or self._voice_names()  # no native voice: any, accented
         return VoiceSpec(voice=native[index % len(native)], lang=lang)
 
     def check(self, voice: VoiceSpec) -> None:
@@ -178,8 +183,9 @@ class KokoroEngine:
                               f"{', '.join(sorted(set(_PREFIX_LANG.values())))}")
 
     def _phonemes(self, text: str, lang: str, kokoro: object) -> str:
-        """Kokoro phonemes of ``text``: misaki's romanizer for Japanese, espeak-ng for the rest."""
-        if _base(lang) == "ja":
+        """Kokoro phonemes of ``text``: misaki's romanizer for Japanese (or text written in kana,
+        whatever ``--lang`` says: espeak would spell kana out as letters), espeak-ng for the rest."""
+        if _base(lang) == "ja" or _has_kana(text):
             with self._lock:
                 if self._g2p is None:
                     try:

