@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -132,7 +133,9 @@ def main() -> None:
             builds.append(time.perf_counter() - t0)
         got = browse(page, args.runs)
         size = page.stat().st_size
-    print(f"{count} lines, {args.minutes:g} min, page {size / 1024:.0f} kB, console errors: {len(got['errors'])}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{count} lines, {args.minutes:g} min, page {size / 1024:.0f} kB, console errors: {len(got['errors'])}, "
+          f"load average {load} on {os.cpu_count()} cores")
     print("| step | median | best | worst |")
     print("| --- | --- | --- | --- |")
     print(f"| write_review (Python) | {statistics.median(builds):.2f} s | {min(builds):.2f} s | {max(builds):.2f} s |")

@@ -228,8 +228,17 @@ def test_ab_plays_the_original_under_the_line_and_keys_move_between_lines(page, 
     assert _wait_playing(page)["src"].endswith("media/001-ANNA.wav")
     page.keyboard.press("ArrowDown")  # the next line plays while playing
     assert _wait_playing(page)["src"].endswith("media/002-MARCUS.wav")
+    page.keyboard.press("l")  # L again: faster; J: back
+    assert page.evaluate("() => document.querySelector('#player').playbackRate") == 1.5
+    before = _player(page)["time"]
+    page.keyboard.press("j")
+    assert _player(page)["time"] < before
     page.keyboard.press(" ")
     assert _player(page)["paused"]
+    page.keyboard.press("l")  # L from a stop plays at normal speed
+    assert _wait_playing(page)["src"].endswith("media/002-MARCUS.wav")
+    assert page.evaluate("() => document.querySelector('#player').playbackRate") == 1
+    page.keyboard.press("k")
     page.keyboard.press("ArrowUp")
     assert page.locator("#rows-inner .row.sel").get_attribute("data-i") == "0"
     page.keyboard.press("d")  # DIALOGUE from the playhead (the selected line's record-in)

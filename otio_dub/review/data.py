@@ -118,7 +118,7 @@ def dub_lanes(timeline: otio.schema.Timeline, tb: TimeBase) -> tuple[list[dict],
             note = _meta(marker).get("note") if marker is not None else None
             placed[str(meta.get("line_id") or clip.name)] = {
                 "lane": lane, "in": rin, "clipOut": rout, "enabled": bool(clip.enabled and track.enabled),
-                "key": meta.get("key") or "", "edlNote": dict(note) if hasattr(note, "items") else None,
+                "key": meta.get("key") or "", "timelineNote": dict(note) if hasattr(note, "items") else None,
             }
     return lanes, placed
 
@@ -172,7 +172,7 @@ def line_rows(report: dict, placed: dict[str, dict], tb: TimeBase, out_dir: Path
             "media": media if (out_dir / media).is_file() else None,
             "orig": orig if (out_dir / orig).is_file() else None,
             "key": (place or {}).get("key") or str(row.get("key") or ""),
-            "peaks": peaks.peaks(out_dir / media, media), "edlNote": (place or {}).get("edlNote"),
+            "peaks": peaks.peaks(out_dir / media, media), "timelineNote": (place or {}).get("timelineNote"),
         })
     return rows
 

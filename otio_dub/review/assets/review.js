@@ -39,8 +39,10 @@
   var notes = {}, storageOk = true;
   try { notes = JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (e) { storageOk = false; notes = {}; }
   lines.forEach(function (l) {  // notes already put on the timeline by `otio-dub notes` show until changed here
-    if (!notes[l.id] && l.edlNote && (l.edlNote.verdict || l.edlNote.comment)) {
-      notes[l.id] = { verdict: l.edlNote.verdict || null, comment: l.edlNote.comment || "", take: l.edlNote.take || l.key, from: "timeline" };
+    if (!notes[l.id] && l.timelineNote && (l.timelineNote.verdict || l.timelineNote.comment)) {
+      var t = l.timelineNote;
+      notes[l.id] = { verdict: t.verdict || null, comment: t.comment || "", take: t.take || l.key, text: t.text || "", rate: t.rate || null,
+                      from: "timeline" };
     }
   });
   function saveNotes() {
@@ -258,7 +260,7 @@
       "<line class='unity' x1='" + L + "' x2='" + (w - R) + "' y1='" + Y(1) + "' y2='" + Y(1) + "'/>",
       "<text x='" + (L - 4) + "' y='" + (Y(hi) + 4) + "' text-anchor='end'>" + hi.toFixed(2) + "x</text>",
       "<text x='" + (L - 4) + "' y='" + (Y(lo) + 4) + "' text-anchor='end'>" + lo.toFixed(2) + "x</text>",
-      "<text x='" + (L - 4) + "' y='" + (Y(1) + 4) + "' text-anchor='end'>1.00x</text>",
+      Math.min(Math.abs(Y(1) - Y(lo)), Math.abs(Y(1) - Y(hi))) > 11 ? "<text x='" + (L - 4) + "' y='" + (Y(1) + 4) + "' text-anchor='end'>1.00x</text>" : "",
       "<text x='" + L + "' y='" + (h - 4) + "'>" + esc(D.start) + "</text>",
       "<text x='" + (w - R) + "' y='" + (h - 4) + "' text-anchor='end'>" + esc(D.end) + "</text>"];
     lines.forEach(function (l) {
@@ -307,17 +309,24 @@
     renderRows();
     renderStripClasses();
   }
-  function wave(peaks) {
-    if (!peaks) { return "<span class='muted'>no media</span>"; }
-    var n = peaks.length, w = 96, h = 24, mid = h / 2, top = [], bottom = [];
-    var A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (var i = 0; i < n; i++) {
-      var v = Math.max(A.indexOf(peaks[i]) / 63, 0.02) * mid, x0 = (i * w / n).toFixed(1), x1 = ((i + 1) * w / n).toFixed(1);
-      top.push(x0 + "," + (mid - v).toFixed(1) + " " + x1 + "," + (mid - v).toFixed(1));
-      bottom.unshift(x1 + "," + (mid + v).toFixed(1) + " " + x0 + "," + (mid + v).toFixed(1));
-    }
-    return "<svg width='" + w + "' height='" + h + "' viewBox='0 0 " + w + " " + h + "'><rect width='" + w + "' height='" + h +
-      "'/><path d='M" + top.join(" ") + " " + bottom.join(" ") + "Z'/></svg>";
+  var LEVELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  function wave(peaks) {  // a canvas per row, drawn after the rows are in (cheaper to lay out than inline SVG)
+    return peaks ? "<canvas class='wave' width='96' height='24'></canvas>" : "<span class='muted'>no media</span>";
+  }
+  function drawWaves() {
+    var dpr = window.devicePixelRatio || 1;
+    rowsInner.querySelectorAll("canvas.wave").forEach(function (c) {
+      var peaks = lines[+c.parentNode.parentNode.getAttribute("data-i")].peaks, n = peaks.length, w = 96, h = 24, mid = h / 2;
+      c.width = w * dpr; c.height = h * dpr;
+      var g = c.getContext("2d");
+      g.scale(dpr, dpr);
+      g.fillStyle = "rgba(255,255,255,.06)"; g.fillRect(0, 0, w, h);
+      g.fillStyle = "#9fb3c8";
+      for (var i = 0; i < n; i++) {
+        var v = Math.max(LEVELS.indexOf(peaks[i]) / 63, 0.03) * mid;
+        g.fillRect(i * w / n, mid - v, w / n + 0.3, 2 * v);
+      }
+    });
   }
   function rowHtml(i, pos) {
     var l = lines[i], n = notes[l.id], v = n && n.verdict;
@@ -339,6 +348,7 @@
     var html = [];
     for (var p = first; p < last; p++) { html.push(rowHtml(S.filtered[p], p)); }
     rowsInner.innerHTML = html.join("");
+    drawWaves();
   }
   function refreshLine(i) {
     renderRows();
@@ -415,7 +425,11 @@
     player.currentTime = fromSec;
     $("#now-playing").textContent = label;
     var p = player.play();
-    if (p && p.catch) { p.catch(function (e) { $("#now-playing").textContent = "cannot play " + src + ": " + e.message; }); }
+    if (p && p.catch) {
+      p.catch(function (e) {  // AbortError: another line was picked before this one started, nothing wrong
+        if (e.name !== "AbortError") { $("#now-playing").textContent = "cannot play " + src + ": " + e.message; }
+      });
+    }
     $("#play").innerHTML = "&#10073;&#10073;";
   }
   function playLine(i, kind, fromSec) {
