@@ -258,9 +258,10 @@ class RenderCache:
             self._db.execute(f"INSERT OR REPLACE INTO takes ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
                              (key, str(path.relative_to(self.folder)), json.dumps(meta),  # order kept: identical reports
                               path.stat().st_size, now, now))
-        except OSError as exc:  # disk full, file too large, unwritable: name the file
-            raise OutputError(f"{exc.filename or tmp or path}: cannot store a take in the render cache "
-                              f"({exc.strerror or exc})") from None
+        except OSError as exc:  # disk full, file too large, unwritable: name the take's file
+            # numpy reports a short write (a full disk, a file-size limit) with no errno: say what it means
+            reason = exc.strerror or f"disk full or file too large: {exc}"
+            raise OutputError(f"{path}: cannot store a take in the render cache ({reason})") from None
         except sqlite3.Error as exc:
             raise OutputError(f"{self.folder / 'index.sqlite'}: cannot index a take in the render cache ({exc})") from None
         finally:
