@@ -187,3 +187,55 @@ def test_dub_with_a_piper_cast(piper, tools, fresh_dub):
 def _take(engine, text: str) -> tuple[np.ndarray, int]:
     take = engine.synthesize(text, JOE, 1.0)
     return take.audio, take.sample_rate
+
+
+_NO_NETWORK = '''
+import socket
+
+
+def _refuse(*args, **kwargs):
+    raise OSError("network access is forbidden in this test")
+
+
+socket.socket.connect = socket.socket.connect_ex = _refuse
+socket.getaddrinfo = socket.create_connection = _refuse
+'''
+
+
+def test_piper_dub_writes_nothing_outside_its_folder_and_uses_no_network(tools, tmp_path):
+    """onnxruntime's telemetry is off before it loads: no ~/.cache/Microsoft, no socket, in a fresh process.
+
+    The dub runs in its own process with a read-only empty home, a temp folder of its own, Python
+    sockets refused and, where the system allows it, no network at all (a new network namespace).
+    """
+    import os
+    import shutil
+    import stat
+    import subprocess
+
+    import opentimelineio as otio
+
+    work, home, tmp, site = (tmp_path / n for n in ("work", "home", "tmp", "site"))
+    for folder in (work, home, tmp, site):
+        folder.mkdir()
+    (site / "sitecustomize.py").write_text(_NO_NETWORK, encoding="utf-8")
+    timeline = tools.make_timeline(24, 86400, [tools.LineSpec(24, 96, "Hello there, my old friend.", "MARCUS")], 144)
+    otio.adapters.write_to_file(timeline, str(work / "cut.otio"))
+    (work / "cast.toml").write_text('[characters.MARCUS]\nengine = "piper"\nvoice = "joe"\nlang = "en-us"\n',
+                                    encoding="utf-8")
+    home.chmod(stat.S_IRUSR | stat.S_IXUSR)  # read-only (root ignores it: the check below is what counts)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "XDG_", "OTIO_DUB_", "KOKORO_"))}
+    env.update(HOME=str(home), TMPDIR=str(tmp), PYTHONPATH=str(site))
+    code = ("import otio_dub; from otio_dub.options import DubOptions; "
+            "otio_dub.dub('cut.otio', out_dir='out', options=DubOptions(cast='cast.toml'))")
+    command = [sys.executable, "-c", code]
+    if shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
+        command = ["unshare", "-rn", *command]
+    run = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    home.chmod(stat.S_IRWXU)
+    assert list(home.rglob("*")) == []  # no ~/.cache/Microsoft/DeveloperTools/deviceid
+    assert list(tmp.rglob("*")) == []
+    # beside -o only the output folder's lock (outdir.py: a run swaps the whole folder, so it locks beside it)
+    assert sorted(p.name for p in work.iterdir() if p.name != ".out.otio-dub.lock") == ["cast.toml", "cut.otio", "out"]
+    assert (work / "out" / "media" / "001-MARCUS.wav").is_file() or list((work / "out" / "media").glob("*.wav"))
