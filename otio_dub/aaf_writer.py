@@ -119,6 +119,7 @@ class _Writer:
         self.masters: dict[str, tuple[object, dict[tuple[str, int], int]]] = {}
         self.channels = self._channel_map()
         self.dropped: list[str] = []
+        self.roll: object | None = None  # the dub's sound roll: one tape for every line file
 
     # ------------------------------------------------------------------ composition
     def write(self) -> None:
@@ -243,11 +244,9 @@ class _Writer:
         if key not in self.masters:
             master = self.aaf.create.MasterMob(clip.name or "clip")
             master.mob_id = self._mob_id(key, clip)
-            if is_dub(clip):
-                meta = clip.metadata.get("otio_dub") or {}
-                for name in ("character", "lang", "text"):
-                    if isinstance(meta.get(name), str):
-                        master.comments[name.capitalize()] = meta[name]
+            meta = clip.metadata.get("otio_dub") if is_dub(clip) else None
+            if hasattr(meta, "get") and isinstance(meta.get("text"), str):  # the bin's Comments column
+                master.comments["Comments"] = f"{meta.get('character', '')} ({meta.get('lang', '')}): {meta['text']}"
             self.aaf.content.mobs.append(master)
             self.masters[key] = (master, {})
         master, slots = self.masters[key]
@@ -301,7 +300,7 @@ class _Writer:
             clip.media_reference.available_range.start_time, Fraction(wav.sample_rate)) \
             if clip.media_reference.available_range is not None else 0
         rate = Fraction(wav.sample_rate)
-        tape = self._tape(path.name, "sound", rate, tr + wav.frames, url)
+        tape = self._sound_roll(rate) if is_dub(clip) else self._tape(path.name, "sound", rate, tr + wav.frames, url)
         file_mob = self.aaf.create.SourceMob(path.name)
         self.aaf.content.mobs.append(file_mob)
         tape_clip = tape.create_source_clip(slot_id=1, start=tr, length=wav.frames, media_kind="sound")
@@ -323,6 +322,14 @@ class _Writer:
         if kind == "sound":
             slot["PhysicalTrackNumber"].value = channel
         return slot_id
+
+    def _sound_roll(self, rate: Fraction) -> object:
+        """The tape every line file comes from, as a recorder's BWFs share a sound roll: a day of
+        timecode, each file at its TimeReference (one tape, not one per line: a feature has thousands)."""
+        if self.roll is None:
+            day = 24 * 3600
+            self.roll = self._tape(f"{self.timeline.name or 'otio-dub'} dub", "sound", rate, int(day * rate), "")
+        return self.roll
 
     def _tape(self, name: str, kind: str, rate: Fraction, length: int, url: str) -> object:
         """The source's tape mob: its timecode (from 00:00:00:00: a file's start is its offset into it)."""
