@@ -30,32 +30,36 @@ def ascii_text(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in plain).strip()
 
 
-def edl_for_track(track: otio.schema.Track, title: str, tb: TimeBase, link_dir: Path) -> str:
-    """The CMX3600 text of one audio track: one event per clip, record timecodes absolute."""
+def edl_for_track(track: otio.schema.Track, title: str, tb: TimeBase, link_dir: Path) -> list[str]:
+    """The CMX3600 text of one audio track: one event per clip, record timecodes absolute. A track
+    of more than 999 clips (the most a list numbers) is split into lists of 999, in order."""
     drop = bool(tb.drop_frame)
-    lines = [f"TITLE: {ascii_text(title)[:70] or 'otio-dub'}", f"FCM: {'DROP FRAME' if drop else 'NON-DROP FRAME'}", ""]
-    number = 0
+    events: list[list[str]] = []
     for clip in track.find_clips(shallow_search=True):
         placed = clip.transformed_time_range(clip.trimmed_range(), track)
         rec_in = tb.start_frame + frames_of(placed.start_time, tb.rate)
         rec_out = tb.start_frame + frames_of(placed.end_time_exclusive(), tb.rate)
         if rec_out <= rec_in:
             continue
-        number += 1
-        if number > MAX_EVENTS:
-            raise ValueError(f"track {track.name!r} has more than {MAX_EVENTS} clips, the most a CMX3600 EDL holds")
         src_in = frames_of(clip.trimmed_range().start_time, tb.rate)
         src_out = src_in + rec_out - rec_in
         tcs = " ".join(timecode(f, tb.rate, drop) for f in (src_in, src_out, rec_in, rec_out))
-        lines.append(f"{number:03d}  AX       A     C        {tcs}")
         url = getattr(clip.media_reference, "target_url", None) or ""
         name, source = _names(clip, url, link_dir)
-        lines.append(f"* FROM CLIP NAME: {name}")
+        event = [f"AX       A     C        {tcs}", f"* FROM CLIP NAME: {name}"]
         if source:
-            lines.append(f"* FROM CLIP: {source}")  # Avid's (and OTIO's reader's) media link
-            lines.append(f"* SOURCE FILE: {source}")  # Premiere's and Resolve's
-        lines.append("")
-    return "\n".join(lines).rstrip("\n") + "\n"
+            event += [f"* FROM CLIP: {source}", f"* SOURCE FILE: {source}"]  # Avid's link; Premiere's and Resolve's
+        events.append(event)
+    parts = [events[i:i + MAX_EVENTS] for i in range(0, len(events), MAX_EVENTS)] or [[]]
+    head = ascii_text(title)[:60] or "otio-dub"
+    texts = []
+    for n, part in enumerate(parts, 1):
+        name = head if len(parts) == 1 else f"{head} ({n} of {len(parts)})"
+        lines = [f"TITLE: {name}", f"FCM: {'DROP FRAME' if drop else 'NON-DROP FRAME'}", ""]
+        for number, event in enumerate(part, 1):
+            lines += [f"{number:03d}  {event[0]}", *event[1:], ""]
+        texts.append("\n".join(lines).rstrip("\n") + "\n")
+    return texts
 
 
 def _names(clip: otio.schema.Clip, url: str, link_dir: Path) -> tuple[str, str]:

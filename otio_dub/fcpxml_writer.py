@@ -86,8 +86,8 @@ class _Document:
     def build(self) -> ET.Element:
         root = ET.Element("fcpxml", version="1.8")
         root.append(self.resources)
-        width, height = _frame_size(self.timeline)
-        ET.SubElement(self.resources, "format", id="r1", name=format_name(self.tb.rate, width, height),
+        name, width, height = _video_format(self.timeline, self.tb.rate)
+        ET.SubElement(self.resources, "format", id="r1", name=name,
                       frameDuration=seconds(self.frame), width=str(width), height=str(height))
         total = frames_of(self.timeline.duration(), self.tb.rate) if len(self.timeline.tracks) else 0
         tracks = [t for t in self.timeline.tracks if isinstance(t, otio.schema.Track)
@@ -224,18 +224,25 @@ def _time(value: str | None) -> Fraction:
     return Fraction(int(num), int(den or 1))
 
 
-def _frame_size(timeline: otio.schema.Timeline) -> tuple[int, int]:
-    """The video frame size the source states (otio-dub's, FCP7's samplecharacteristics), else 1920x1080."""
+def _video_format(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[str, int, int]:
+    """(FCP format name, width, height): the source's own (an FCPXML's format, FCP7's
+    samplecharacteristics) when it runs at this rate, else 1920x1080 named for the rate."""
     ours = timeline.metadata.get("otio_dub") or {}
-    size = ours.get("frame_size") if hasattr(ours, "get") else None
-    if size and len(size) == 2:
-        return int(size[0]), int(size[1])
+    source = ours.get("video_format") if hasattr(ours, "get") else None
+    if hasattr(source, "get"):
+        try:
+            width, height = int(source["width"]), int(source["height"])
+            same_rate = _time(source.get("frameDuration")) == 1 / rate
+            return (source["name"] if same_rate and source.get("name") else format_name(rate, width, height)), width, height
+        except (KeyError, TypeError, ValueError):
+            pass
     fcp = timeline.metadata.get("fcp_xml") or {}
     try:
         chars = fcp["media"]["video"]["format"]["samplecharacteristics"]
-        return int(chars["width"]), int(chars["height"])
+        width, height = int(chars["width"]), int(chars["height"])
     except (KeyError, TypeError, ValueError):
-        return 1920, 1080
+        width, height = 1920, 1080
+    return format_name(rate, width, height), width, height
 
 
 def _placed(track: otio.schema.Track, tb: TimeBase, video: bool, skipped: list[str]) -> list[_Placed]:

@@ -151,15 +151,13 @@ def _slug(text: str) -> str:
 
 
 def _write_edls(timeline: otio.schema.Timeline, out_dir: Path, name: str, tb: TimeBase, link: Path) -> list[Path]:
-    """One EDL per dub track (CMX3600 lists are one programme channel each)."""
+    """One EDL per dub track (CMX3600 lists are one programme channel each); a track of more than
+    999 lines continues in ``<...>.part2.edl`` and on."""
     written = []
     for track in (t for t in timeline.tracks if is_dub(t)):
-        path = out_dir / f"{name}.dub.{_slug(track.name)}.edl"
-        try:
-            text = edl_for_track(track, f"{name} {track.name}", tb, link)
-        except ValueError as exc:
-            raise OutputError(f"{path}: {exc}") from None
-        written.append(write_text_atomic(path, text))
+        stem = f"{name}.dub.{_slug(track.name)}"
+        for n, text in enumerate(edl_for_track(track, f"{name} {track.name}", tb, link), 1):
+            written.append(write_text_atomic(out_dir / (f"{stem}.edl" if n == 1 else f"{stem}.part{n}.edl"), text))
     return written
 
 

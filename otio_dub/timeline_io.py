@@ -66,7 +66,9 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
     elif suffix == ".aaf":
         said = _aaf_drop_frame(path)
     elif suffix == ".fcpxml":
-        said = _fcpxml_drop_frame(path)
+        said, video_format = _fcpxml_facts(path)
+        if video_format:
+            result.metadata["otio_dub"] = {**dict(result.metadata.get("otio_dub") or {}), "video_format": video_format}
     _absolute_media(result, path.resolve().parent)
     if drop_frame is not None:
         said = drop_frame
@@ -158,15 +160,25 @@ def _aaf_drop_frame(path: Path) -> bool | None:
     return None
 
 
-def _fcpxml_drop_frame(path: Path) -> bool | None:
-    """The first sequence's ``tcFormat`` (DF / NDF) in an FCPXML file."""
+def _fcpxml_facts(path: Path) -> tuple[bool | None, dict[str, str]]:
+    """The project sequence's ``tcFormat`` (DF / NDF) and its format (name, frame size and duration)."""
     import xml.etree.ElementTree as ET
 
+    formats: dict[str, dict[str, str]] = {}
+    chosen: dict[str, str] | None = None
+    projects = 0
     try:
-        for _, element in ET.iterparse(str(path), events=("start",)):
-            if element.tag == "sequence":
-                fmt = (element.get("tcFormat") or "").upper()
-                return {"DF": True, "NDF": False}.get(fmt)
+        for event, element in ET.iterparse(str(path), events=("start", "end")):
+            if element.tag == "project":
+                projects += 1 if event == "start" else -1
+            elif event == "start" and element.tag == "sequence" and (chosen is None or projects and not chosen["in_project"]):
+                chosen = {"tcFormat": element.get("tcFormat") or "", "format": element.get("format") or "",
+                          "in_project": "1" if projects else ""}
+            elif event == "end" and element.tag == "format" and element.get("id"):
+                formats[element.get("id")] = {k: element.get(k) for k in ("name", "width", "height", "frameDuration")
+                                              if element.get(k)}
     except (ET.ParseError, OSError):
-        return None
-    return None
+        return None, {}
+    if chosen is None:
+        return None, {}
+    return {"DF": True, "NDF": False}.get(chosen["tcFormat"].upper()), formats.get(chosen["format"], {})

@@ -364,6 +364,27 @@ def test_fcpxml_follows_the_fcpxml_grammar(dub):
     assert root.find("library/event/project/sequence").get("audioRate") in ("32k", "44.1k", "48k", "88.2k", "96k")
 
 
+@pytest.mark.parametrize(("source", "name", "size"), [
+    ("nle/fcpx_example.fcpxml", "FFVideoFormat1080p30", ("1920", "1080")),  # the source's own format
+    ("nle/premiere_example.xml", "FFVideoFormat720p30", ("1280", "720")),  # FCP7 samplecharacteristics
+    ("regress/mixed_rates_generator.otio", "FFVideoFormat1080p2997", ("1920", "1080")),  # nothing said
+])
+def test_fcpxml_keeps_the_video_format(tmp_path, source, name, size):
+    dub = Dub(source, tmp_path, {})
+    fmt = etree.parse(str(dub.write("fcpxml")[0])).getroot().find("resources/format")
+    assert (fmt.get("name"), (fmt.get("width"), fmt.get("height"))) == (name, size)
+
+
+def test_fcpxml_format_renamed_for_another_rate():
+    from otio_dub.fcpxml_writer import _video_format
+
+    timeline = otio.schema.Timeline("uhd")
+    timeline.metadata["otio_dub"] = {"video_format": {"name": "FFVideoFormat3840x2160p25", "width": "3840",
+                                                      "height": "2160", "frameDuration": "1/25s"}}
+    assert _video_format(timeline, Fraction(25)) == ("FFVideoFormat3840x2160p25", 3840, 2160)
+    assert _video_format(timeline, Fraction(30000, 1001)) == ("FFVideoFormat3840x2160p2997", 3840, 2160)
+
+
 def test_fcpxml_round_trip(dub):
     [path] = dub.write("fcpxml")
     back = otio.adapters.read_from_file(str(path))
@@ -414,6 +435,26 @@ def test_edl_lines(dub):
             assert named == dub.media(line_id)
         else:  # a non-ASCII folder: the file name only
             assert str(named) == f"{line_id}.wav"
+
+
+def test_edl_of_more_than_999_lines_is_split(tmp_path):
+    from otio_dub.edl_writer import edl_for_track
+
+    rate = 25.0
+    track = otio.schema.Track("DUB en BOB", kind=otio.schema.TrackKind.Audio, metadata={"otio_dub": {"role": "dub"}})
+    for n in range(1001):
+        rng = otio.opentime.TimeRange(otio.opentime.RationalTime(90000 + 2 * n, rate), otio.opentime.RationalTime(1, rate))
+        track.append(otio.schema.Clip(f"{n:04d}-BOB", otio.schema.ExternalReference(f"media/{n:04d}-BOB.wav"), rng))
+        track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(1, rate))))
+    texts = edl_for_track(track, "scene", TimeBase(Fraction(25), 90000), tmp_path)
+    assert len(texts) == 2 and texts[0].startswith("TITLE: scene (1 of 2)\nFCM: NON-DROP FRAME")
+    numbers = [[int(line[:3]) for line in text.splitlines() if EVENT.match(line)] for text in texts]
+    assert numbers == [list(range(1, 1000)), [1, 2]]
+    assert "01:01:19:23 01:01:19:24" in texts[1]  # the 1000th line (frame 1998 after 01:00:00:00)
+    timeline = otio.schema.Timeline("scene", global_start_time=otio.opentime.RationalTime(90000, rate))
+    timeline.tracks.append(track.clone())
+    paths = write_timeline(timeline, tmp_path, "scene", "edl", TimeBase(Fraction(25), 90000))
+    assert [p.name for p in paths] == ["scene.dub.DUB_en_BOB.edl", "scene.dub.DUB_en_BOB.part2.edl"]
 
 
 def test_edl_absolute_source_file(tmp_path):
