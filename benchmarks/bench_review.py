@@ -9,7 +9,7 @@ figures are drawn at random in realistic proportions. Then:
   from navigation to the page's script having drawn everything (``performance.now()`` at its end);
 * scrolling: the lines table scrolled from top to bottom and the timeline strip (zoomed to
   4 px/frame) from start to end, one step per animation frame; the frame intervals say whether
-  it stays smooth (16.7 ms is 60 fps).
+  it stays smooth (16.7 ms is 60 fps); the same loop on a bare page of plain rows is this machine's floor.
 
     python benchmarks/bench_review.py [--lines-per-hour 800] [--minutes 90] [--runs 3] [--work DIR]
 """
@@ -90,7 +90,7 @@ def write_report(folder: Path, timeline_path: Path, seed: int = 7) -> int:
 def browse(page_path: Path, runs: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    loads, table, strip, errors = [], [], [], []
+    loads, table, wheel, strip, errors = [], [], [], [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         for _ in range(runs):
@@ -101,10 +101,16 @@ def browse(page_path: Path, runs: int) -> dict:
             page.wait_for_selector("html[data-ready]")
             loads.append(page.evaluate("() => otioDubReview.readyMs"))
             table += page.evaluate(SCROLL, ["#rows-scroll", 900, None])[1:]
+            page.evaluate("() => { document.querySelector('#rows-scroll').scrollTop = 0; }")
+            wheel += page.evaluate(SCROLL, ["#rows-scroll", 120, None])[1:]
             strip += page.evaluate(SCROLL, ["#strip-scroll", 800, "for (let i = 0; i < 12; i++) document.querySelector('#zoom-in').click()"])[1:]
             context.close()
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})  # the same loop on a bare page: the machine's floor
+        page.set_content("<div id='bare' style='height:700px;overflow:auto'>" +
+                         "".join(f"<div style='height:30px'>row {i}</div>" for i in range(3000)) + "</div>")
+        bare = page.evaluate(SCROLL, ["#bare", 900, None])[1:]
         browser.close()
-    return {"loads": loads, "table": table, "strip": strip, "errors": errors}
+    return {"loads": loads, "table": table, "wheel": wheel, "strip": strip, "bare": bare, "errors": errors}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -141,9 +147,12 @@ def main() -> None:
     print(f"| write_review (Python) | {statistics.median(builds):.2f} s | {min(builds):.2f} s | {max(builds):.2f} s |")
     loads = got["loads"]
     print(f"| page load to drawn (Chromium) | {statistics.median(loads):.0f} ms | {min(loads):.0f} ms | {max(loads):.0f} ms |")
-    for name in ("table", "strip"):
+    for name, what in (("wheel", "scroll the lines table, 4 rows a frame (mouse wheel)"),
+                       ("table", "scroll the lines table, 30 rows a frame (a fling)"),
+                       ("strip", "scroll the strip at full zoom (12 px/frame)"),
+                       ("bare", "the same scroll on a bare page (this machine's floor)")):
         gaps = got[name]
-        print(f"| scroll {name}: frame interval ({len(gaps)} frames) | {statistics.median(gaps):.1f} ms "
+        print(f"| {what}: frame interval ({len(gaps)} frames) | {statistics.median(gaps):.1f} ms "
               f"| p95 {pct(gaps, 0.95):.1f} ms | {max(gaps):.1f} ms |")
 
 

@@ -119,6 +119,13 @@ def test_page_is_self_contained_and_loads_without_console_errors(page, dub_dir, 
     for status, count in report["summary"].items():
         if status != "lines":
             assert f"{status} {count}" in page.inner_text("#counts")
+    # waveform thumbnails: each take's envelope, drawn into the sprite every row shows its tile of
+    from otio_dub.review.peaks import encode_peaks
+
+    peaks = page.evaluate("() => otioDubReview.data.lines.map(l => l.peaks)")
+    for row, drawn in zip(report["lines"], peaks, strict=True):
+        assert drawn == encode_peaks(sf.read(dub_dir / row["media"], dtype="float32")[0])
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.row .wave')).backgroundImage.startsWith('url(\"blob:')")
     shot = tmp_path_factory.mktemp("review-screenshot") / "review.png"
     page.screenshot(path=str(shot))
     width, height = struct.unpack(">II", shot.read_bytes()[16:24])  # PNG IHDR

@@ -192,20 +192,19 @@ def mark_clip(clip: otio.schema.Clip, note: Note) -> None:
     clip.metadata[METADATA_KEY] = meta
 
 
+#: Exported formats whose writers carry clip markers (AAF and EDL leave markers to the .dub.otio:
+#: rewriting them would change nothing the NLE shows, and could turn an embedded AAF into a linked one).
+MARKER_FORMATS = ("xml", "fcpxml", "otioz", "otiod")
+
+
 def exported_formats(out_dir: Path, name: str) -> list[str]:
-    """The ``--to`` formats the dub wrote beside its ``.dub.otio`` (found by their file names)."""
-    found = []
-    for fmt, (_, suffix) in FORMATS.items():
-        if fmt == "otio":
-            continue
-        if fmt == "edl" and any(out_dir.glob(f"{name}.dub.*.edl")) or (out_dir / f"{name}.dub{suffix}").exists():
-            found.append(fmt)
-    return found
+    """The marker-carrying ``--to`` formats the dub wrote beside its ``.dub.otio`` (found by file name)."""
+    return [fmt for fmt in MARKER_FORMATS if (out_dir / f"{name}.dub{FORMATS[fmt][1]}").exists()]
 
 
 def apply_notes(dub_dir: str | Path, notes_path: str | Path) -> NotesResult:
     """Put each note on its dub clip as a marker (``REDO: comment`` red, ``APPROVED`` green, ``NOTE``
-    cyan) in the ``.dub.otio`` and the formats the dub exported, and rebuild the review page.
+    cyan) in the ``.dub.otio`` and the exported NLE files that carry markers; rebuild the review page.
 
     Every note must name a line of this dub; nothing is written otherwise. A later notes file
     replaces the markers of the lines it notes and leaves the others.

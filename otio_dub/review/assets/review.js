@@ -90,7 +90,7 @@
                         rate: n.rate || null, at: new Date().toISOString() };
         count += 1;
       });
-      saveNotes(); renderRows(); renderStripClasses();
+      saveNotes(); redrawRows(); renderStripClasses();
       $("#notes-count").textContent += " (loaded " + count + ")";
     }).catch(function (e) { $("#notes-count").textContent = "not a notes file: " + e.message; });
   }
@@ -309,23 +309,35 @@
     renderRows();
     renderStripClasses();
   }
-  var LEVELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  function wave(peaks) {  // a canvas per row, drawn after the rows are in (cheaper to lay out than inline SVG)
-    return peaks ? "<canvas class='wave' width='96' height='24'></canvas>" : "<span class='muted'>no media</span>";
+  // Waveform thumbnails: every take drawn once into one sprite image; a row shows its tile as a background
+  // (a canvas per row cost more to create than the rest of the row together).
+  var LEVELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", WAVE_W = 96, WAVE_H = 24;
+  var SPRITE_COLS = Math.max(1, Math.ceil(lines.length * WAVE_H / 16000 / 16)) * 16;  // sprite under 16,000 px tall
+  function wave(l) {
+    if (!l.peaks) { return "<span class='muted'>no media</span>"; }
+    return "<div class='wave' style='background-position:-" + (l.index % SPRITE_COLS) * WAVE_W + "px -" +
+      Math.floor(l.index / SPRITE_COLS) * WAVE_H + "px'></div>";
   }
-  function drawWaves() {
-    var dpr = window.devicePixelRatio || 1;
-    rowsInner.querySelectorAll("canvas.wave").forEach(function (c) {
-      var peaks = lines[+c.parentNode.parentNode.getAttribute("data-i")].peaks, n = peaks.length, w = 96, h = 24, mid = h / 2;
-      c.width = w * dpr; c.height = h * dpr;
-      var g = c.getContext("2d");
-      g.scale(dpr, dpr);
-      g.fillStyle = "rgba(255,255,255,.06)"; g.fillRect(0, 0, w, h);
+  function buildSprite() {
+    var dpr = window.devicePixelRatio || 1, rows = Math.ceil(lines.length / SPRITE_COLS), c = document.createElement("canvas");
+    c.width = SPRITE_COLS * WAVE_W * dpr; c.height = Math.max(rows, 1) * WAVE_H * dpr;
+    var g = c.getContext("2d"), mid = WAVE_H / 2;
+    g.scale(dpr, dpr);
+    lines.forEach(function (l) {
+      if (!l.peaks) { return; }
+      var x0 = (l.index % SPRITE_COLS) * WAVE_W, y0 = Math.floor(l.index / SPRITE_COLS) * WAVE_H, n = l.peaks.length;
+      g.fillStyle = "rgba(255,255,255,.06)"; g.fillRect(x0, y0, WAVE_W, WAVE_H);
       g.fillStyle = "#9fb3c8";
       for (var i = 0; i < n; i++) {
-        var v = Math.max(LEVELS.indexOf(peaks[i]) / 63, 0.03) * mid;
-        g.fillRect(i * w / n, mid - v, w / n + 0.3, 2 * v);
+        var v = Math.max(LEVELS.indexOf(l.peaks[i]) / 63, 0.03) * mid;
+        g.fillRect(x0 + i * WAVE_W / n, y0 + mid - v, WAVE_W / n + 0.3, 2 * v);
       }
+    });
+    c.toBlob(function (blob) {
+      if (!blob) { return; }
+      var style = document.createElement("style");
+      style.textContent = ".wave { background-image: url(" + URL.createObjectURL(blob) + "); background-size: " + SPRITE_COLS * WAVE_W + "px auto; }";
+      document.head.appendChild(style);
     });
   }
   function rowHtml(i, pos) {
@@ -338,19 +350,36 @@
       "<span class='num" + speechCls + "'>" + num(l.window, 2) + " / " + num(l.speech, 2) + "</span><span class='num'>" + num(l.speed, 2, "x") +
       "</span><span class='num'>" + num(l.stretch, 3) + "</span><span class='num'>" + (l.passes == null ? "" : esc(l.passes)) +
       "</span><span><span class='st s-" + esc(l.status) + "'>" + esc(l.status) + "</span></span><span title='" + esc(l.note) + "'>" + esc(l.note) +
-      "</span><span>" + wave(l.peaks) + "</span><span class='" + (v ? "v-" + v : "") + (n && n.comment ? " has-comment" : "") + "' title='" +
+      "</span><span>" + wave(l) + "</span><span class='" + (v ? "v-" + v : "") + (n && n.comment ? " has-comment" : "") + "' title='" +
       esc(n ? n.comment : "") + "'>" + (v === "approve" ? "approved" : v === "redo" ? "redo" : "") + (stale ? " *" : "") + "</span></div>";
   }
-  function renderRows() {
+  var rowEls = {}, rowTemplate = document.createElement("template");  // line index -> its row, while on screen
+  function renderRows() {  // rows still on screen are kept (moved if the filter changed): only new ones are built
     var first = Math.max(0, Math.floor(rowsScroll.scrollTop / ROW_H) - 4);
     var last = Math.min(S.filtered.length, first + Math.ceil(rowsScroll.clientHeight / ROW_H) + 8);
     S.rowsDrawn = [first, last];
-    var html = [];
-    for (var p = first; p < last; p++) { html.push(rowHtml(S.filtered[p], p)); }
-    rowsInner.innerHTML = html.join("");
-    drawWaves();
+    var keep = {}, html = [];
+    for (var p = first; p < last; p++) {
+      var i = S.filtered[p], el = rowEls[i];
+      keep[i] = true;
+      if (!el) { html.push(rowHtml(i, p)); continue; }
+      if (el.pos !== p) { el.style.top = (p * ROW_H) + "px"; el.pos = p; }
+      el.classList.toggle("sel", i === S.sel);
+    }
+    Object.keys(rowEls).forEach(function (k) { if (!keep[k]) { rowEls[k].remove(); delete rowEls[k]; } });
+    if (!html.length) { return; }
+    rowTemplate.innerHTML = html.join("");
+    var fresh = Array.prototype.slice.call(rowTemplate.content.children);
+    fresh.forEach(function (row) { row.pos = Math.round(parseFloat(row.style.top) / ROW_H); rowEls[+row.getAttribute("data-i")] = row; });
+    rowsInner.appendChild(rowTemplate.content);
+  }
+  function redrawRows() {
+    Object.keys(rowEls).forEach(function (k) { rowEls[k].remove(); });
+    rowEls = {};
+    renderRows();
   }
   function refreshLine(i) {
+    if (rowEls[i]) { rowEls[i].remove(); delete rowEls[i]; }
     renderRows();
     if (i === S.sel) { renderDetail(); }
   }
@@ -591,6 +620,7 @@
   renderNoteCount();
   renderDetail();
   requestAnimationFrame(tick);
+  setTimeout(buildSprite, 0);  // after the first paint: the page is usable before its thumbnails are
   window.otioDubReview = { readyMs: performance.now(), data: D, state: S, tc: tc, tcAbs: tcAbs, select: select, exportNotes: exportNotes, notes: function () { return notes; } };
   document.documentElement.setAttribute("data-ready", "1");
 })();
