@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -124,16 +125,23 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def starter_cast(entries: list[CastEntry]) -> str:
-    """A cast file to edit: one table per character with every setting written out."""
+def starter_cast(entries: list[CastEntry], comments: Mapping[str, str] | None = None) -> str:
+    """A cast file to edit: one table per character with every setting written out.
+
+    ``comments`` (by character) go on a line above the character's table: why it got its voice.
+    """
+    comments = comments or {}
     out = [
         "# otio-dub cast: one voice per character. Engines: `otio-dub engines`; voices: `otio-dub voices ENGINE`.",
         "# rate: speed multiplier; pitch: semitones (formant-preserving); gain: dB;",
         f"# emotion: {', '.join(EMOTIONS)}; speaker: multi-speaker voices only.",
     ]
     for entry in entries:
-        out += ["", f"[characters.{_toml_str(entry.character)}]"]
-        for key in ("engine", "voice", "lang", "rate", "pitch", "gain", "emotion"):
+        out.append("")
+        if entry.character in comments:
+            out.append(f"# {comments[entry.character]}")
+        out.append(f"[characters.{_toml_str(entry.character)}]")
+        for key in ("engine", "voice", "lang", "rate", "pitch", "gain", "emotion", "model", "voices"):
             value = getattr(entry, key)
             if value is None and key == "emotion":
                 value = "neutral"

@@ -450,3 +450,19 @@ def _same_text_offset(m: MatchResult, actor: Measure, texts: Sequence[str], refs
         return m
     shift = float(np.clip(semitones(own.f0, actor.f0), -MAX_SHIFT, MAX_SHIFT))
     return replace(m, semitones=round(shift, 1), voice_f0=own.f0)
+
+
+def loadable_engines() -> list[str]:
+    """Every engine that loads here, neural ones first (espeak stays the fallback for other languages)."""
+    from .engines import available_engines
+
+    names = sorted(available_engines(), key=lambda n: (n not in NEURAL, n))
+    found = []
+    for name in names:
+        try:
+            get_engine(name)
+        except OtioDubError as exc:
+            log.info("voice matching: engine %s not available (%s)", name, exc)
+            continue
+        found.append(name)
+    return found

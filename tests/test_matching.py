@@ -252,3 +252,26 @@ def test_match_result_without_evidence_comment():
     m = MatchResult("ANNA", "en", note="no readable original media under its lines")
     assert not m.evidence
     assert m.comment() == "no evidence: no readable original media under its lines; automatic voice"
+
+
+def test_cast_match_command_writes_a_commented_cast(scene, refs, monkeypatch):
+    """`otio-dub cast TIMELINE --match --engine espeak > cast.toml`: a valid cast that says why."""
+    from click.testing import CliRunner
+
+    from otio_dub.cast import parse_cast
+    from otio_dub.cli import main
+
+    folder, timeline, _ = scene
+    otio.adapters.write_to_file(timeline, str(folder / "cut.otio"))
+    monkeypatch.setenv("OTIO_DUB_VOICES", str(refs.parent / "cli-voices"))
+    result = CliRunner().invoke(main, ["cast", str(folder / "cut.otio"), "--lang", "en-us", "--match",
+                                       "--engine", "espeak"])
+    assert result.exit_code == 0, result.output
+    cast = parse_cast(result.output, "cast.toml")
+    assert cast["ANNA"].voice == "en-us+f4" and cast["MARCUS"].voice == "en-us+m1"
+    assert cast["JOE"].engine == "espeak" and cast["JOE"].voice not in ("en-us+f4", "en-us+m1")
+    comments = [line for line in result.output.splitlines() if line.startswith("# actor F0")]
+    assert len(comments) == 3
+    assert re.search(r"# actor F0 \d+ Hz; espeak en-us\+f4 [+-]\d\.\d st; similarity 0\.\d\d", result.output)
+    assert cast["ANNA"].pitch == pytest.approx(float(re.search(
+        r"espeak en-us\+f4 ([+-]\d\.\d) st", result.output).group(1)))

@@ -192,3 +192,24 @@ def test_piper_engine_speaks_a_voice_by_name(repo, cache, monkeypatch):
     assert [v.id for v in engine.voices("en")] == [NAME]
     assert engine.default_voice("en-us", 0).voice == NAME
     assert engine.voices("de") == []
+
+
+def test_cli_downloads_once_and_fails_offline_in_one_line(repo, cache, monkeypatch):
+    from click.testing import CliRunner
+
+    from otio_dub.cli import main
+
+    monkeypatch.setenv(piper_voices.BASE_URL_ENV, repo.url)
+    first = CliRunner().invoke(main, ["voices", "piper", "--download", NAME])
+    assert first.exit_code == 0, first.output
+    assert str(cache / NAME / f"{NAME}.onnx") in first.output
+    repo.requests.clear()
+    again = CliRunner().invoke(main, ["voices", "piper", "--download", NAME])
+    assert again.exit_code == 0 and repo.requests == []
+    monkeypatch.setenv(piper_voices.BASE_URL_ENV, "http://127.0.0.1:9/voices")
+    offline = CliRunner().invoke(main, ["voices", "piper", "--download", "de_DE-thorsten-medium"])
+    assert offline.exit_code == 1
+    errors = [line for line in offline.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "de_DE-thorsten-medium" in errors[0] and "Traceback" not in offline.output
+    wrong = CliRunner().invoke(main, ["voices", "espeak", "--download", NAME])
+    assert wrong.exit_code != 0 and "piper" in wrong.output

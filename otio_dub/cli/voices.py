@@ -34,11 +34,23 @@ def engines() -> None:
 @click.command()
 @click.argument("engine", default="espeak")
 @click.option("--lang", help="Only voices that speak this language (e.g. en, en-us, de).")
+@click.option("--download", "downloads", multiple=True, metavar="NAME",
+              help="piper: download a voice of Piper's repository by name (e.g. de_DE-thorsten-medium) into the "
+                   "voice cache, checked, for offline use (repeatable; mirror: $OTIO_DUB_PIPER_URL).")
 @user_errors
-def voices(engine: str, lang: str | None) -> None:
+def voices(engine: str, lang: str | None, downloads: tuple[str, ...]) -> None:
     """List ENGINE's voices (default: espeak) with their languages and variants or speakers."""
     from ..engines import get_engine
 
+    if downloads:
+        from ..piper_voices import fetch_voice
+
+        if engine != "piper":
+            raise click.ClickException(f"--download is for piper voices; engine {engine!r} has nothing to download")
+        for name in downloads:
+            model, _ = fetch_voice(name, progress=lambda msg: click.echo(msg, err=True))
+            click.echo(f"{name}: {model}")
+        return
     found = get_engine(engine).voices(lang)
     if not found:
         raise click.ClickException(f"engine {engine!r} has no voice for language {lang!r}")
@@ -51,10 +63,15 @@ def voices(engine: str, lang: str | None) -> None:
 
 @click.command()
 @line_options
-@click.option("--engine", default="espeak", show_default=True, help="Engine to cast every character with.")
+@click.option("--engine", default=None, help="Engine to cast every character with (default: espeak; with --match, "
+                                              "every engine that loads, neural voices preferred).")
+@click.option("--match", "match", is_flag=True,
+              help="Hear the original actors in the dialogue clips' media and give each character the closest "
+                   "distinct voice and a pitch offset; the file says why for each character.")
 @user_errors
 def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: str, dialogue_tracks: tuple[str, ...],
-         rate: float | None, start: str | None, drop_frame: bool | None, verbose: bool, engine: str) -> None:
+         rate: float | None, start: str | None, drop_frame: bool | None, verbose: bool, engine: str | None,
+         match: bool) -> None:
     """Print a starter cast file for the characters of TIMELINE (and --script): `> cast.toml`."""
     from ..cast import CastEntry, starter_cast
     from ..options import DubOptions
@@ -63,13 +80,22 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
     from ..voices import assign
 
     setup_logging(verbose)
-    options = DubOptions(engine=engine, lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks)
-    _, found = collect_lines(read_timeline(timeline, rate, start, drop_frame), script, options, where=str(timeline))
-    performers = assign(found, {}, engine)
+    options = DubOptions(engine=engine or "espeak", lang=lang, script_offset=script_offset,
+                         dialogue_tracks=dialogue_tracks)
+    source = read_timeline(timeline, rate, start, drop_frame)
+    _, found = collect_lines(source, script, options, where=str(timeline))
+    matches, comments = {}, {}
+    if match:
+        from ..matching import loadable_engines, match_voices
+
+        matches = match_voices(source, found, timeline.resolve().parent, [engine] if engine else loadable_engines())
+        comments = {name: m.comment() for name, m in matches.items()}
+    performers = assign(found, {}, engine or "espeak", matches)
     entries, seen = [], set()
     for (character, line_lang), p in performers.items():
         if character in seen:  # one entry per character: its first language
             continue
         seen.add(character)
-        entries.append(CastEntry(character, p.engine, p.spec.voice, line_lang, speaker=p.spec.speaker))
-    click.echo(starter_cast(entries), nl=False)
+        entries.append(CastEntry(character, p.engine, p.spec.voice, line_lang, pitch=p.semitones,
+                                 speaker=p.spec.speaker))
+    click.echo(starter_cast(entries, comments), nl=False)
