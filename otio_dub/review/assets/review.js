@@ -421,7 +421,7 @@
     $("#d-text").textContent = l.character + " (" + l.lang + "): " + l.text;
     var rows = [["voice", l.voice + (l.emotion ? ", " + l.emotion : "")], ["window / speech", num(l.window, 3, " s") + " / " + num(l.speech, 3, " s")],
       ["natural", num(l.natural, 3, " s")], ["needed", num(l.needed, 3, "x")], ["speed", num(l.speed, 3, "x") + " (rate " + num(l.rate, 3) + ", stretch " + num(l.stretch, 3) + ")"],
-      ["passes", l.passes == null ? "" : String(l.passes)], ["onset / offset", num(l.onset, 1, " ms") + " / " + num(l.offset, 1, " ms")],
+      ["passes", l.passes == null ? "" : String(l.passes)], ["onset / offset", l.onset == null ? "\u2013" : num(l.onset, 1, " ms") + " / " + num(l.offset, 1, " ms")],
       ["borrowed", l.borrowed ? num(l.borrowed, 0, " ms") : "\u2013"], ["advice", l.note || "\u2013"]];
     $("#d-figures").innerHTML = rows.map(function (r) { return "<dt>" + esc(r[0]) + "</dt><dd>" + esc(r[1]) + "</dd>"; }).join("");
     $("#d-take").disabled = !l.media; $("#d-orig").disabled = !l.orig;
