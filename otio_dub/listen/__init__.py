@@ -15,10 +15,10 @@ from pathlib import Path
 import opentimelineio as otio
 
 from ..errors import OutputError
+from .listening import Progress, Transcript, hear
 from .media import ListenError, clip_audio, enhance
 from .segment import Event, Rules, Word
 from .subtitles import write_dub_subtitles
-from .transcribe import Progress, Transcript, hear
 
 
 @dataclass

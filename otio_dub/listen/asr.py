@@ -143,7 +143,78 @@ class Recognizer:
             for w in segment.words or []:
                 if w.word.strip():
                     heard.append(Heard(w.word.strip(), float(w.start), float(w.end), float(w.probability)))
-        return heard, self.lang or info.language
+        return snap_onsets(heard, pcm, ASR_RATE), self.lang or info.language
+
+
+#: Onset snapping: 5 ms frames of 10 ms windows; speech is 12 dB over the local floor, within 30 dB of the word.
+_HOP_S, _WIN_S, _OVER_FLOOR_DB, _UNDER_PEAK_DB = 0.005, 0.010, 12.0, 30.0
+_MAX_SHIFT_S, _PAUSE_S, _BRIDGE_S = 0.5, 0.12, 0.03
+
+
+def _levels(pcm: np.ndarray, rate: int) -> np.ndarray:
+    hop, win = int(rate * _HOP_S), int(rate * _WIN_S)
+    n = max(0, (pcm.size - win) // hop + 1)
+    if n == 0:
+        return np.zeros(0)
+    frames = np.lib.stride_tricks.sliding_window_view(pcm.astype(np.float64), win)[::hop][:n]
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def _edge(level: np.ndarray, t: float, lo: int, hi: int, word: tuple[int, int], backward: bool) -> float | None:
+    """Where the loud stretch around time ``t`` begins (``backward``) or ends, searched in frames
+    ``lo``-``hi``; None when the sound there has no clear rise over its floor."""
+    if hi - lo < 4:
+        return None
+    floor = float(np.percentile(level[lo:hi], 10))
+    peak = float(level[max(lo, word[0]):min(hi, word[1]) + 1].max(initial=-240.0))
+    threshold = max(floor + _OVER_FLOOR_DB, peak - _UNDER_PEAK_DB)
+    if peak < threshold:
+        return None
+    loud = level[lo:hi] > threshold
+    if not backward:
+        loud = loud[::-1]
+    k = int(t / _HOP_S) - lo if backward else hi - 1 - int(t / _HOP_S)
+    k = min(max(k, 0), loud.size - 1)
+    if not loud[k]:  # landed in silence: the nearest loud frame on the word's side
+        ahead = np.flatnonzero(loud[k:])
+        if ahead.size == 0:
+            return None
+        k += int(ahead[0])
+    bridge = int(_BRIDGE_S / _HOP_S)
+    while k > 0 and loud[max(0, k - bridge):k].any():  # through the stretch (short dips bridged)
+        k -= 1
+        while k > 0 and not loud[k] and loud[max(0, k - bridge):k].any():
+            k -= 1
+    return (lo + k) * _HOP_S if backward else (hi - k) * _HOP_S + _WIN_S - _HOP_S
+
+
+def snap_onsets(words: list[Heard], pcm: np.ndarray, rate: int) -> list[Heard]:
+    """Move the start of each word after a pause, and the end of each word before one, onto its sound.
+
+    Whisper's word times come from attention, coarse to a few hundred ms around pauses inside one
+    VAD chunk (measured: a first word 260 ms late on tiny.en). The sound is better: from Whisper's
+    time, walk through the loud stretch it lands in (or to the nearest one, if it lands in silence),
+    never past the neighbouring word nor by more than 0.5 s. Where the sound has no clear rise over
+    its floor (speech in heavy noise), Whisper's time stays.
+    """
+    level = _levels(pcm, rate)
+    if level.size == 0:
+        return words
+    out = list(words)
+    f = lambda t: int(t / _HOP_S)  # noqa: E731
+    for i, w in enumerate(words):
+        start, end = w.start, w.end
+        prev_end = out[i - 1].end if i else 0.0
+        if not i or w.start - prev_end >= _PAUSE_S:
+            lo, hi = f(max(prev_end, w.start - _MAX_SHIFT_S)), min(level.size, f(min(w.end, w.start + _MAX_SHIFT_S)) + 1)
+            start = _edge(level, w.start, max(0, lo), hi, (f(w.start), f(w.end)), True) or w.start
+        next_start = words[i + 1].start if i + 1 < len(words) else pcm.size / rate
+        if next_start - w.end >= _PAUSE_S:
+            lo, hi = f(max(start, w.end - _MAX_SHIFT_S)), min(level.size, f(min(next_start, w.end + _MAX_SHIFT_S)) + 1)
+            end = _edge(level, w.end, max(0, lo), hi, (f(w.start), f(w.end)), False) or w.end
+        if end > start:
+            out[i] = Heard(w.text, start, end, w.probability)
+    return out
 
 
 @functools.lru_cache(maxsize=2)

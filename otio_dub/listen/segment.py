@@ -124,20 +124,25 @@ def _split_to_fit(words: list[Word], rules: Rules) -> list[list[Word]]:
     return _split_to_fit(words[:i], rules) + _split_to_fit(words[i:], rules)
 
 
-def group_words(words: Sequence[Word], rules: Rules = DEFAULT_RULES) -> list[list[Word]]:
+def group_words(words: Sequence[Word], rules: Rules = DEFAULT_RULES, *, sentences: bool = True) -> list[list[Word]]:
     """Words in time order -> runs: split at clip cuts, speaker changes, pauses and sentence ends,
-    then wherever a run is too long to show (> 7 s or more than two lines of 42 characters)."""
+    then wherever a run is too long to show (> 7 s or more than two lines of 42 characters).
+
+    ``sentences=False`` gives the voice runs speaker attribution listens to: split at cuts and
+    pauses only, as long as the speech allows (a voiceprint of a longer run is surer).
+    """
     runs: list[list[Word]] = []
     for word in words:
         if not word.text.strip():
             continue
         last = runs[-1][-1] if runs else None
         if (last is None or word.clip != last.clip or word.speaker != last.speaker
-                or word.start - last.end >= rules.pause_s or last.text.strip().endswith(_SENTENCE_END)):
+                or word.start - last.end >= rules.pause_s
+                or (sentences and last.text.strip().endswith(_SENTENCE_END))):
             runs.append([word])
         else:
             runs[-1].append(word)
-    return [part for run in runs for part in _split_to_fit(run, rules)]
+    return [part for run in runs for part in _split_to_fit(run, rules)] if sentences else runs
 
 
 def to_frames(seconds: float | Fraction, rate: Fraction, up: bool = False) -> int:

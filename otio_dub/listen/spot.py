@@ -16,11 +16,12 @@ import opentimelineio as otio
 from .. import __version__
 from ..dialogue_list import format_dialogue_list
 from ..dub_timeline import media_path
-from ..lines import METADATA_KEY
+from ..lines import METADATA_KEY, is_dub
 from ..render import write_text_atomic
+from ..script import clean_text, split_speaker
+from .listening import Transcript
 from .segment import Event
 from .subtitles import SUBTITLE_FORMATS, write_events
-from .transcribe import Transcript
 
 
 def dialogue_list_text(t: Transcript) -> str:
@@ -53,7 +54,8 @@ def transcript_json(t: Transcript) -> str:
 def spotted_timeline(t: Transcript, base: Path | None) -> otio.schema.Timeline:
     """A copy of the timeline with each event as a ranged ``CHARACTER: text`` marker on its clip.
 
-    A clip's own line text (if any) moves to ``script_text`` so the heard lines are what dub reads;
+    A clip's own line text and ``CHARACTER: text`` markers (if any) move to ``script_text`` so the
+    heard lines are what dub reads;
     relative media become absolute, so the copy finds them from wherever it is written.
     """
     spotted = copy.deepcopy(t.timeline)
@@ -70,8 +72,16 @@ def spotted_timeline(t: Transcript, base: Path | None) -> otio.schema.Timeline:
         if not events:
             continue
         meta = dict(clip.metadata.get(METADATA_KEY) or {})
-        if meta.get("text"):
-            meta["script_text"] = meta.pop("text")
+        script = [meta.pop("text")] if meta.get("text") else []
+        first_marker = len(script)
+        for index in reversed(range(len(clip.markers))):  # old CHARACTER: text markers would be lines again
+            marker = clip.markers[index]
+            said = next((t for t in (marker.comment, marker.name) if split_speaker(clean_text(t or ""))[0]), None)
+            if said and not is_dub(marker):
+                script.insert(first_marker, said)  # walking backwards: keep their order
+                del clip.markers[index]
+        if script:
+            meta["script_text"] = " / ".join(script)
         meta.update(dialogue=True, spotted=True, lang=t.lang)
         clip.metadata[METADATA_KEY] = meta
         for event in events:

@@ -43,7 +43,7 @@ class Scene:
 
     @property
     def utterances(self) -> list[Utterance]:
-        return [u for c in self.clips for u in c["utterances"]]
+        return sorted((u for c in self.clips for u in c["utterances"]), key=lambda u: u.onset_s)
 
 
 def normalise(text: str) -> list[str]:

@@ -127,7 +127,7 @@ def _voices(clips: list[HeardClip], words: list[Word], tb: TimeBase, rules: Rule
     """Words with their speaker: a voiceprint per run of words, clustered, clusters named."""
     from .speakers import RELIABLE_S, cluster, get_voiceprints, name_clusters
 
-    runs = group_words(words, rules)
+    runs = group_words(words, rules, sentences=False)
     if not runs:
         return [], []
     encoder = get_voiceprints()
@@ -181,8 +181,8 @@ def hear(
             skipped.append(f"clip {heard.clip.name!r} on track {heard.track!r} at {tb.tc(heard.record_in)}: no readable media")
             log.warning("%s; skipped", skipped[-1])
         else:
-            heard.audio = enhance_audio(audio) if enhance else audio
-            found, heard.lang = asr.words(heard.audio, SAMPLE_RATE)
+            heard.audio = audio  # voiceprints of the original: DeepFilterNet's output blurs voices (measured)
+            found, heard.lang = asr.words(enhance_audio(audio) if enhance else audio, SAMPLE_RATE)
             origin = float(Fraction(heard.record_in) / tb.rate)
             limit = float(Fraction(heard.record_out) / tb.rate)
             heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),

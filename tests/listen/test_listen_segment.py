@@ -1,0 +1,102 @@
+"""Subtitle conventions, as pure functions: line layout, where events split, how they are timed."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from otio_dub.listen.segment import Word, group_words, layout, segment, spread_text
+from otio_dub.listen.speakers import cluster, name_clusters
+
+RATE = Fraction(24000, 1001)
+
+
+@pytest.mark.parametrize("text, lines", [
+    ("Short line.", ["Short line."]),
+    ("Exactly forty-two characters on this line", ["Exactly forty-two characters on this line"]),
+    ("I told you already, we are leaving tonight whatever happens.",
+     ["I told you already,", "we are leaving tonight whatever happens."]),
+    ("one two three four five six seven eight nine ten eleven twelve",
+     ["one two three four five six seven", "eight nine ten eleven twelve"]),
+])
+def test_layout_breaks_at_punctuation_else_evenly(text, lines):
+    assert layout(text) == lines
+    assert all(len(line) <= 42 for line in layout(text))
+
+
+def test_layout_refuses_what_two_lines_cannot_hold():
+    assert layout("word " * 30) is None
+    assert layout("x" * 60) == ["x" * 60]  # one unbreakable word stands alone
+
+
+def _words(text: str, start: float, step: float = 0.3, **kw) -> list[Word]:
+    return [Word(w, start + i * step, start + i * step + step * 0.8, **kw) for i, w in enumerate(text.split())]
+
+
+def test_runs_split_at_sentence_ends_pauses_speakers_and_cuts():
+    words = (_words("Hello there. How are", 1.0) + _words("you today?", 2.3)  # no pause: same run
+             + _words("Fine thanks", 4.0)  # 1.1 s pause
+             + _words("and you", 4.6, speaker="B")  # another speaker
+             + _words("still talking", 5.2, speaker="B", clip=1))  # another clip
+    runs = [" ".join(w.text for w in run) for run in group_words(words)]
+    assert runs == ["Hello there.", "How are you today?", "Fine thanks", "and you", "still talking"]
+
+
+def test_long_runs_split_to_two_lines_and_seven_seconds():
+    text = ("this is a very long piece of dialogue that goes on and on without any punctuation at all "
+            "so that it has to be cut somewhere sensible by the segmenter because nobody can read it")
+    words = _words(text, 0.0, step=0.25)
+    events = segment(words, RATE, [(0, 2000)])
+    assert len(events) >= 2
+    for e in events:
+        assert len(e.lines) <= 2 and all(len(line) <= 42 for line in e.lines)
+        assert e.end - e.start <= 7 * RATE
+    assert " ".join(e.text for e in events) == text
+
+
+def test_events_are_held_to_one_second_and_17_cps_within_their_clip_and_before_the_next():
+    words = _words("Yes.", 1.0, step=0.2) + _words("Absolutely not, I refuse.", 1.6, step=0.2)
+    events = segment(words, RATE, [(0, 24 * 10)])
+    first, second = events
+    assert first.start == int(1.0 * RATE)  # starts on the frame holding the first word
+    assert first.end == second.start - 2  # held, but leaves two frames before the next event
+    assert second.end - second.start >= RATE  # a full second
+    assert len(second.text) / ((second.end - second.start) / RATE) <= 17
+    clipped = segment(_words("Yes.", 1.0, step=0.2), RATE, [(0, 30)])
+    assert clipped[0].end == 30  # never past its clip
+
+
+def test_spread_text_keeps_order_and_span():
+    words = spread_text("one three fifteen", 2.0, 5.0, "ANNA")
+    assert [w.text for w in words] == ["one", "three", "fifteen"]
+    assert words[0].start == 2.0 and words[-1].end == pytest.approx(5.0, abs=0.3)
+    assert all(a.end <= b.start for a, b in zip(words, words[1:], strict=False))
+    assert {w.speaker for w in words} == {"ANNA"}
+
+
+def _unit(v):
+    return v / np.linalg.norm(v)
+
+
+def test_cluster_by_threshold_by_count_and_short_runs_join_the_nearest():
+    rng = np.random.default_rng(0)
+    a, b = _unit(rng.standard_normal(256)), _unit(rng.standard_normal(256))
+    prints = np.array([_unit(v + 0.1 * rng.standard_normal(256) / 16) for v in (a, b, a, b, a)])
+    assert cluster(prints, [True] * 5) == [0, 1, 0, 1, 0]
+    assert cluster(prints, [True] * 5, count=1) == [0] * 5
+    assert cluster(prints, [True, True, False, False, True]) == [0, 1, 0, 1, 0]
+
+
+def test_clusters_take_the_timeline_s_names_once_else_numbers():
+    labels = [0, 1, 0, 2, 1]
+    hints = ["ANNA", None, None, None, "ANNA"]
+    names = name_clusters(labels, hints, [3.0, 1.0, 1.0, 1.0, 1.0])
+    assert names == ["ANNA", "SPEAKER 1", "SPEAKER 2"]  # ANNA goes to the cluster with more of her speech
+    assert name_clusters([0, 1], ["SPEAKER 1", None], [1.0, 1.0]) == ["SPEAKER 1", "SPEAKER 2"]
+
+
+def test_clusters_the_timeline_gives_to_one_character_merge_under_that_name():
+    # two clusters of BOB's voice (another room, another mic): the track says both are BOB
+    assert name_clusters([0, 1, 2, 1], ["BOB", "BOB", None, "BOB"], [2.0, 1.0, 2.0, 1.0]) == ["BOB", "BOB", "SPEAKER 1"]
