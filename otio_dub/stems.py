@@ -24,7 +24,7 @@ import math
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,8 @@ import opentimelineio as otio
 from .errors import InputError, OtioDubError, OutputError
 from .loudness import Loudness, Meter, channel_weights
 from .render import BLOCK, BwfWriter, Placement, mix_spans, read_bext, write_text_atomic
+from .stem_reuse import MANIFEST as STEMS_MANIFEST
+from .stem_reuse import STEMS_VERSION, inputs_key, link_into, load_manifest, mix_identity, reusable
 from .timebase import SAMPLE_RATE
 
 log = logging.getLogger("otio_dub")
@@ -104,6 +106,7 @@ class LoudnessPlan:
     dialogue: float  # the DIALOGUE loudness the gains give, LKFS
     dialogue_true_peak: float  # and its true peak, dBTP
     measured: dict[Key, float]  # each character's own loudness before any gain, LKFS
+    inputs: str = ""  # the key of what it was measured from (stem_reuse.inputs_key)
 
     def linear(self, key: Key) -> float:
         return 10 ** (self.gains_db.get(key, 0.0) / 20)
@@ -228,15 +231,25 @@ def _mix_offset(mix: MixSource, time_reference: int, total: int) -> int:
 
 
 def plan_loudness(placements: Sequence[tuple[str, str, Placement]], total: int, options: StemOptions,
-                  block: int = BLOCK) -> LoudnessPlan:
+                  block: int = BLOCK, previous: Path | None = None) -> LoudnessPlan:
     """One gain per (language, character): equal loudness each, then DIALOGUE on target or on the limit.
 
     Two streamed passes over the line media: each character's loudness, then the DIALOGUE's
     loudness and true peak at the relative gains. Loudness follows a common gain exactly (gates
     included, see SegmentEnergies.gain_for) and true peak scales with it, so no third pass is needed.
+    ``previous``: an earlier dub's output folder; its plan is taken when made from the same inputs.
     """
     if options.loudness is None:
         raise ValueError("loudness is off")
+    key = inputs_key("loudness-plan", placements, total=total, target=options.loudness, limit=options.true_peak)
+    manifest = load_manifest(previous / "stems" if previous is not None else None)
+    if manifest.get("plan_inputs") == key and (known := _plan_from(manifest.get("loudness_plan"), key)) is not None:
+        return known
+    return replace(_measure_plan(placements, total, options, block), inputs=key)
+
+
+def _measure_plan(placements: Sequence[tuple[str, str, Placement]], total: int, options: StemOptions,
+                  block: int) -> LoudnessPlan:
     target, limit = options.loudness, options.true_peak
     keys = list(dict.fromkeys((lang, character) for lang, character, _ in placements))
     groups = [[p for lang, character, p in placements if (lang, character) == key] for key in keys]
@@ -468,26 +481,91 @@ def _unpack(bundle: Path, into: Path) -> Path:
 
 
 def dub_stems(out: Path, placements: Sequence[tuple[str, str, Placement]], total: int, time_reference: int,
-              title: str, options: StemOptions, plan: LoudnessPlan | None, mix: MixSource | None) -> StemsResult:
-    """The stems of a dub into ``out/stems`` (line media already carry ``plan``'s gains).
+              title: str, options: StemOptions, plan: LoudnessPlan | None, mix: MixSource | None,
+              previous: Path | None = None) -> StemsResult:
+    """The stems of a dub into ``out/stems`` (line media already carry ``plan``'s gains), with their
+    manifest ``stems/stems.json`` (the key of their inputs and their exact measurements).
 
-    Stems the previous report.json in ``out`` listed and this dub does not produce are removed.
+    ``previous``: an earlier dub's output folder (may be ``out`` itself). When its stems were made
+    from the same inputs they are linked from there instead of rendered: a warm re-dub costs a hash
+    of the line media. Stems the previous report.json in ``out`` listed and this dub does not
+    produce are removed.
     """
-    previous = [Path(p).name for p in _manifest_files(out, "report.json", "stems")]
+    stale = [Path(p).name for p in _manifest_files(out, "report.json", "stems")]
     folder = out / "stems"
+    names = stem_names({(lang, c) for lang, c, _ in placements}, len({lang for lang, _, _ in placements}) > 1)
     if options.mode == "none" and mix is None:
-        result = StemsResult(options.mode, time_reference, plan=plan,
-                             names=stem_names({(lang, c) for lang, c, _ in placements},
-                                              len({lang for lang, _, _ in placements}) > 1))
+        result = StemsResult(options.mode, time_reference, plan=plan, names=names)
+        remove_stale(folder, stale, result)
+        return result
+    key = inputs_key("stems", placements, total=total, time_reference=time_reference, title=title, mode=options.mode,
+                     mix=mix_identity(mix.path if mix else None), mix_channels=mix.channels if mix else None)
+    old = previous / "stems" if previous is not None else None
+    manifest = reusable(old, key)
+    if manifest is not None and old is not None and old.resolve() != folder.resolve():
+        result = _relinked(old, folder, manifest, options.mode, time_reference, names)
+    elif manifest is not None:  # the stems are already in this very folder
+        result = _relinked(folder, folder, manifest, options.mode, time_reference, names)
     else:
         result = render_stems(folder, placements, total, time_reference, title, options, None, mix)
-        result.plan = plan
-        if plan is not None:  # the gains are in the media; report them with the character stems
-            for key, name in result.names.items():
-                if name in result.files:
-                    result.files[name] = replace(result.files[name], gain_db=plan.gains_db[key])
-    remove_stale(folder, previous, result)
+    result.plan = plan
+    if plan is not None:  # the gains are in the media; report them with the character stems
+        for k, name in result.names.items():
+            if name in result.files:
+                result.files[name] = replace(result.files[name], gain_db=plan.gains_db[k])
+    _write_manifest(folder, key, plan, result)
+    remove_stale(folder, stale, result)
     return result
+
+
+def _relinked(old: Path, folder: Path, manifest: dict, mode: str, time_reference: int,
+              names: dict[Key, str]) -> StemsResult:
+    """The stems listed in ``manifest`` linked from ``old`` into ``folder``, measured as recorded."""
+    result = StemsResult(mode, time_reference, names=names)
+    for name, entry in manifest["files"].items():
+        path = folder / entry["file"]
+        if old.resolve() != folder.resolve():
+            link_into(old / entry["file"], path)
+        result.files[name] = StemFile(name, path, _loudness_from(entry["measured"]), int(entry["channels"]))
+    log.info("stems unchanged since the last dub into this folder: reused, not rendered")
+    return result
+
+
+def _write_manifest(folder: Path, key: str, plan: LoudnessPlan | None, result: StemsResult) -> None:
+    """stems/stems.json: the inputs' keys, the exact loudness plan and each stem's exact measurements."""
+    files = {name: {"file": f.path.name, "bytes": f.path.stat().st_size, "channels": f.channels,
+                    "measured": {k: _finite_or_none(v) for k, v in asdict(f.measured).items()}}
+             for name, f in result.files.items()}
+    manifest = {"otio_dub_stems": STEMS_VERSION, "inputs": key, "plan_inputs": plan.inputs if plan else None,
+                "loudness_plan": _plan_dict(plan) if plan else None, "files": files}
+    write_text_atomic(folder / STEMS_MANIFEST, json.dumps(manifest, indent=1) + "\n")
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None  # exact (repr) floats; -inf is "nothing to measure"
+
+
+def _loudness_from(measured: dict) -> Loudness:
+    return Loudness(**{k: -math.inf if v is None else float(v) for k, v in measured.items()})
+
+
+def _plan_dict(plan: LoudnessPlan) -> dict:
+    return {"target": plan.target, "limit": plan.limit, "set_by": plan.set_by,
+            "dialogue": _finite_or_none(plan.dialogue), "dialogue_true_peak": _finite_or_none(plan.dialogue_true_peak),
+            "gains_db": [[k[0], k[1], v] for k, v in plan.gains_db.items()],
+            "measured": [[k[0], k[1], _finite_or_none(v)] for k, v in plan.measured.items()]}
+
+
+def _plan_from(data: object, key: str) -> LoudnessPlan | None:
+    """A plan recorded by :func:`_write_manifest` (None when the record is not one)."""
+    try:
+        return LoudnessPlan(float(data["target"]), float(data["limit"]),
+                            {(lang, c): float(v) for lang, c, v in data["gains_db"]}, str(data["set_by"]),
+                            -math.inf if data["dialogue"] is None else float(data["dialogue"]),
+                            -math.inf if data["dialogue_true_peak"] is None else float(data["dialogue_true_peak"]),
+                            {(lang, c): -math.inf if v is None else float(v) for lang, c, v in data["measured"]}, key)
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def _manifest_files(folder: Path, name: str = MANIFEST, section: str | None = None) -> list[str]:

@@ -568,3 +568,70 @@ def test_stems_cli_usage_errors(demo, tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# a warm re-dub reuses the stems and the loudness plan it would compute again
+# ---------------------------------------------------------------------------------------------
+
+
+def _scene(folder: Path, seed: int = 5) -> tuple[list, int]:
+    rng = np.random.default_rng(seed)
+    files = [write_bwf(folder / "media" / f"{i}.wav", rng.uniform(-0.3, 0.3, 2 * 48000).astype(np.float32), 0)
+             for i in range(4)]
+    placements = [("en", "AB"[i % 2], Placement(files[i], 48000 + i * 3 * 48000, 2 * 48000)) for i in range(4)]
+    return placements, 14 * 48000
+
+
+def _dub_stems(out: Path, placements, total, previous=None, title="scene", options=StemOptions()):
+    from otio_dub.stems import dub_stems, plan_loudness
+
+    plan = plan_loudness(placements, total, options, previous=previous)
+    return plan, dub_stems(out, placements, total, 1234, title, options, plan, None, previous=previous)
+
+
+def test_unchanged_inputs_reuse_the_previous_stems_and_plan(tmp_path, monkeypatch):
+    from otio_dub import stems as stems_module
+
+    placements, total = _scene(tmp_path)
+    plan, first = _dub_stems(tmp_path / "a", placements, total)
+    manifest = json.loads((tmp_path / "a" / "stems" / "stems.json").read_text())
+    assert manifest["inputs"] and manifest["plan_inputs"] == plan.inputs
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered although nothing changed")
+
+    monkeypatch.setattr(stems_module, "render_stems", no_render)
+    monkeypatch.setattr(stems_module, "_measure_plan", no_render)
+    plan2, again = _dub_stems(tmp_path / "b", placements, total, previous=tmp_path / "a")
+    assert plan2 == plan
+    assert again.report(tmp_path / "b") == first.report(tmp_path / "a")
+    for name, f in first.files.items():
+        assert again.files[name].path.read_bytes() == f.path.read_bytes()
+    assert (tmp_path / "b" / "stems" / "stems.json").read_bytes() == (tmp_path / "a" / "stems" / "stems.json").read_bytes()
+
+
+@pytest.mark.parametrize("change", ["media", "place", "gain", "title", "mode", "missing"])
+def test_any_changed_input_renders_the_stems_again(tmp_path, change):
+    placements, total = _scene(tmp_path)
+    _dub_stems(tmp_path / "a", placements, total)
+    options, title = StemOptions(), "scene"
+    if change == "media":  # same file name, other samples
+        write_bwf(placements[0][2].path, np.full(2 * 48000, 0.1, np.float32), 0)
+    elif change == "place":
+        placements[1] = ("en", "B", Placement(placements[1][2].path, placements[1][2].start + 1, 2 * 48000))
+    elif change == "gain":
+        placements[2] = ("en", "A", Placement(placements[2][2].path, placements[2][2].start, 2 * 48000, gain=0.5))
+    elif change == "title":
+        title = "another"
+    elif change == "mode":
+        options = StemOptions(mode="language")
+    else:
+        (tmp_path / "a" / "stems" / "DIALOGUE.wav").unlink()
+    _, again = _dub_stems(tmp_path / "b", placements, total, previous=tmp_path / "a", title=title, options=options)
+    fresh_plan, fresh = _dub_stems(tmp_path / "c", placements, total, title=title, options=options)
+    assert again.report(tmp_path / "b") == fresh.report(tmp_path / "c")
+    for name, f in fresh.files.items():
+        assert again.files[name].path.read_bytes() == f.path.read_bytes()
+        if change != "missing":
+            assert again.files[name].path.stat().st_ino != (tmp_path / "a" / "stems" / f.path.name).stat().st_ino

@@ -1,0 +1,107 @@
+"""Reusing what an earlier dub into the same folder already rendered: its loudness plan and stems.
+
+A stems render is a pure function of its inputs: the line media laid on it (their samples and
+places), the programme length and start, the title and the stem options, and the M&E. The dub's
+``stems/stems.json`` records a key of those inputs; a re-dub whose key is the same links the
+stems it would write from the previous folder (a hard link where the file system allows, else a
+copy) instead of rendering them, and takes their measurements from the manifest, so a warm re-dub
+writes byte-identical stems at the cost of hashing the line media. The loudness plan is keyed and
+reused the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cache import make_key
+from .errors import OutputError
+from .render import Placement
+
+#: The manifest a dub's stems folder carries (``otio-dub stems`` writes one of the same name).
+MANIFEST = "stems.json"
+#: Bump when the stems or the loudness plan would come out differently from the same inputs.
+STEMS_VERSION = 1
+
+
+def file_digest(path: Path, memo: dict[Path, str] | None = None) -> str:
+    """SHA-256 of a file's bytes ("missing" for a file that is not there: it mixes as silence)."""
+    if memo is not None and path in memo:
+        return memo[path]
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        value = digest.hexdigest()
+    except FileNotFoundError:
+        value = "missing"
+    if memo is not None:
+        memo[path] = value
+    return value
+
+
+def inputs_key(kind: str, placements: Sequence[tuple[str, str, Placement]], **parts: object) -> str:
+    """The key of a render over ``placements``: each one's stem, place, gain and file content, plus ``parts``."""
+    memo: dict[Path, str] = {}
+    laid = [(lang, character, p.start, p.length, p.offset, float(p.gain), file_digest(Path(p.path), memo))
+            for lang, character, p in placements]
+    return make_key(kind=kind, stems_version=STEMS_VERSION, placements=laid, **parts)
+
+
+def mix_identity(path: Path | None) -> list | None:
+    """What stands for an M&E in a key: its path, size and modification time (hashing gigabytes of
+    M&E on every run would cost what reuse saves)."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def load_manifest(folder: Path | None) -> dict:
+    """The stems manifest in ``folder`` ({} when there is none, or it is not ours)."""
+    if folder is None:
+        return {}
+    try:
+        data = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def reusable(folder: Path | None, key: str) -> dict | None:
+    """The manifest of ``folder`` when it was made from the inputs ``key`` names and every stem it
+    lists is still there, whole (its recorded size); else None."""
+    manifest = load_manifest(folder)
+    if folder is None or manifest.get("inputs") != key or not isinstance(manifest.get("files"), dict):
+        return None
+    for entry in manifest["files"].values():
+        try:
+            path = Path(folder) / entry["file"]
+            if path.name != entry["file"] or path.stat().st_size != entry["bytes"]:
+                return None
+        except (OSError, KeyError, TypeError):
+            return None
+    return manifest
+
+
+def link_into(source: Path, target: Path) -> Path:
+    """``source`` at ``target`` without copying where possible (hard link), whole or not at all."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+        except OSError:  # another file system, or one without hard links
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write ({exc.strerror})") from None
+    return target
