@@ -1,6 +1,8 @@
 """otio-dub: AI dubbing inside the edit, as an OpenTimelineIO plugin and CLI.
 
-The public API is ``dub()``; the CLI and every hook call it.
+The public API is ``dub()`` (speak: a timeline in, a dubbed timeline out) and ``transcribe()``
+(listen: a timeline's original dialogue in, a script, dialogue list and subtitles out); the CLI and
+every hook call them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from .fit import FitPolicy  # noqa: E402
 from .lines import Line  # noqa: E402
 from .pipeline import DubOptions, DubResult, dub  # noqa: E402
 
+
+def transcribe(*args: object, **kwargs: object) -> object:
+    """Spot a timeline's original dialogue: see :func:`otio_dub.listen.transcribe` (the listen extra)."""
+    from .listen import transcribe as run
+
+    return run(*args, **kwargs)
+
+
 __all__ = [
     "DubOptions", "DubResult", "EngineError", "FitError", "FitPolicy", "InputError", "Line",
-    "OtioDubError", "OutputError", "Take", "TimelineError", "VoiceSpec", "__version__", "dub",
+    "OtioDubError", "OutputError", "Take", "TimelineError", "VoiceSpec", "__version__", "dub", "transcribe",
 ]

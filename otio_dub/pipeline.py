@@ -52,11 +52,11 @@ def dub(
     plan = plan_dub(timeline, script, out_dir, options)
     with OutputFolder(plan.out) as tx:
         check_inputs_kept(plan, tx)
-        fresh, reuse = only_lines(plan, reuse)
+        fresh, keep = only_lines(plan)
         spool = tx.staging / ".takes"
         try:
             spool.mkdir()
-            rendered = render_lines(plan, executor_for(options), reuse, progress, fresh, spool)
+            rendered = render_lines(plan, executor_for(options), reuse, progress, fresh, spool, keep)
             result = deliver(plan, place_lines(plan, rendered), tx.staging, adjust)
             spool.rmdir()
         except OSError as exc:
@@ -105,7 +105,7 @@ def _export_names(plan: DubPlan) -> set[str]:
     return {p.name for p in plan.out.glob(f"{plan.name}.dub.*")} if plan.out.is_dir() else set()
 
 
-def only_lines(plan: DubPlan, reuse: Mapping[str, Fitted] | None) -> tuple[set[str], Mapping[str, Fitted] | None]:
+def only_lines(plan: DubPlan) -> tuple[set[str], dict[str, Fitted]]:
     """For ``--only-lines``: the ids to speak again, and every other line's take from the dub in -o.
 
     The other takes are the previous report's, read from the render cache by the key it recorded,
@@ -113,14 +113,14 @@ def only_lines(plan: DubPlan, reuse: Mapping[str, Fitted] | None) -> tuple[set[s
     """
     wanted = set(plan.options.only_lines)
     if not wanted:
-        return set(), reuse
+        return set(), {}
     unknown = sorted(wanted - {line.id for line in plan.lines})
     if unknown:
         raise InputError("--only-lines", f"no line {', '.join(unknown)} in this timeline")
     previous = _previous_rows(plan.out)
     if plan.options.cache is None:
         raise InputError("--only-lines", "needs the render cache (the other lines' takes come from it)")
-    kept: dict[str, Fitted] = dict(reuse or {})
+    kept: dict[str, Fitted] = {}
     cache = RenderCache(plan.options.cache)
     try:
         for lj in plan.jobs:
@@ -131,8 +131,10 @@ def only_lines(plan: DubPlan, reuse: Mapping[str, Fitted] | None) -> tuple[set[s
             if hit is None:
                 log.warning("%s: the previous take is not in the render cache: fitted again", lj.line.id)
                 continue
-            report = dict(hit[1]["report"], delivery=lj.job.delivery)  # kept as it was, whatever changed since
-            kept[lj.line.id] = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), report)
+            if hit[1]["report"].get("delivery") != lj.job.delivery:
+                log.warning("%s changed since the earlier dub but is not in --only-lines: its earlier take is kept",
+                            lj.line.id)
+            kept[lj.line.id] = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"])
     finally:
         cache.close()
     return wanted, kept

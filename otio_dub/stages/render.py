@@ -39,12 +39,15 @@ class Rendered:
 
 
 def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] | None = None, reuse: Mapping[str, Fitted] | None = None,
-                 progress: Progress | None = None, fresh: Collection[str] = (), spool: Path | None = None) -> list[Rendered]:
+                 progress: Progress | None = None, fresh: Collection[str] = (), spool: Path | None = None,
+                 keep: Mapping[str, Fitted] | None = None) -> list[Rendered]:
     """Fitted takes for every line of ``plan``, in line order.
 
     ``reuse`` (conform) gives takes by line id to place as they are when they still fit; ``fresh``
     names lines whose takes are spoken again even when the cache holds one (``--only-lines``).
-    ``spool`` is a folder each take is written to as it arrives (see :class:`Rendered`).
+    ``spool`` is a folder each take is written to as it arrives (see :class:`Rendered`). ``keep``
+    gives takes placed as they are whatever changed (``--only-lines``: every line not named); they
+    are never stored under the line's current key.
     ``executor`` may be a factory given the number of takes to speak (a pool is not worth starting for two).
     """
     reuse = reuse or {}
@@ -54,7 +57,7 @@ def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] |
     total = len(plan.jobs)
     try:
         for index, lj in enumerate(plan.jobs):
-            found = _known(lj, reuse.get(lj.line.id), cache, lj.line.id in fresh)
+            found = _kept(lj, (keep or {}).get(lj.line.id)) or _known(lj, reuse.get(lj.line.id), cache, lj.line.id in fresh)
             if found is None:
                 missing.append(lj)
                 continue
@@ -74,6 +77,14 @@ def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] |
         if cache is not None:
             cache.close()
     return [done[i] for i in range(total)]
+
+
+def _kept(lj: LineJob, old: Fitted | None) -> Rendered | None:
+    """An earlier take placed as it is, if its clip still has room for it."""
+    if old is None:
+        return None
+    fitted = fit_reused(Fitted(old.media, old.plan, dict(old.report, delivery=lj.job.delivery)), lj.window, lj.job.delivery)
+    return Rendered(lj, fitted, "kept") if fitted is not None else None
 
 
 def _known(lj: LineJob, old: Fitted | None, cache: RenderCache | None, fresh: bool) -> Rendered | None:

@@ -1,0 +1,84 @@
+"""The dub's stages end to end: the same outputs from every executor; --only-lines re-speaks just those lines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import otio_dub
+from otio_dub.cli import main
+from otio_dub.options import DubOptions
+from otio_dub.stages.deliver import deliver
+from otio_dub.stages.place import place_lines
+from otio_dub.stages.plan import plan_dub
+from otio_dub.stages.render import render_lines
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_stages_one_by_one_write_a_dub_folder(tmp_path, tools):
+    plan = plan_dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "unused", DubOptions(review=False))
+    assert [lj.line.id for lj in plan.jobs] == [line.id for line in plan.lines]
+    assert len({lj.job.key for lj in plan.jobs}) == len(plan.jobs)  # every line its own cache key
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    rendered = render_lines(plan, spool=spool)
+    assert all(r.source == "synthesized" and r.spooled.is_file() and r.fitted.media.size == 0 for r in rendered)
+    placed = place_lines(plan, rendered)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    result = deliver(plan, placed, staging)
+    assert {"media", "stems", "report.json", "scene.dub.otio"} <= set(result.entries)
+    assert sorted(p.name for p in (staging / "media").iterdir()) == sorted(f"{lj.line.id}.wav" for lj in plan.jobs)
+    assert not any(spool.iterdir())  # every spooled take became line media
+
+
+@pytest.mark.parametrize("executor", [{"jobs": 2}, {"ray": "local", "jobs": 2}], ids=["jobs2", "ray"])
+def test_every_executor_writes_byte_identical_dubs(tmp_path, tools, executor):
+    if "ray" in executor:
+        pytest.importorskip("ray")
+    serial = otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "serial", DubOptions(jobs=1, review=False))
+    other = otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "other", DubOptions(review=False, **executor))
+    assert serial.takes == other.takes == {"synthesized": 10}
+    assert snapshot(serial.out_dir) == snapshot(other.out_dir)
+
+
+def test_only_lines_speaks_just_those_again(tmp_path, tools):
+    ass = tools.SCENE_ASS.read_text(encoding="utf-8")
+    changed = tmp_path / "scene.ass"
+    changed.write_text(ass.replace("really you", "truly you").replace("Where were you?", "Where have you been?"),
+                       encoding="utf-8")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    first = otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, out, DubOptions(cache=cache, review=False))
+    before = {r["id"]: r for r in first.lines}
+    redo = next(r["id"] for r in first.lines if "really you" in r["text"])
+    other = next(r["id"] for r in first.lines if "Where were you?" in r["text"])
+    runner = CliRunner()
+    result = runner.invoke(main, ["dub", str(tools.SCENE_OTIO), "--script", str(changed), "-o", str(out), "--cache",
+                                  str(cache), "--only-lines", redo, "--no-review"])
+    assert result.exit_code == 0, result.output
+    assert f"{other} changed since the earlier dub but is not in --only-lines" in result.output
+    rows = {r["id"]: r for r in json.loads((out / "report.json").read_text(encoding="utf-8"))["lines"]}
+    assert rows[redo]["key"] != before[redo]["key"] and "truly you" in rows[redo]["text"]
+    assert "Takes: 1 synthesized, 9 kept" in result.output
+    for line_id, row in rows.items():  # every other take is the earlier one, even the changed line
+        if line_id != redo:
+            assert (row["natural_s"], row["speech_s"], row["passes"]) == \
+                (before[line_id]["natural_s"], before[line_id]["speech_s"], before[line_id]["passes"])
+
+
+def test_only_lines_names_an_unknown_line_and_needs_an_earlier_dub(tmp_path, tools):
+    runner = CliRunner()
+    result = runner.invoke(main, ["dub", str(tools.SCENE_OTIO), "--script", str(tools.SCENE_ASS), "-o",
+                                  str(tmp_path / "none"), "--only-lines", "001-ANNA"])
+    assert result.exit_code == 1 and "there is none in this folder" in result.output
+    result = runner.invoke(main, ["dub", str(tools.SCENE_OTIO), "--script", str(tools.SCENE_ASS), "-o",
+                                  str(tmp_path / "none"), "--only-lines", "999-NOBODY"])
+    assert result.exit_code == 1 and "no line 999-NOBODY" in result.output
