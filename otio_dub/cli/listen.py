@@ -3,41 +3,17 @@ spotted timeline (a thin shell over ``otio_dub.listen.transcribe``)."""
 
 from __future__ import annotations
 
-import functools
-import logging
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ..errors import OtioDubError
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Library errors -> click's one-line ``Error: ...`` (exit 1); OS errors name the file."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except OtioDubError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OSError as exc:
-            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
-
-    return wrapper
-
-
-class _Echo(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+from .common import existing, setup_logging, user_errors
 
 
 @click.command()
-@click.argument("timeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("timeline", type=existing)
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: ./<timeline name>_transcript).")
 @click.option("--model", metavar="NAME|PATH",
@@ -51,17 +27,13 @@ class _Echo(logging.Handler):
               help="Audio track(s) to listen to (default: DIA/DX/DIALOGUE tracks, else all audio tracks).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
-@_user_errors
+@user_errors
 def transcribe(timeline: Path, out_dir: Path | None, model: str | None, lang: str | None, speakers: int | None,
                enhance: bool, dialogue_tracks: tuple[str, ...], quiet: bool, verbose: bool) -> None:
     """Transcribe TIMELINE's dialogue: <name>.ass/.srt/.vtt, <name>.csv, <name>.transcript.json, <name>.spotted.otio."""
     from ..listen import transcribe as run
 
-    log = logging.getLogger("otio_dub")
-    if not log.handlers:
-        log.addHandler(_Echo())
-        log.propagate = False
-    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    setup_logging(verbose)
     started = time.perf_counter()
     bar = None
 

@@ -187,9 +187,9 @@ def test_a_folder_that_is_not_a_model_and_a_language_the_model_lacks(tmp_path, s
 
 
 def test_cli_prints_one_line_errors(tmp_path, scene_2398):
-    command = pytest.importorskip("otio_dub.cli.listen").transcribe  # registered on main by the CLI package
+    from otio_dub.cli import main
 
-    result = CliRunner().invoke(command, [str(scene_2398.path), "-o", str(tmp_path / "o"), "--model", "tiny.en",
-                                          "--lang", "xx"])
+    result = CliRunner().invoke(main, ["transcribe", str(scene_2398.path), "-o", str(tmp_path / "o"),
+                                       "--model", "tiny.en", "--lang", "xx"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and result.output.startswith("Error: ") and "Traceback" not in result.output
