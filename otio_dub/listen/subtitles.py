@@ -26,10 +26,10 @@ SUBTITLE_FORMATS = ("ass", "srt", "vtt")
 _COLOURS = ((255, 255, 255), (255, 235, 120), (140, 220, 255), (170, 255, 170), (255, 170, 210), (200, 180, 255))
 
 
-def check_formats(formats: Sequence[str]) -> list[str]:
-    """Normalised subtitle format names; an unknown one is an error naming the known ones."""
+def check_formats(formats: str | Sequence[str]) -> list[str]:
+    """Normalised subtitle format names (``"srt,vtt"`` or a list); an unknown one is an error naming the known ones."""
     wanted = []
-    for fmt in formats:
+    for fmt in [formats] if isinstance(formats, str) else formats:
         for part in str(fmt).lower().replace(" ", "").split(","):
             if not part:
                 continue
@@ -126,7 +126,7 @@ def dub_events(rows: Sequence[dict], tb: TimeBase, rules: Rules = DEFAULT_RULES,
     return events
 
 
-def write_dub_subtitles(rows: list[dict], tb: TimeBase, out_dir: Path, formats: Sequence[str], *,
+def write_dub_subtitles(rows: list[dict], tb: TimeBase, out_dir: Path, formats: str | Sequence[str], *,
                         media_dir: Path | None = None, rules: Rules = DEFAULT_RULES) -> list[Path]:
     """Subtitles of the dub: ``out_dir/subtitles/<lang>.<ext>`` for each language and format.
 
