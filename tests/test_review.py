@@ -392,3 +392,19 @@ def test_cli_review_and_notes(dub_dir, tmp_path):
     assert run.output.strip().splitlines() == [f"Error: {notes}: not valid JSON (line 1 column 50: Expecting value)"]
     run = CliRunner().invoke(main, ["review", str(tmp_path)])
     assert run.exit_code == 1 and run.output.strip() == f"Error: {tmp_path}: not a dub folder (no report.json)"
+
+
+def test_speed_chart_has_a_point_per_line_against_the_bounds(page, dub_dir):
+    report = _report(dub_dir)
+    points = page.evaluate("() => otioDubReview.chartPoints()")
+    overruns = [r for r in report["lines"] if r["status"] == "overrun" and r["needed_speed"] > r["total_speed"]]
+    assert len(points) == len(report["lines"]) + len(overruns)  # an overrun also shows what it needed
+    dots = {i: (x, y) for x, y, i in points}  # the last point per line is its speed
+    by_speed = sorted(range(len(report["lines"])), key=lambda i: report["lines"][i]["total_speed"])
+    assert dots[by_speed[0]][1] > dots[by_speed[-1]][1]  # faster is higher
+    assert [dots[i][0] for i in range(len(dots))] == sorted(dots[i][0] for i in range(len(dots)))  # in record order
+    box = page.locator("#chart").bounding_box()
+    x, y = dots[4]
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    assert page.locator("#rows-inner .row.sel").get_attribute("data-i") == "4"
+    assert page.errors == []

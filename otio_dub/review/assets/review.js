@@ -11,7 +11,7 @@
   var $ = function (s) { return document.querySelector(s); };
   var player = $("#player");
   var S = { ppf: 1, viewStart: 0, viewWidth: 800, playFrame: 0, sel: -1, source: "take", filtered: [],
-            playing: null, jCount: 0, blocks: [], exts: [], dots: [] };
+            playing: null, jCount: 0, blocks: [], exts: [], };
 
   // ---------------------------------------------------------------- timecode
   function tcAbs(frame) {
@@ -243,42 +243,59 @@
   }
 
   // ---------------------------------------------------------------- speed chart
+  // One canvas (an SVG of a feature's 1,200 points cost every frame of table scrolling to repaint)
+  var COLORS = {}, chartPoints = [];
+  ["fit", "padded", "borrowed", "overrun", "muted"].forEach(function (k) {
+    COLORS[k] = getComputedStyle(document.documentElement).getPropertyValue("--" + k).trim() || "#888";
+  });
   function drawChart() {
-    var svg = $("#chart"), w = Math.max(svg.clientWidth, 300), h = 120, L = 48, R = 10, T = 8, B = 18;
-    var pol = D.policy || {}, hi = pol.max_speedup || 1.25, lo = pol.max_slowdown || 0.9;
-    var speeds = [], top = hi + 0.15, bottom = Math.min(lo - 0.1, 0.8);
+    var canvas = $("#chart"), dpr = window.devicePixelRatio || 1, w = Math.max(canvas.clientWidth, 300), h = 120;
+    var L = 48, R = 10, T = 8, B = 18, pol = D.policy || {}, hi = pol.max_speedup || 1.25, lo = pol.max_slowdown || 0.9;
+    var top = hi + 0.15, bottom = Math.min(lo - 0.1, 0.8);
     lines.forEach(function (l) {
-      if (l.speed != null) { speeds.push(l.speed); bottom = Math.min(bottom, l.speed - 0.05); top = Math.max(top, l.speed + 0.05); }
+      if (l.speed != null) { bottom = Math.min(bottom, l.speed - 0.05); top = Math.max(top, l.speed + 0.05); }
       if (l.status === "overrun" && l.needed != null) { top = Math.max(top, Math.min(l.needed, 3) + 0.05); }
     });
     var X = function (f) { return L + (w - L - R) * f / Math.max(D.durationFrames, 1); };
     var Y = function (v) { return T + (h - T - B) * (top - v) / (top - bottom); };
-    var parts = ["<line class='axis' x1='" + L + "' x2='" + L + "' y1='" + T + "' y2='" + (h - B) + "'/>",
-      "<line class='axis' x1='" + L + "' x2='" + (w - R) + "' y1='" + (h - B) + "' y2='" + (h - B) + "'/>",
-      "<line class='bound' x1='" + L + "' x2='" + (w - R) + "' y1='" + Y(hi) + "' y2='" + Y(hi) + "'/>",
-      "<line class='bound' x1='" + L + "' x2='" + (w - R) + "' y1='" + Y(lo) + "' y2='" + Y(lo) + "'/>",
-      "<line class='unity' x1='" + L + "' x2='" + (w - R) + "' y1='" + Y(1) + "' y2='" + Y(1) + "'/>",
-      "<text x='" + (L - 4) + "' y='" + (Y(hi) + 4) + "' text-anchor='end'>" + hi.toFixed(2) + "x</text>",
-      "<text x='" + (L - 4) + "' y='" + (Y(lo) + 4) + "' text-anchor='end'>" + lo.toFixed(2) + "x</text>",
-      Math.min(Math.abs(Y(1) - Y(lo)), Math.abs(Y(1) - Y(hi))) > 11 ? "<text x='" + (L - 4) + "' y='" + (Y(1) + 4) + "' text-anchor='end'>1.00x</text>" : "",
-      "<text x='" + L + "' y='" + (h - 4) + "'>" + esc(D.start) + "</text>",
-      "<text x='" + (w - R) + "' y='" + (h - 4) + "' text-anchor='end'>" + esc(D.end) + "</text>"];
+    canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr); canvas.style.height = h + "px";
+    var g = canvas.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    var hline = function (y, color, dash) { g.strokeStyle = color; g.setLineDash(dash); g.beginPath(); g.moveTo(L, y + 0.5); g.lineTo(w - R, y + 0.5); g.stroke(); };
+    g.lineWidth = 1;
+    hline(h - B, "#3a3f48", []); hline(Y(hi), COLORS.overrun, [5, 4]); hline(Y(lo), COLORS.overrun, [5, 4]); hline(Y(1), "#5b616c", [2, 3]);
+    g.setLineDash([]); g.beginPath(); g.moveTo(L + 0.5, T); g.lineTo(L + 0.5, h - B); g.stroke();
+    g.fillStyle = COLORS.muted; g.font = "11px system-ui, sans-serif"; g.textAlign = "right"; g.textBaseline = "middle";
+    g.fillText(hi.toFixed(2) + "x", L - 4, Y(hi)); g.fillText(lo.toFixed(2) + "x", L - 4, Y(lo));
+    if (Math.min(Math.abs(Y(1) - Y(lo)), Math.abs(Y(1) - Y(hi))) > 11) { g.fillText("1.00x", L - 4, Y(1)); }
+    g.textBaseline = "alphabetic"; g.textAlign = "left"; g.fillText(D.start, L, h - 4);
+    g.textAlign = "right"; g.fillText(D.end, w - R, h - 4);
+    chartPoints = [];
     lines.forEach(function (l) {
       if (l.speed == null) { return; }
-      var x = X((l.in + l.out) / 2), y = Y(l.speed), title = esc(l.id + " " + l.speed.toFixed(2) + "x" + (l.needed != null ? ", needed " + l.needed.toFixed(2) + "x" : ""));
+      var x = X((l.in + l.out) / 2), y = Y(l.speed);
       if (l.status === "overrun" && l.needed != null && l.needed > l.speed) {
         var yn = Y(Math.min(l.needed, 3));
-        parts.push("<line class='reach' x1='" + x + "' x2='" + x + "' y1='" + y + "' y2='" + yn + "'/><circle class='need' data-i='" + l.index +
-          "' cx='" + x + "' cy='" + yn + "' r='4'><title>" + title + "</title></circle>");
+        g.strokeStyle = COLORS.overrun; g.lineWidth = 1;
+        g.beginPath(); g.moveTo(x, y); g.lineTo(x, yn); g.stroke();
+        g.lineWidth = 1.5; g.beginPath(); g.arc(x, yn, 4, 0, 2 * Math.PI); g.stroke();
+        chartPoints.push([x, yn, l.index]);
       }
-      parts.push("<circle class='dot s-" + l.status + "' data-i='" + l.index + "' cx='" + x + "' cy='" + y + "' r='3.5'><title>" + title + "</title></circle>");
+      g.fillStyle = COLORS[l.status] || COLORS.muted; g.strokeStyle = "rgba(0,0,0,.6)"; g.lineWidth = 1;
+      g.beginPath(); g.arc(x, y, 3.5, 0, 2 * Math.PI); g.fill(); g.stroke();
+      chartPoints.push([x, y, l.index]);
     });
-    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-    svg.innerHTML = parts.join("");
-    S.dots = [];
-    svg.querySelectorAll("circle.dot").forEach(function (c) { S.dots[+c.getAttribute("data-i")] = c; });
-    if (S.dots[S.sel]) { S.dots[S.sel].classList.add("sel"); }
+    var sel = chartPoints.filter(function (p) { return p[2] === S.sel; })[0];
+    if (sel) { g.strokeStyle = "#fff"; g.lineWidth = 2; g.beginPath(); g.arc(sel[0], sel[1], 5, 0, 2 * Math.PI); g.stroke(); }
     $("#chart-legend").textContent = "total speed against natural pace; dashed: the bounds " + lo + "x and " + hi + "x; hollow: what an overrun needed";
+  }
+  function chartPointAt(clientX, clientY) {  // the line whose point is nearest (within 7 px), or -1
+    var box = $("#chart").getBoundingClientRect(), x = clientX - box.left, y = clientY - box.top, best = -1, dist = 49;
+    chartPoints.forEach(function (p) {
+      var d = (p[0] - x) * (p[0] - x) + (p[1] - y) * (p[1] - y);
+      if (d < dist) { dist = d; best = p[2]; }
+    });
+    return best;
   }
 
   // ---------------------------------------------------------------- lines table (virtualised)
@@ -401,8 +418,7 @@
     var l = lines[i];
     if (S.blocks[prev]) { S.blocks[prev].classList.remove("sel"); }
     if (S.blocks[i]) { S.blocks[i].classList.add("sel"); }
-    if (S.dots[prev]) { S.dots[prev].classList.remove("sel"); }
-    if (S.dots[i]) { S.dots[i].classList.add("sel"); }
+    drawChart();
     if (!opts.keepRows) { revealRow(i); }
     renderRows();
     if (player.paused) { S.playFrame = l.in; }
@@ -538,8 +554,13 @@
       if (!player.paused || S.source === "dialogue") { playDialogue(S.playFrame); }
     });
     $("#chart").addEventListener("click", function (e) {
-      var i = e.target.getAttribute && e.target.getAttribute("data-i");
-      if (i != null) { select(+i); }
+      var i = chartPointAt(e.clientX, e.clientY);
+      if (i >= 0) { select(i); }
+    });
+    $("#chart").addEventListener("mousemove", function (e) {
+      var i = chartPointAt(e.clientX, e.clientY), l = lines[i];
+      e.target.title = l ? l.id + "  " + tc(l.in) + "  " + num(l.speed, 2, "x") + (l.needed != null ? ", needed " + num(l.needed, 2, "x") : "") : "";
+      e.target.style.cursor = l ? "pointer" : "default";
     });
     rowsScroll.addEventListener("scroll", function () {  // redraw only when other rows come into view
       if (!S.rowsDrawn || Math.max(0, Math.floor(rowsScroll.scrollTop / ROW_H) - 4) !== S.rowsDrawn[0]) { renderRows(); }
@@ -621,6 +642,6 @@
   renderDetail();
   requestAnimationFrame(tick);
   setTimeout(buildSprite, 0);  // after the first paint: the page is usable before its thumbnails are
-  window.otioDubReview = { readyMs: performance.now(), data: D, state: S, tc: tc, tcAbs: tcAbs, select: select, exportNotes: exportNotes, notes: function () { return notes; } };
+  window.otioDubReview = { readyMs: performance.now(), chartPoints: function () { return chartPoints; }, data: D, state: S, tc: tc, tcAbs: tcAbs, select: select, exportNotes: exportNotes, notes: function () { return notes; } };
   document.documentElement.setAttribute("data-ready", "1");
 })();
