@@ -285,7 +285,7 @@
       g.beginPath(); g.arc(x, y, 3.5, 0, 2 * Math.PI); g.fill(); g.stroke();
       chartPoints.push([x, y, l.index]);
     });
-    var sel = chartPoints.filter(function (p) { return p[2] === S.sel; })[0];
+    var sel = chartPoints.filter(function (p) { return p[2] === S.sel; }).pop();  // its speed, not what it needed
     if (sel) { g.strokeStyle = "#fff"; g.lineWidth = 2; g.beginPath(); g.arc(sel[0], sel[1], 5, 0, 2 * Math.PI); g.stroke(); }
     $("#chart-legend").textContent = "total speed against natural pace; dashed: the bounds " + lo + "x and " + hi + "x; hollow: what an overrun needed";
   }
