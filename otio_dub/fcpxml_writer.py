@@ -201,6 +201,8 @@ class _Document:
                 asset.set("audioChannels", str(wav.channels))
                 asset.set("audioRate", str(wav.sample_rate))
             self.assets[src] = asset
+        elif ref.available_range is None:  # media of unknown extent (an EDL's): cover every use of it
+            _cover(asset, rt_seconds(clip.trimmed_range().start_time), rt_seconds(clip.trimmed_range().end_time_exclusive()))
         if video and asset.get("hasVideo") != "1":
             asset.set("hasVideo", "1")
             asset.set("format", "r1")
@@ -215,6 +217,14 @@ class _Document:
         for marker in clip.markers:
             ET.SubElement(element, "marker", start=seconds(rt_seconds(marker.marked_range.start_time)),
                           duration=seconds(rt_seconds(marker.marked_range.duration)), value=marker.name)
+
+
+def _cover(asset: ET.Element, start: Fraction, end: Fraction) -> None:
+    """Widen an asset's start/duration to take in ``start``..``end``."""
+    lo, hi = _time(asset.get("start")), _time(asset.get("start")) + _time(asset.get("duration"))
+    lo, hi = min(lo, start), max(hi, end)
+    asset.set("start", seconds(lo))
+    asset.set("duration", seconds(hi - lo))
 
 
 def _time(value: str | None) -> Fraction:

@@ -375,6 +375,20 @@ def test_fcpxml_keeps_the_video_format(tmp_path, source, name, size):
     assert (fmt.get("name"), (fmt.get("width"), fmt.get("height"))) == (name, size)
 
 
+def test_fcpxml_asset_of_unknown_extent_covers_every_use(tmp_path):
+    """Media named without a range (an EDL's): its one asset takes in every clip cut from it."""
+    rate = 25.0
+    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    for start in (250, 50):
+        rng = otio.opentime.TimeRange(otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(25, rate))
+        track.append(otio.schema.Clip("shot", otio.schema.ExternalReference("file:///media/shot.mov"), rng))
+    timeline = otio.schema.Timeline("edl cut")
+    timeline.tracks.append(track)
+    [path] = write_timeline(timeline, tmp_path, "cut", "fcpxml", TimeBase(Fraction(25)))
+    [asset] = etree.parse(str(path)).getroot().findall("resources/asset")
+    assert (fcpx_time(asset.get("start")), fcpx_time(asset.get("duration"))) == (2, Fraction(275 - 50, 25))
+
+
 def test_fcpxml_format_renamed_for_another_rate():
     from otio_dub.fcpxml_writer import _video_format
 
