@@ -271,14 +271,14 @@ def _placed(track: otio.schema.Track, tb: TimeBase, video: bool, skipped: list[s
         if isinstance(item, otio.schema.Clip):
             found.append(_Placed(item, start_f, end_f, video))
         elif isinstance(item, (otio.schema.Stack, otio.schema.Track)):
-            for inner in _flattened(item, track.kind, skipped):
+            for inner in flattened(item, track.kind, skipped):
                 inner_track = _placed(inner, tb, video, skipped)
                 found.extend(_Placed(p.clip, start_f + p.start, min(end_f, start_f + p.end), video)
                              for p in inner_track if start_f + p.start < end_f)
     return found
 
 
-def _flattened(item: otio.core.Composition, kind: str, skipped: list[str]) -> list[otio.schema.Track]:
+def flattened(item: otio.core.Composition, kind: str, skipped: list[str]) -> list[otio.schema.Track]:
     try:
         if isinstance(item, otio.schema.Stack):
             tracks = [t.clone() for t in item if isinstance(t, otio.schema.Track) and t.kind == kind]

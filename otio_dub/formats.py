@@ -164,7 +164,7 @@ def _write_edls(timeline: otio.schema.Timeline, out_dir: Path, name: str, tb: Ti
 def _simplify_for_fcp7(timeline: otio.schema.Timeline) -> None:
     """What OTIO's FCP7 writer and reader trip over, made plain: nested stacks and tracks flattened
     in place (a re-read fails on their clipitems), generators as gaps (the writer stops on them)."""
-    from .fcpxml_writer import _flattened
+    from .fcpxml_writer import flattened
 
     left: list[str] = []
     for track in timeline.tracks:
@@ -173,7 +173,7 @@ def _simplify_for_fcp7(timeline: otio.schema.Timeline) -> None:
         for index in reversed(range(len(track))):
             item = track[index]
             if isinstance(item, (otio.schema.Stack, otio.schema.Track)):
-                flat = _flattened(item, track.kind, left)
+                flat = flattened(item, track.kind, left)
                 items = [child.clone() for child in flat[0]] if flat else []
                 if not items:
                     items = [otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=item.duration()))]
