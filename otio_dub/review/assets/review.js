@@ -463,9 +463,12 @@
     S.source = kind;
     document.querySelectorAll("#source-pick button").forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-source") === kind); });
   }
+  function mediaUrl(path) {  // a relative path as a URL: '#', '?' or '%' in a name must not cut it short
+    return path.split("/").map(encodeURIComponent).join("/");
+  }
   function start(src, fromSec, playing, label) {
     S.playing = playing;
-    if (player.getAttribute("src") !== src) { player.src = src; }
+    if (player.getAttribute("src") !== mediaUrl(src)) { player.src = mediaUrl(src); }
     player.playbackRate = 1;
     player.currentTime = fromSec;
     $("#now-playing").textContent = label;
@@ -523,15 +526,16 @@
     player.playbackRate = player.playbackRate >= 2 ? 2 : player.playbackRate + 0.5;
     $("#now-playing").textContent = $("#now-playing").textContent.replace(/ \(\S+x\)$/, "") + " (" + player.playbackRate + "x)";
   }
-  function tick() {
-    if (S.playing && !player.paused) {
-      S.playFrame = S.playing.base + player.currentTime * FPS;
-      var x = (S.playFrame - S.viewStart) * S.ppf;
-      if (x > S.viewWidth * 0.92 || x < 0) { scroller.scrollLeft = Math.max(0, (S.playFrame - S.viewWidth * 0.1 / S.ppf) * S.ppf); }
-      drawPlayhead();
-    }
+  var ticking = false;
+  function tick() {  // the playhead follows the audio while it plays; an idle page asks for no frames
+    if (!S.playing || player.paused) { ticking = false; return; }
+    S.playFrame = S.playing.base + player.currentTime * FPS;
+    var x = (S.playFrame - S.viewStart) * S.ppf;
+    if (x > S.viewWidth * 0.92 || x < 0) { scroller.scrollLeft = Math.max(0, (S.playFrame - S.viewWidth * 0.1 / S.ppf) * S.ppf); }
+    drawPlayhead();
     requestAnimationFrame(tick);
   }
+  player.addEventListener("playing", function () { if (!ticking) { ticking = true; requestAnimationFrame(tick); } });
   player.addEventListener("pause", function () { $("#play").innerHTML = "&#9654;"; S.jCount = 0; });
   player.addEventListener("error", function () {
     $("#now-playing").textContent = "cannot play " + (player.getAttribute("src") || "") + " (missing or unreadable)";
@@ -640,7 +644,6 @@
   applyFilters();
   renderNoteCount();
   renderDetail();
-  requestAnimationFrame(tick);
   setTimeout(buildSprite, 0);  // after the first paint: the page is usable before its thumbnails are
   window.otioDubReview = { readyMs: performance.now(), chartPoints: function () { return chartPoints; }, data: D, state: S, tc: tc, tcAbs: tcAbs, select: select, exportNotes: exportNotes, notes: function () { return notes; } };
   document.documentElement.setAttribute("data-ready", "1");
