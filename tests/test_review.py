@@ -408,3 +408,26 @@ def test_speed_chart_has_a_point_per_line_against_the_bounds(page, dub_dir):
     page.mouse.click(box["x"] + x, box["y"] + y)
     assert page.locator("#rows-inner .row.sel").get_attribute("data-i") == "4"
     assert page.errors == []
+
+
+def test_page_shows_the_loudness_of_stems_rendered_again_into_the_dub(dub_dir, tmp_path):
+    """`otio-dub stems DUB/scene.dub.otio -o DUB/stems` writes stems/stems.json: the page reads it, not the older report."""
+    import os
+
+    from otio_dub.review.data import page_data
+
+    work = tmp_path / "dub"
+    shutil.copytree(dub_dir, work)
+    section = json.loads(json.dumps(_report(work)["stems"]))
+    section["loudness"]["target_lkfs"] = -23.0
+    for info in section["files"].values():
+        info["path"] = Path(info["path"]).name  # stems.json paths are relative to its own folder
+        info["integrated_lkfs"] = -23.0
+    manifest = work / "stems" / "stems.json"
+    manifest.write_text(json.dumps(section), encoding="utf-8")
+    later = (work / "report.json").stat().st_mtime + 5
+    os.utime(manifest, (later, later))
+    stems = page_data(work)["stems"]
+    assert stems["target"] == -23.0
+    assert {(s["name"], s["path"], s["lkfs"]) for s in stems["files"]} == {
+        (name, f"stems/{name}.wav", -23.0) for name in ("ANNA", "MARCUS", "NARRATOR", "DIALOGUE")}
