@@ -82,18 +82,20 @@ def check_timeline(timeline: otio.schema.Timeline, path: str | None = None) -> N
         if start.value / start.rate >= MAX_PROGRAMME_SECONDS:
             refuse(f"starts at {start.value / start.rate / 3600:.0f} hours; a start timecode is before 24:00:00:00")
     for item in [timeline.tracks, *timeline.tracks.find_children()]:
-        what = _describe(item)
+        def about(message: str, item: otio.core.SerializableObject = item) -> None:  # named only when refused
+            refuse(f"{_describe(item)}{message}")
+
         for rng, label in _ranges(item):
-            _check_time(rng.start_time, f"{what}: {label} start", refuse)
-            _check_time(rng.duration, f"{what}: {label} duration", refuse)
+            _check_time(rng.start_time, f": {label} start", about)
+            _check_time(rng.duration, f": {label} duration", about)
             if rng.duration.value < 0:
-                refuse(f"{what}: {label} has a negative duration ({rng.duration.value:g})")
+                about(f": {label} has a negative duration ({rng.duration.value:g})")
         if isinstance(item, (otio.schema.Clip, otio.schema.Gap)):
             try:
                 length = item.trimmed_range().duration
             except (otio.exceptions.OTIOError, ValueError):
-                refuse(f"{what} has no source range and its media no available range: its length is unknown")
-            _check_length(length, what, refuse)
+                about(" has no source range and its media no available range: its length is unknown")
+            _check_length(length, "", about)
     try:
         _check_length(timeline.duration(), "the programme", refuse)
     except (otio.exceptions.OTIOError, ValueError) as exc:
@@ -102,27 +104,33 @@ def check_timeline(timeline: otio.schema.Timeline, path: str | None = None) -> N
 
 def _ranges(item: otio.core.SerializableObject) -> list[tuple[otio.opentime.TimeRange, str]]:
     """Every time range an item holds: its source range, its media's available range, its markers'."""
-    found = [(item.source_range, "source range")] if getattr(item, "source_range", None) is not None else []
-    ref = getattr(item, "media_reference", None)
-    if ref is not None and ref.available_range is not None:
-        found.append((ref.available_range, "media range"))
-    found += [(m.marked_range, f"marker {m.name!r}") for m in getattr(item, "markers", [])]
+    rng = item.source_range if isinstance(item, otio.core.Item) else None
+    found = [(rng, "source range")] if rng is not None else []
+    if isinstance(item, otio.schema.Clip):
+        ref = item.media_reference
+        available = ref.available_range if ref is not None else None
+        if available is not None:
+            found.append((available, "media range"))
+    if isinstance(item, otio.core.Item) and not isinstance(item, otio.schema.Gap):
+        markers = item.markers
+        if len(markers):
+            found += [(m.marked_range, f"marker {m.name!r}") for m in markers]
     return found
 
 
 def _check_time(time: otio.opentime.RationalTime, what: str, refuse: Callable[[str], None]) -> None:
     rate, value = time.rate, time.value
     if not (math.isfinite(rate) and 0 < rate <= MAX_RATE):
-        refuse(f"{what} is at rate {rate:g}: a rate must be a positive number up to {MAX_RATE}")
+        refuse(f"{what} is at rate {rate:g}: a rate must be a positive number up to {MAX_RATE}".lstrip())
     if not math.isfinite(value):
-        refuse(f"{what} is {value:g} frames: not a time")
+        refuse(f"{what} is {value:g} frames: not a time".lstrip())
 
 
 def _check_length(length: otio.opentime.RationalTime, what: str, refuse: Callable[[str], None]) -> None:
     seconds = length.value / length.rate
     if seconds > MAX_PROGRAMME_SECONDS:
         refuse(f"{what} is {seconds / 3600:,.0f} hours long; otio-dub dubs programmes up to "
-               f"{MAX_PROGRAMME_SECONDS // 3600} hours")
+               f"{MAX_PROGRAMME_SECONDS // 3600} hours".lstrip())
 
 
 def _describe(item: otio.core.SerializableObject) -> str:
