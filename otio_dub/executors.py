@@ -3,8 +3,8 @@
 An executor takes picklable :class:`~otio_dub.speak.RenderJob` s and yields ``(job, Fitted)`` as
 each finishes, in any order; the driver (the render stage) does every write, so executors only
 compute and workers need no shared disk. Every executor gives byte-identical takes: a take depends
-on its job alone (engines are deterministic and each worker computes on one thread, as the driver
-does, see :func:`limit_threads`).
+on its job alone (engines are deterministic; a worker computes on one thread, see
+:func:`limit_threads`, and the samples do not depend on the thread count).
 
 * :class:`SerialExecutor` - this process (``--jobs 1``);
 * :class:`ProcessExecutor` - a pool of local processes (``--jobs N``), engines loaded once per worker;
@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import pickle
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
@@ -50,8 +50,7 @@ class SerialExecutor:
     """Every job in this process, one after another (``--jobs 1``)."""
 
     def run(self, jobs: Sequence[RenderJob]) -> Iterator[tuple[RenderJob, Fitted]]:
-        """Render each job in order."""
-        limit_threads()
+        """Render each job in order (on this process's threads: one process may use every core)."""
         for job in jobs:
             yield job, render_job(job)
 
@@ -60,12 +59,12 @@ _limited = False
 
 
 def limit_threads() -> None:
-    """One compute thread for torch and onnxruntime in this process, so N workers use N cores.
+    """One compute thread for torch and onnxruntime in this worker process, so N workers use N cores.
 
-    Every executor renders with this setting (the driver included) so a take never depends on how
-    many threads summed it. piper builds its own ``onnxruntime.SessionOptions()`` without a way to
-    pass thread counts, so new sessions get options whose default is one thread (a subclass the
-    module attribute is swapped for; sessions made before this call keep theirs).
+    Called in workers only (it changes process-wide settings). Takes are the same on any number of
+    threads (tests compare pool and serial takes byte for byte). piper builds its own
+    ``onnxruntime.SessionOptions()`` with no way to pass thread counts, so new sessions get options
+    whose default is one thread (a subclass the module attribute is swapped for).
     """
     global _limited
     if _limited:
@@ -127,26 +126,29 @@ class ProcessExecutor:
     in a fresh worker, and a line that kills a worker again fails the run (:class:`WorkerCrashError`).
     """
 
-    def __init__(self, jobs: int, context: str = "spawn") -> None:
+    def __init__(self, jobs: int, context: str = "spawn", task: Callable[[RenderJob], Fitted] | None = None) -> None:
         if jobs < 1:
             raise InputError("--jobs", f"must be 1 or more, got {jobs}")
         self.jobs = jobs
         self.context = context
+        self.task = task or _work  # what a worker runs per job: a module-level function (it is pickled by name)
 
     def run(self, jobs: Sequence[RenderJob]) -> Iterator[tuple[RenderJob, Fitted]]:
         """Render ``jobs`` in the pool, yielding each as it completes."""
         pending = deque(jobs)
         while pending:
-            suspects = yield from self._batch(pending, self.jobs)
-            for job in suspects:  # alone in a fresh worker: a second death is that line's
-                again = yield from self._batch(deque([job]), 1)
+            suspects = deque((yield from self._batch(pending, self.jobs, 2 * self.jobs)))
+            while suspects:  # one at a time in a fresh worker: a second death is that line's
+                again = yield from self._batch(suspects, 1, 1)
                 if again:
+                    job = again[0]
                     raise WorkerCrashError(job.line.id, job.line.origin, "worker process exited abruptly")
 
-    def _batch(self, pending: deque[RenderJob], workers: int) -> Iterator[tuple[RenderJob, Fitted]]:
+    def _batch(self, pending: deque[RenderJob], workers: int, depth: int) -> Iterator[tuple[RenderJob, Fitted]]:
         """Run from ``pending`` until it is empty or the pool breaks; returns the jobs in flight at a break.
 
-        Twice as many jobs as workers are kept in flight, so a worker never waits on the driver.
+        ``depth`` jobs are kept in flight (twice the workers, so a worker never waits on the driver;
+        one when isolating a line that may have killed its worker).
         """
         context = multiprocessing.get_context(self.context)
         pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
@@ -154,9 +156,9 @@ class ProcessExecutor:
         inflight: dict[Future, RenderJob] = {}
         try:
             while pending or inflight:
-                while pending and len(inflight) < 2 * workers:
+                while pending and len(inflight) < depth:
                     job = pending.popleft()
-                    inflight[pool.submit(_work, job)] = job
+                    inflight[pool.submit(self.task, job)] = job
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: inflight[f].index):
                     try:

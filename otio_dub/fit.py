@@ -93,21 +93,91 @@ def plan(natural: int, window: Window, policy: FitPolicy) -> FitPlan:
     return FitPlan("fit", natural / avail, avail, window.head_pad, window.samples, needed, 0)
 
 
-def next_speed(history: list[tuple[float, int]], target: int, lo: float, hi: float) -> float:
-    """Engine speed for the next synthesis pass: secant on measured (speed, length) pairs.
+Curve = tuple[tuple[float, float], ...]  # (speed, length relative to speed 1.0), speeds ascending
 
-    Length falls roughly as 1/speed but not exactly (pauses and phoneme minima do not scale), so
-    the first correction is proportional and later ones use the secant through the last two points.
+
+def next_speed(history: list[tuple[float, int]], target: int, lo: float, hi: float, curve: Curve | None = None) -> float:
+    """Engine speed for the next synthesis pass, from measured (speed, length) pairs.
+
+    Length does not follow 1/speed: pauses, phoneme minima and a neural voice's whole-frame
+    durations do not scale, and how much does not depends on the speed (piper answers a slow-down
+    about half as much as 1/speed would, a large speed-up almost fully). ``curve`` is the voice's
+    measured response (:func:`response_curve`): the next speed is read off it, scaled through the
+    pass closest to the target. Two passes on either side of the target are the line's own truth:
+    between them, the log-log secant. Without a curve, the secant through the two nearest passes, or
+    length as 1/speed from a single one.
     """
-    s1, n1 = history[-1]
-    guess = s1 * n1 / target
-    if len(history) >= 2:
-        s0, n0 = history[-2]
-        if n1 != n0 and s1 != s0:
-            secant = s1 + (target - n1) * (s1 - s0) / (n1 - n0)
-            if secant > 0 and (min(s0, s1) / 2) < secant < max(s0, s1) * 2:
-                guess = secant
-    return min(max(guess, lo), hi)
+    below = [h for h in history if 0 < h[1] <= target]
+    above = [h for h in history if h[1] > target]
+    if below and above:
+        (s0, n0), (s1, n1) = max(below, key=lambda h: h[1]), min(above, key=lambda h: h[1])
+        if n0 != n1 and s0 != s1:
+            k = math.log(n1 / n0) / math.log(s0 / s1)
+            if k > 0:
+                return min(max(s1 * (n1 / target) ** (1.0 / k), lo), hi)
+    nearest = sorted(history, key=lambda h: abs(math.log(max(h[1], 1) / max(target, 1))))
+    s1, n1 = nearest[0]
+    if n1 <= 0 or target <= 0:
+        return min(max(s1, lo), hi)
+    if curve is None and len(nearest) >= 2:  # no voice curve: the line's own slope through its two nearest passes
+        s0, n0 = nearest[1]
+        if n0 > 0 and n0 != n1 and s0 != s1 and 0.1 < (k := math.log(n1 / n0) / math.log(s0 / s1)) < 3.0:
+            return min(max(s1 * (n1 / target) ** (1.0 / k), lo), hi)
+    curve = curve or ((0.5, 2.0), (2.0, 0.5))
+    wanted = _relative(curve, s1) * target / n1
+    return min(max(_speed_for(curve, wanted), lo), hi)
+
+
+def _relative(curve: Curve, speed: float) -> float:
+    """The curve's relative length at ``speed`` (log-log interpolation; the end segments extended)."""
+    x = math.log(speed)
+    i = _segment(curve, lambda p: math.log(p[0]) >= x)
+    (sa, ra), (sb, rb) = curve[i], curve[i + 1]
+    t = (x - math.log(sa)) / (math.log(sb) - math.log(sa))
+    return math.exp(math.log(ra) + t * (math.log(rb) - math.log(ra)))
+
+
+def _speed_for(curve: Curve, relative: float) -> float:
+    """The speed at which the curve gives ``relative`` length (the inverse of :func:`_relative`)."""
+    y = math.log(relative)
+    i = _segment(curve, lambda p: math.log(p[1]) <= y)
+    (sa, ra), (sb, rb) = curve[i], curve[i + 1]
+    if ra == rb:
+        return sa
+    t = (y - math.log(ra)) / (math.log(rb) - math.log(ra))
+    return math.exp(math.log(sa) + t * (math.log(sb) - math.log(sa)))
+
+
+def _segment(curve: Curve, past: object) -> int:
+    """Index of the segment [i, i + 1] to interpolate on: the first point ``past`` the value ends it."""
+    for i in range(1, len(curve) - 1):
+        if past(curve[i]):
+            return i - 1
+    return len(curve) - 2
+
+
+def response_curve(measured: list[list[tuple[float, int]]]) -> Curve | None:
+    """A voice's duration response from passages spoken at the same few speeds (one of them 1.0):
+    per speed, the geometric mean of each passage's length relative to its own at 1.0, made
+    strictly decreasing. None when nothing usable was measured."""
+    ratios: dict[float, list[float]] = {}
+    for points in measured:
+        ref = dict(points).get(1.0, 0)
+        if ref <= 0:
+            continue
+        for speed, n in points:
+            if n > 0:
+                ratios.setdefault(speed, []).append(math.log(n / ref))
+    speeds = sorted(s for s in ratios if s > 0)
+    if len(speeds) < 2 or 1.0 not in speeds:
+        return None
+    curve, last = [], math.inf
+    for speed in speeds:
+        rel = math.exp(sum(ratios[speed]) / len(ratios[speed]))
+        rel = min(rel, last * 0.999)  # strictly falling: a faster pass is never expected to be longer
+        curve.append((speed, rel))
+        last = rel
+    return tuple(curve)
 
 
 _VOWELS = re.compile(r"[aeiouyáéíóúàèìòùâêîôûäëïöüæøåœ]+", re.IGNORECASE)

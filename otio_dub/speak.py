@@ -14,9 +14,12 @@ import numpy as np
 from . import dsp, fit
 from .cache import make_key
 from .engines import Engine, VoiceSpec
-from .errors import EngineError
+from .errors import EngineError, OtioDubError
 from .lines import Line
 from .timebase import SAMPLE_RATE
+
+#: How rate passes are chosen (a take made another way is another take): 3 = voice response curve, mid-band aim.
+FIT_MODEL = 3
 
 
 @dataclass
@@ -30,10 +33,12 @@ class Fitted:
 
 def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int,
              *, speed: float = 1.0, semitones: float = 0.0, gain_db: float = 0.0) -> Fitted:
-    """Speak a line, re-speak at corrected rates (secant), stretch the remainder, place it.
+    """Speak a line, re-speak at corrected rates, stretch the remainder, place it.
 
     A take is accepted without stretching when it is at most half of ``tolerance`` (one frame)
-    short of its target, so the placed speech still ends within a frame after fades and edges.
+    short of its target, so the placed speech still ends within a frame after fades and edges;
+    corrections aim at the middle of that band, through the voice's duration response
+    (:func:`voice_response`), so the first corrected pass usually lands in it.
     ``speed`` is the voice's own pace (cast rate x emotion): "natural" means natural at that pace.
     ``semitones`` shifts pitch (formant-preserving) in the same Rubber Band pass as the residual.
     """
@@ -59,11 +64,13 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     def error(n: int) -> int:  # the take needing the least residual stretch wins
         return abs(n - target)
 
+    curve = voice_response(engine, voice, base_speed) if engine.info.speed_range and policy.passes > 1 else None
+    aim = target - tolerance // 2
     while engine.info.speed_range and len(history) < policy.passes:
         _, best_n = min(history, key=lambda h: error(h[1]))
         if best_n <= target and target - best_n <= tolerance:
             break
-        speed = fit.next_speed(history, target, lo, hi)
+        speed = fit.next_speed(history, aim, lo / base_speed, hi / base_speed, curve)
         if any(abs(speed - s) < 1e-4 for s, _ in history):
             break
         speak(speed)
@@ -97,6 +104,54 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
         "borrowed_ms": round(plan.borrowed / 48, 1),
     }
     return Fitted(media, plan, report)
+
+
+#: Passages a voice's duration response is measured on, by language (others use the English one).
+CALIBRATION = {
+    "en": ("Yes.", "Where were you when the lights went out?",
+           "It was raining the night she left, and nobody in this town has forgotten it since."),
+    "fr": ("Oui.", "Où étais-tu quand les lumières se sont éteintes ?",
+           "Il pleuvait la nuit où elle est partie, et personne dans cette ville ne l'a oublié depuis."),
+    "de": ("Ja.", "Wo warst du, als die Lichter ausgingen?",
+           "Es regnete in der Nacht, als sie ging, und niemand in dieser Stadt hat es seitdem vergessen."),
+    "es": ("Sí.", "¿Dónde estabas cuando se apagaron las luces?",
+           "Llovía la noche en que se fue, y nadie en este pueblo lo ha olvidado desde entonces."),
+    "it": ("Sì.", "Dov'eri quando si sono spente le luci?",
+           "Pioveva la notte in cui se n'è andata, e nessuno in questa città l'ha più dimenticato."),
+    "pt": ("Sim.", "Onde você estava quando as luzes se apagaram?",
+           "Chovia na noite em que ela partiu, e ninguém nesta cidade esqueceu isso desde então."),
+    "ja": ("はい。", "明かりが消えたとき、どこにいたの？", "彼女が出て行った夜は雨が降っていて、この町の誰もそれを忘れていない。"),
+}
+#: Speeds (relative to the voice's pace) the passages are spoken at: past the fit's usual range.
+CALIBRATION_SPEEDS = (0.7, 0.82, 0.92, 1.0, 1.1, 1.25, 1.45, 1.7)
+_responses: dict[tuple, fit.Curve | None] = {}
+
+
+def voice_response(engine: Engine, voice: VoiceSpec, pace: float = 1.0) -> fit.Curve | None:
+    """How a voice's speech length answers its speed control (``fit.response_curve``).
+
+    Measured once per process per engine, voice and pace, on fixed passages (never on the lines
+    of the run), so a take never depends on which lines were spoken before it or where: every
+    executor and worker measures the same curve. None (length as 1/speed) when nothing can be measured.
+    """
+    key = (engine.info.name, engine.info.version, voice, round(pace, 6))
+    if key in _responses:
+        return _responses[key]
+    lo, hi = engine.info.speed_range or (1.0, 1.0)
+    passages = CALIBRATION.get(voice.lang.split("-")[0].lower(), CALIBRATION["en"])[1:]
+    measured = []
+    try:
+        for text in passages:
+            points = []
+            for relative in CALIBRATION_SPEEDS:
+                if lo <= relative * pace <= hi:
+                    take = engine.synthesize(text, voice, relative * pace)
+                    points.append((relative, dsp.trim(dsp.resample(take.audio, take.sample_rate)).size))
+            measured.append(points)
+    except OtioDubError:  # a voice that cannot speak the passage: the proportional model
+        measured = []
+    _responses[key] = fit.response_curve(measured)
+    return _responses[key]
 
 
 def fit_reused(fitted: Fitted | None, window: fit.Window, delivery: str) -> Fitted | None:
@@ -142,7 +197,7 @@ def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semit
         voice["voice"] = _file_fingerprint(Path(spec.voice).expanduser())
     return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=voice, speed=float(speed),
                     semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
-                    tolerance=tolerance)
+                    tolerance=tolerance, fit_model=FIT_MODEL)
 
 
 def _file_fingerprint(path: Path) -> str:
