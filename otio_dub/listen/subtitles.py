@@ -82,18 +82,28 @@ def write_events(events: Sequence[Event], rate: Fraction, out_dir: Path, stem: s
             for fmt in check_formats(formats)]
 
 
+def _line_media(row: dict, media_dir: Path | None) -> Path | None:
+    """A row's line file: ``media`` under ``media_dir`` (the dub folder), or its name in it (the media folder)."""
+    if media_dir is None or not row.get("media"):
+        return None
+    for path in (Path(media_dir) / row["media"], Path(media_dir) / Path(row["media"]).name):
+        if path.is_file():
+            return path
+    return None
+
+
 def _speech_span(row: dict, tb: TimeBase, media_dir: Path | None) -> tuple[float, float]:
     """(start, end) seconds from the timeline start of the fitted speech of a report row."""
     record_in = parse_timecode(str(row["record_in"]), tb.rate) - tb.start_frame
     origin = float(Fraction(record_in) / tb.rate)
     if "speech_start_s" in row:
         head = float(row["speech_start_s"])
-    elif media_dir is not None and row.get("media") and (Path(media_dir) / row["media"]).is_file():
+    elif (media := _line_media(row, media_dir)) is not None:
         import soundfile as sf
 
         from .. import dsp
 
-        audio, rate = sf.read(str(Path(media_dir) / row["media"]), dtype="float32", always_2d=True)
+        audio, rate = sf.read(str(media), dtype="float32", always_2d=True)
         first, end = dsp.speech_bounds(audio.mean(axis=1), rate)
         return origin + first / rate, origin + max(first + 1, end) / rate
     else:
@@ -131,7 +141,8 @@ def write_dub_subtitles(rows: list[dict], tb: TimeBase, out_dir: Path, formats: 
     """Subtitles of the dub: ``out_dir/subtitles/<lang>.<ext>`` for each language and format.
 
     ``rows`` are report.json's "lines"; each event is timed to the fitted speech in its take (a
-    row's ``speech_start_s``, else its line media under ``media_dir``, else its head pad plus onset
+    row's ``speech_start_s``, else its line media in ``media_dir`` (the dub folder or its media
+    folder), else its head pad plus onset
     error), cut to subtitle rules. Returns the files written.
     """
     wanted = check_formats(formats)

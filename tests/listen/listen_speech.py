@@ -24,6 +24,8 @@ VOICES = {
     "joe": ("piper", {"voice": "joe", "lang": "en-us"}),
     "m3": ("espeak", {"voice": "en+m3", "lang": "en"}),
     "f4": ("espeak", {"voice": "en+f4", "lang": "en"}),
+    "m1": ("espeak", {"voice": "en+m1", "lang": "en"}),
+    "f1": ("espeak", {"voice": "en+f1", "lang": "en"}),
 }
 
 

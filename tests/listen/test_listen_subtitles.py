@@ -38,7 +38,8 @@ def dubbed(tmp_path_factory):
     path = folder / "subs.otio"
     otio.adapters.write_to_file(timeline, str(path))
     policy = otio_dub.fit.FitPolicy(head_pad_ms=200)
-    result = otio_dub.dub(path, out_dir=folder / "out", options=otio_dub.DubOptions(engine="espeak", policy=policy))
+    options = otio_dub.DubOptions(engine="espeak", policy=policy, subtitles=("srt", "vtt", "ass"))
+    result = otio_dub.dub(path, out_dir=folder / "out", options=options)
     return result, timebase_of(timeline)
 
 
@@ -82,3 +83,10 @@ def test_unknown_subtitle_formats_are_named(dubbed, tmp_path):
         write_dub_subtitles(result.lines, tb, tmp_path, ["srt", "sub"])
     assert not (tmp_path / "subtitles").exists()
     assert check_formats(["SRT, vtt", "srt"]) == ["srt", "vtt"]
+
+
+def test_dub_subtitles_option_writes_the_same_files(dubbed, tmp_path):
+    result, tb = dubbed
+    write_dub_subtitles(result.lines, tb, tmp_path, "srt,vtt,ass", media_dir=result.out_dir)
+    for name in ("en.srt", "en.vtt", "en.ass", "fr.srt", "fr.vtt", "fr.ass"):
+        assert (result.out_dir / "subtitles" / name).read_text() == (tmp_path / "subtitles" / name).read_text()
