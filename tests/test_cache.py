@@ -663,3 +663,60 @@ def test_processes_opening_a_new_cache_together_all_succeed(tmp_path):
         go.touch()
         failures += [p.communicate()[1].strip().splitlines()[-1] for p in procs if p.wait() != 0]
     assert failures == []
+
+
+def test_a_cache_from_before_the_marker_is_adopted_by_a_dub_but_not_pruned(tmp_path):
+    """A cache folder an older otio-dub made (index and objects, no CACHEDIR.TAG) keeps working: the
+    next dub marks it. Until then prune, which deletes wholesale, refuses it like any other folder."""
+    from otio_dub.cache import MARKER, is_cache
+
+    folder = tmp_path / "old-cache"
+    store = RenderCache(folder)
+    store.put("ab" * 32, np.zeros(10, np.float32), {"plan": {}, "report": {}})
+    store.close()
+    (folder / MARKER).unlink()
+    with pytest.raises(OutputError, match="not an otio-dub render cache"):
+        RenderCache(folder, create=False)
+    RenderCache(folder).close()
+    assert is_cache(folder)
+    assert len(index_rows(folder)) == 1
+    store = RenderCache(folder, create=False)
+    assert store.prune(None) == 1
+    store.close()
+
+
+def test_a_take_whose_plan_and_samples_disagree_is_forgotten(tmp_path):
+    from dataclasses import asdict
+
+    from otio_dub.fit import FitPlan
+
+    store = RenderCache(tmp_path / "c")
+    plan = asdict(FitPlan("fit", 1.0, 100, 0, 100, 1.0, 0))
+    good = {"plan": plan, "report": {"natural_s": 0.1, "delivery": "x"}}
+    store.put("a" * 64, np.zeros(100, np.float32), good)
+    assert store.get("a" * 64)[1] == good
+    bad = {
+        "b" * 64: (np.zeros(99, np.float32), good),  # one sample short of its plan
+        "c" * 64: (np.full(100, np.nan, np.float32), good),
+        "d" * 64: (np.zeros(100, np.float32), {**good, "plan": {**plan, "status": "done"}}),
+        "e" * 64: (np.zeros(100, np.float32), {**good, "plan": {**plan, "media_samples": 100.5}}),
+        "f" * 64: (np.zeros(100, np.float32), {**good, "report": {"status": "fit"}}),
+        "0" * 64: (np.zeros(100, np.float32), {**good, "plan": {**plan, "speed": True}}),
+    }
+    for key, (audio, meta) in bad.items():
+        store.put(key, audio, meta)
+        assert store.get(key) is None, key
+        assert not store._path(key).exists() and key not in index_rows(tmp_path / "c")
+    store.close()
+
+
+def test_fit_line_reports_only_fields_the_cache_trusts(espeak):
+    """The cache refuses takes whose report has fields it does not know: a new report field must be
+    added to cache.REPORT_FIELDS, or every cached take would be spoken again."""
+    from otio_dub.cache import REPORT_FIELDS
+    from otio_dub.lines import Line
+    from otio_dub.speak import fit_line
+
+    line = Line("001-ANNA", 0, 50, "ANNA", "en", "Hello there.")
+    fitted = fit_line(espeak, line, VoiceSpec(voice="en", lang="en"), Window(96000), FitPolicy(), 2000)
+    assert set(fitted.report) | {"delivery"} <= set(REPORT_FIELDS)
