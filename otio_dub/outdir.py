@@ -17,6 +17,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -132,6 +133,17 @@ class OutputFolder:
         finally:
             self._release()
 
+    def public(self, message: str) -> str:
+        """An error message with the staging folder's paths shown as the output folder's (where the user looks).
+
+        libsndfile reports a failed write as "System error.": the file system's own reason (disk
+        full, file too large) is found by asking it for one byte more in the same folder.
+        """
+        if "System error" in message:
+            message = message.replace("System error.", _why_unwritable(self.staging)).replace("System error", "")
+        message = re.sub(re.escape(str(self.staging / ".takes")) + r"/[^:]*", str(self.out), message)  # a spooled take
+        return message.replace(str(self.staging), str(self.out))
+
     def commit(self, entries: Iterable[str]) -> None:
         """Swap the staged folder in: ``entries`` (top-level names, listed in its manifest) are this run's."""
         entries = sorted(set(entries))
@@ -188,6 +200,21 @@ class OutputFolder:
                     _remove(target)
                 os.replace(entry, target)
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _why_unwritable(folder: Path) -> str:
+    """The OS's reason a write in ``folder`` fails now (probing with a small file), else a generic one."""
+    probe = folder / ".otio-dub-probe"
+    try:
+        with probe.open("wb") as fh:
+            fh.write(b"\0" * (1 << 16))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        probe.unlink(missing_ok=True)
+    return "the audio writer failed"
 
 
 def _set_mode(staging: Path, out: Path) -> None:

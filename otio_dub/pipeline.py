@@ -60,7 +60,9 @@ def dub(
             result = deliver(plan, place_lines(plan, rendered), tx.staging, adjust)
             spool.rmdir()
         except OSError as exc:
-            raise OutputError(f"{exc.filename or plan.out}: cannot write ({exc.strerror})") from None
+            raise OutputError(tx.public(f"{exc.filename or tx.staging}: cannot write ({exc.strerror})")) from None
+        except OutputError as exc:
+            raise OutputError(tx.public(str(exc))) from None
         tx.commit(result.entries)
     return moved(result, tx.out)
 

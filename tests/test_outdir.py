@@ -91,7 +91,7 @@ def test_a_file_size_limit_names_the_file_and_keeps_the_previous_dub(previous):
     assert "Traceback" not in run.stderr
     message = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(message) == 1 and message[0].startswith("Error: ") and "File too large" in message[0]
-    assert "/" in message[0]  # names the file
+    assert str(out) in message[0] and ".otio-dub-staging" not in message[0]  # names the folder the user gave
     assert snapshot(out) == before
     assert leftovers(out) == []
 
@@ -126,10 +126,11 @@ def test_a_stale_export_of_an_earlier_run_is_replaced_not_kept(previous):
 
 
 def test_an_input_inside_the_output_folder_is_refused(previous):
+    """Mixing a new dub over the previous dub's own DIALOGUE stem, written into the same folder."""
     src, out, before = previous
-    inside = out / "report.json"
+    options = DubOptions(rate=24, stems=replace(DubOptions().stems, mix_with=out / "stems" / "DIALOGUE.wav"))
     with pytest.raises(otio_dub.OtioDubError, match="inside the output folder"):
-        otio_dub.dub(src, out_dir=out, options=DubOptions(rate=24, cast=inside))
+        otio_dub.dub(src, out_dir=out, options=options)
     assert snapshot(out) == before
 
 
@@ -137,7 +138,7 @@ def test_empty_output_folder_is_refused(tmp_path, monkeypatch):
     src = script(tmp_path / "s.srt", 1)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["dub", str(src), "--rate", "24", "-o", "", "-q"])
-    assert result.exit_code != 0 and "output folder is empty" in result.output
+    assert result.exit_code == 2 and "the output folder is empty" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.srt"]
 
 

@@ -67,7 +67,7 @@ def test_only_lines_speaks_just_those_again(tmp_path, tools):
     assert f"{other} changed since the earlier dub but is not in --only-lines" in result.output
     rows = {r["id"]: r for r in json.loads((out / "report.json").read_text(encoding="utf-8"))["lines"]}
     assert rows[redo]["key"] != before[redo]["key"] and "truly you" in rows[redo]["text"]
-    assert "Takes: 1 synthesized, 9 kept" in result.output
+    assert "Takes: 9 kept, 1 synthesized" in result.output, result.output
     for line_id, row in rows.items():  # every other take is the earlier one, even the changed line
         if line_id != redo:
             assert (row["natural_s"], row["speech_s"], row["passes"]) == \

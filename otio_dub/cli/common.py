@@ -67,6 +67,18 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 existing = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+class _OutFolder(click.Path):
+    """An output folder: click would take ``-o ''`` as the current folder; that is refused instead."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("the output folder is empty: name a folder", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+out_folder = _OutFolder(file_okay=False, path_type=Path)
+
+
 def bundle(*decorators: Callable[..., Any]) -> Callable[..., Any]:
     """Apply a group of click options in the order they are listed (as --help shows them)."""
 

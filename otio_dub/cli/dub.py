@@ -18,6 +18,7 @@ from .common import (
     fit_options,
     fit_policy,
     line_options,
+    out_folder,
     setup_logging,
     stem_lines,
     stem_options,
@@ -89,7 +90,7 @@ class _Progress:
 
 @click.command()
 @line_options
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--out", "out_dir", type=out_folder,
               help="Output folder (default: ./<timeline name>_dub).")
 @click.option("--to", "to", type=click.Choice(list(FORMATS)),
               help="Format of the dub timeline (default: the input's). A .dub.otio is always written too.")
@@ -166,7 +167,7 @@ def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: 
 @click.command()
 @click.argument("old_dub", type=existing)
 @line_options
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("-o", "--out", "out_dir", type=out_folder, required=True,
               help="Output folder for the conformed dub.")
 @click.option("--to", "to", type=click.Choice(list(FORMATS)), help="Format of the dub timeline (default: NEW_CUT's).")
 @voice_options
@@ -200,7 +201,7 @@ def conform(old_dub: Path, timeline: Path, script: Path | None, out_dir: Path, v
 
 @click.command("stems")
 @click.argument("dub_timeline", type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--out", "out_dir", required=True, type=out_folder,
               help="Folder for the stems and stems.json (their loudness report).")
 @stem_options
 @click.option("-v", "--verbose", is_flag=True, help="Print debug messages.")
@@ -233,8 +234,6 @@ def stems_command(dub_timeline: Path, out_dir: Path, verbose: bool, quiet: bool,
 
 def _check_stems_folder(dub_timeline: Path, out_dir: Path) -> None:
     """Refuse a stems folder that is, or is inside, the dub's line media (inputs are read-only)."""
-    if str(out_dir).strip() == "":
-        raise click.ClickException("-o is empty: name the folder for the stems")
     base = (dub_timeline if dub_timeline.is_dir() else dub_timeline.parent).resolve()
     target = out_dir.resolve()
     media = base / "media"

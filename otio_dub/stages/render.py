@@ -83,7 +83,11 @@ def _kept(lj: LineJob, old: Fitted | None) -> Rendered | None:
     """An earlier take placed as it is, if its clip still has room for it."""
     if old is None:
         return None
-    fitted = fit_reused(Fitted(old.media, old.plan, dict(old.report, delivery=lj.job.delivery)), lj.window, lj.job.delivery)
+    old = Fitted(old.media, old.plan, dict(old.report, delivery=lj.job.delivery))
+    same_clip = old.plan.media_samples - old.plan.borrowed == lj.window.samples and old.plan.borrowed <= lj.window.free_after
+    if same_clip or old.plan.status == "overrun":  # an overrun is placed whole wherever it lands
+        return Rendered(lj, old, "kept")
+    fitted = fit_reused(old, lj.window, lj.job.delivery)
     return Rendered(lj, fitted, "kept") if fitted is not None else None
 
 
