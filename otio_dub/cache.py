@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -51,6 +52,8 @@ _MARKER_TEXT = (f"{_SIGNATURE}\n# This file is a cache directory tag created by 
 #: What a cache folder from before the marker held (adopted, and marked, by a dub)
 _LEGACY_ENTRIES = {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "objects"}
 _PLAN_FIELDS = {f.name: f.type for f in fields(FitPlan)}
+#: A take's key as make_key makes it; anything else (read from a tampered dub, say) is no key
+KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 #: The report fields a fitted take carries (speak.fit_line's, and the delivery key conform checks):
 #: numbers, but ``delivery``. A cached report with others is not trusted (they would reach report.json).
 REPORT_FIELDS = ("natural_s", "window_s", "speech_s", "needed_speed", "rate_factor", "stretch_factor", "total_speed",
@@ -215,11 +218,16 @@ class RenderCache:
         self.misses = 0
 
     def _path(self, key: str) -> Path:
+        if not KEY_PATTERN.fullmatch(key):  # never a path out of the cache
+            raise ValueError(f"not a render-cache key: {key[:80]!r}")
         return self.folder / "objects" / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> tuple[np.ndarray, dict] | None:
         """The take and its metadata, or None: a missing, unreadable or inconsistent take is a miss
         and is forgotten, so it is rendered again (see :func:`checked_take`)."""
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            self.misses += 1
+            return None
         try:
             row = self._db.execute("SELECT meta FROM takes WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error as exc:

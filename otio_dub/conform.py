@@ -25,7 +25,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from . import fit
-from .cache import RenderCache
+from .cache import KEY_PATTERN, RenderCache
 from .errors import InputError
 from .formats import format_of
 from .lines import Line, check_timeline, is_dub, ours, timebase_of
@@ -134,8 +134,10 @@ def _old_line(clip: otio.schema.Clip, track: otio.schema.Track, meta: Mapping, t
         identity = {"media": identity["media"], "source_in": _frame(identity, "source_in", signed=True)}
     texts = {k: meta.get(k, "") for k in ("line_id", "character", "text")}
     key = meta.get("key")
-    if not all(isinstance(v, str) for v in texts.values()) or not isinstance(key, (str, type(None))):
-        raise TypeError("its line id, character, text or key is not text")
+    if not all(isinstance(v, str) for v in texts.values()):
+        raise TypeError("its line id, character or text is not text")
+    if key is not None and not (isinstance(key, str) and KEY_PATTERN.fullmatch(key)):
+        raise ValueError(f"'key' is {str(key)[:80]!r}, not a render-cache key")
     used = clip.trimmed_range()
     rng = clip.transformed_time_range(used, stack)
     now_in = frames_of(rng.start_time, tb.rate)

@@ -203,6 +203,7 @@ TAMPERS = {
     "identity has no media": lambda meta: meta.update(identity={"source_in": 3}),
     "text is a table": lambda meta: meta.update(text={"en": "Hello"}),
     "record out before in": lambda meta: meta["placed"].update(record_out=meta["placed"]["record_in"] - 1),
+    "key is a path": lambda meta: meta.update(key="../../../../etc/passwd"),
 }
 
 
