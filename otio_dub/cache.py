@@ -49,8 +49,9 @@ MARKER = "CACHEDIR.TAG"
 _SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 _MARKER_TEXT = (f"{_SIGNATURE}\n# This file is a cache directory tag created by otio-dub (render cache of fitted takes).\n"
                 "# For information about cache directory tags, see https://bford.info/cachedir/\n")
-#: What a cache folder from before the marker held (adopted, and marked, by a dub)
-_LEGACY_ENTRIES = {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "objects"}
+#: What a cache folder from before the marker held (adopted, and marked, by a dub); ``models`` is
+#: where ``transcribe`` keeps its joined Whisper model (listen/asr.py), inside the default folder
+_LEGACY_ENTRIES = {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "objects", "models"}
 _PLAN_FIELDS = {f.name: f.type for f in fields(FitPlan)}
 #: A take's key as make_key makes it; anything else (read from a tampered dub, say) is no key
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
@@ -116,7 +117,9 @@ def _claim(folder: Path) -> None:
     entries = {p.name for p in folder.iterdir() if not p.name.startswith(f".{MARKER}.")}
     if entries and is_cache(folder):  # marked by another process meanwhile
         return
-    legacy = entries <= _LEGACY_ENTRIES and "index.sqlite" in entries and _is_our_index(folder / "index.sqlite")
+    # an objects/ folder is ours only beside our index: prune sweeps it, so it must never be someone's
+    indexed = "index.sqlite" in entries and _is_our_index(folder / "index.sqlite")
+    legacy = entries <= _LEGACY_ENTRIES and (indexed or not entries & {"objects", "index.sqlite"})
     if entries and not legacy:
         raise OutputError(f"{folder}: not an otio-dub render cache (no {MARKER} from otio-dub) and not empty; "
                           "name a new or empty folder for --cache")

@@ -720,3 +720,17 @@ def test_fit_line_reports_only_fields_the_cache_trusts(espeak):
     line = Line("001-ANNA", 0, 50, "ANNA", "en", "Hello there.")
     fitted = fit_line(espeak, line, VoiceSpec(voice="en", lang="en"), Window(96000), FitPolicy(), 2000)
     assert set(fitted.report) | {"delivery"} <= set(REPORT_FIELDS)
+
+
+def test_a_cache_folder_holding_only_transcribe_models_is_adopted(tmp_path):
+    """``transcribe`` keeps its model under the default cache folder's ``models/``: a dub after it
+    must still be able to cache there. A bare ``objects/`` without our index is someone else's."""
+    from otio_dub.cache import is_cache
+
+    (tmp_path / "default" / "models" / "base").mkdir(parents=True)
+    RenderCache(tmp_path / "default").close()
+    assert is_cache(tmp_path / "default") and (tmp_path / "default" / "models" / "base").is_dir()
+    (tmp_path / "bare" / "objects" / "ab").mkdir(parents=True)
+    with pytest.raises(OutputError, match="not an otio-dub render cache"):
+        RenderCache(tmp_path / "bare")
+    assert sorted(p.name for p in (tmp_path / "bare").iterdir()) == ["objects"]
