@@ -24,7 +24,7 @@ from .timebase import TimeBase, frames_of
 log = logging.getLogger("otio_dub")
 
 
-def _audio_clips(timeline: otio.schema.Timeline, tb: TimeBase, base: Path | None) -> list[tuple]:
+def readable_audio_clips(timeline: otio.schema.Timeline, tb: TimeBase, base: Path | None) -> list[tuple]:
     """(clip, record in, record out) of every original audio clip whose media file exists."""
     found = []
     for track in timeline.tracks:
@@ -68,7 +68,7 @@ def guide_pads(timeline: otio.schema.Timeline, tb: TimeBase, lines: list[Line], 
 
     Lines with no readable original media are missing from the result (and logged).
     """
-    clips = _audio_clips(timeline, tb, base)
+    clips = readable_audio_clips(timeline, tb, base)
     originals = _Originals(base)
     pads: dict[str, tuple[int, int]] = {}
     for line in lines:

@@ -34,3 +34,4 @@ class DubOptions:
     drop_frame: bool | None = None  # force DF (True) or NDF (False) timecode; None: as the source says
     subtitles: tuple[str, ...] = ()  # subtitle formats of the dubbed lines (srt, vtt, ass)
     review: bool = True  # write review.html (and the originals it plays) with the dub
+    match: bool = True  # cast uncast characters from the original actors' speech where their media can be read

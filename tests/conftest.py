@@ -249,11 +249,15 @@ def fresh_dub(tmp_path: Path) -> Callable:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_render_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The CLI caches takes in the user cache dir by default: keep the tests' takes out of it."""
-    previous = os.environ.get("OTIO_DUB_CACHE")
-    os.environ["OTIO_DUB_CACHE"] = str(tmp_path_factory.mktemp("render-cache"))
+    """The CLI caches takes, and voice matching its reference measures, in the user cache dir by
+    default: keep the tests' out of it (and the user's out of the tests)."""
+    names = ("OTIO_DUB_CACHE", "OTIO_DUB_VOICES")
+    previous = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = str(tmp_path_factory.mktemp(name.lower()))
     yield
-    if previous is None:
-        os.environ.pop("OTIO_DUB_CACHE", None)
-    else:
-        os.environ["OTIO_DUB_CACHE"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -48,6 +48,9 @@ run_options = bundle(
     click.option("--subtitles", metavar="srt,vtt,ass", callback=_formats,
                  help="Also write subtitles/<lang>.<ext> of the dubbed lines, timed to the fitted speech."),
     click.option("--no-review", is_flag=True, help="Do not write review.html (and the originals it plays)."),
+    click.option("--match/--no-match", "match", default=True, show_default=True,
+                 help="Cast characters the cast file leaves open from the original actors' speech, where the "
+                      "dialogue clips' media can be read (see `otio-dub cast --match`)."),
 )
 
 
@@ -60,7 +63,7 @@ def dub_options(kw: dict[str, Any]) -> Any:
                          drop_frame=kw.pop("drop_frame"), policy=fit_policy(kw), **voice_settings(kw),
                          **stem_settings(kw), cache=cache_setting(kw), jobs=kw.pop("jobs"), ray=kw.pop("ray"),
                          aaf_embed=kw.pop("aaf_embed"), subtitles=kw.pop("subtitles"), review=not kw.pop("no_review"),
-                         only_lines=kw.pop("only_lines", ()))
+                         only_lines=kw.pop("only_lines", ()), match=kw.pop("match"))
     if kw:
         raise click.UsageError(f"unhandled options: {', '.join(sorted(kw))}")
     return options

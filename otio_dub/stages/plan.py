@@ -6,6 +6,7 @@ Every check that can refuse the run happens here, before any synthesis.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,7 +17,7 @@ import opentimelineio as otio
 from .. import fit
 from ..cast import CastEntry, load_cast
 from ..dialogue_list import LIST_SUFFIXES, read_dialogue_list
-from ..engines import get_engine
+from ..engines import DEFAULT_ENGINE, get_engine
 from ..errors import InputError
 from ..formats import check_writable, format_of
 from ..guide import guide_pads
@@ -28,6 +29,8 @@ from ..stems import MixSource, check_mix_with
 from ..timebase import TimeBase, parse_timecode
 from ..timeline_io import read_timeline
 from ..voices import Delivery, Performer, assign, delivery, resolve_languages
+
+log = logging.getLogger("otio_dub")
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,41 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     inputs += [Path(p) for p in (script, options.stems.mix_with) if p is not None]
     if isinstance(options.cast, (str, Path)):
         inputs.append(Path(options.cast))
+    matches = match_actors(source, lines, cast, base, options)
     plan = DubPlan(source, name, base, fmt, out, tb, lines, total_frames, tb.samples_between(0, total_frames),
-                   assign(lines, cast, options.engine), options, mix=mix, inputs=inputs)
+                   assign(lines, cast, options.engine, matches), options, mix=mix, inputs=inputs)
     plan.guides = guide_pads(source, tb, lines, base) if plan.policy.align == "guide" else {}
     plan.jobs = line_jobs(plan)
     return plan
+
+
+def match_actors(source: otio.schema.Timeline, lines: list[Line], cast: Mapping[str, CastEntry], base: Path | None,
+                 options: DubOptions) -> dict | None:
+    """Voices matched to the original actors for the characters the cast leaves open, where media can be read.
+
+    With the default engine every installed engine is a candidate (neural voices preferred where
+    they speak the language); an engine named with ``--engine`` is the only candidate.
+    """
+    open_lines = [ln for ln in lines if not (ln.character in cast and (cast[ln.character].voice or cast[ln.character].engine))]
+    if not options.match or not open_lines:
+        return None
+    if not _heard_anywhere(source, open_lines, base):
+        return None  # no evidence anywhere: the deterministic automatic voices, without loading anything
+    from ..matching import match_voices
+
+    engines = None if options.engine == DEFAULT_ENGINE else [options.engine]
+    found = match_voices(source, open_lines, base, engines)
+    for character, m in sorted(found.items()):
+        log.info("%s: %s", character, m.comment())
+    return found
+
+
+def _heard_anywhere(source: otio.schema.Timeline, lines: list[Line], base: Path | None) -> bool:
+    """Whether any original audio clip with a readable local file lies under one of ``lines``."""
+    from ..guide import readable_audio_clips
+
+    clips = readable_audio_clips(source, timebase_of(source), base)
+    return any(rin < line.record_out and line.record_in < rout for _, rin, rout in clips for line in lines)
 
 
 def line_jobs(plan: DubPlan) -> list[LineJob]:
