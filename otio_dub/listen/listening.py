@@ -34,6 +34,12 @@ Progress = Callable[[int, int, str], None]
 _GENERIC_TRACK = re.compile(r"^\s*(a|audio|track|mono|stereo|st|ch|channel|sound|snd|mix|fx|sfx|m ?& ?e|music)?[\s_\-()]*\d*[\s()]*$", re.I)
 
 
+#: Words of track names that say what a track carries, not who: "Boom", "Lav 2", "Atmos", "Guide mix".
+_NOT_A_CHARACTER = frozenset("""a audio track mono stereo left right centre center ch channel sound snd mix fx sfx
+    music mx boom lav lavalier mic radio atmos atmo ambience amb room tone foley production prod wild guide scratch
+    temp sync cam camera stem bed nat natural effects dialog dialogue dialogs original orig sum""".split())
+
+
 @dataclass
 class HeardClip:
     """One dialogue clip: where it sits (frames from the timeline start) and what was heard in it."""
@@ -71,7 +77,9 @@ def _track_character(track: otio.schema.Track) -> str | None:
     if not name or _GENERIC_TRACK.match(name):
         return None
     words = [w for w in re.findall(r"[A-Za-z\u00C0-\u024F][\w'\-]*", name) if not is_dialogue_track_name(w)]
-    return " ".join(words).upper() if words and len(words) <= 3 else None
+    if not words or len(words) > 3 or any(w.lower() in _NOT_A_CHARACTER for w in words):
+        return None
+    return " ".join(words).upper()
 
 
 def _hints(clip: otio.schema.Clip, track: otio.schema.Track, rin: int, rout: int, tb: TimeBase,
@@ -94,7 +102,7 @@ def _hints(clip: otio.schema.Clip, track: otio.schema.Track, rin: int, rout: int
             found.append((m_in, m_out, who))
     if found:
         found.sort()  # a point marker speaks until the next one (as lines.py reads them)
-        return [(a, b if b - a > 1 else (found[i + 1][0] if i + 1 < len(found) else rout), who)
+        return [(rin if i == 0 and b - a <= 1 else a, b if b - a > 1 else (found[i + 1][0] if i + 1 < len(found) else rout), who)
                 for i, (a, b, who) in enumerate(found)]
     who = _track_character(track)
     return [(rin, rout, who)] if who else []

@@ -100,3 +100,16 @@ def test_clusters_take_the_timeline_s_names_once_else_numbers():
 def test_clusters_the_timeline_gives_to_one_character_merge_under_that_name():
     # two clusters of BOB's voice (another room, another mic): the track says both are BOB
     assert name_clusters([0, 1, 2, 1], ["BOB", "BOB", None, "BOB"], [2.0, 1.0, 2.0, 1.0]) == ["BOB", "BOB", "SPEAKER 1"]
+
+
+@pytest.mark.parametrize("name, character", [
+    ("ANNA", "ANNA"), ("DIA BOB", "BOB"), ("Dia - Bob", "BOB"), ("Jean-Luc", "JEAN-LUC"),
+    ("A1", None), ("Audio 2", None), ("DIALOGUE", None), ("DX 2", None), ("Boom", None), ("Lav 2", None),
+    ("Room tone", None), ("Guide mix", None),
+])
+def test_tracks_named_for_a_character(name, character):
+    import opentimelineio as otio
+
+    from otio_dub.listen.listening import _track_character
+
+    assert _track_character(otio.schema.Track(name)) == character
