@@ -8,10 +8,8 @@ relative to the timeline start (or to ``script_offset``).
 from __future__ import annotations
 
 import logging
-import math
 import re
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from .errors import InputError, TimelineError
+from .limits import check_line, check_line_meta, check_timeline
 from .script import EMOTIONS, ScriptEvent, clean_text, extract_emotion, split_speaker
 from .timebase import TimeBase, exact_rate, frames_of
 
@@ -26,15 +25,6 @@ log = logging.getLogger("otio_dub")
 
 METADATA_KEY = "otio_dub"
 DEFAULT_CHARACTER = "SPEAKER"
-#: The longest programme otio-dub dubs: a day. Anything longer is a damaged or hostile file (a
-#: 10,000-hour gap, a clip of a billion frames) whose stems alone would fill a disk.
-MAX_PROGRAMME_SECONDS = 24 * 3600
-#: The longest dialogue line: half an hour (a take is held in memory and written whole).
-MAX_LINE_SECONDS = 30 * 60
-#: The highest rate a time may be counted in (frame rates, and audio sample rates up to 384 kHz).
-MAX_RATE = 384_000
-#: Fields of a clip's otio_dub metadata that are text when present.
-_TEXT_FIELDS = ("text", "character", "lang", "emotion", "source", "role")
 
 
 @dataclass(frozen=True)
@@ -58,88 +48,6 @@ class Line:
     def duration(self) -> int:
         """Length of the line's window in frames."""
         return self.record_out - self.record_in
-
-
-def check_timeline(timeline: otio.schema.Timeline, path: str | None = None) -> None:
-    """Refuse, in one line naming ``path`` and the item, a timeline no sane dub can come from: a rate
-    that is not a positive number up to MAX_RATE, a time that is not finite, a negative start
-    timecode, a clip whose length is unknown, or a programme or item longer than MAX_PROGRAMME_SECONDS.
-
-    Call it where a timeline enters (right after reading it, before :func:`timebase_of`): the
-    clock, the stems and every allocation after it trust these bounds.
-    """
-    def refuse(message: str) -> None:
-        if path is not None:
-            raise InputError(path, message)
-        raise TimelineError(f"timeline {timeline.name!r}: {message}")
-
-    start = timeline.global_start_time
-    if start is not None:
-        _check_time(start, "the timeline's start time", refuse)
-        if start.value < 0:
-            refuse(f"starts at a negative time ({start.value:g} frames at {start.rate:g} fps); "
-                   "a start timecode is 00:00:00:00 or later")
-        if start.value / start.rate >= MAX_PROGRAMME_SECONDS:
-            refuse(f"starts at {start.value / start.rate / 3600:.0f} hours; a start timecode is before 24:00:00:00")
-    for item in [timeline.tracks, *timeline.tracks.find_children()]:
-        def about(message: str, item: otio.core.SerializableObject = item) -> None:  # named only when refused
-            refuse(f"{_describe(item)}{message}")
-
-        for rng, label in _ranges(item):
-            _check_time(rng.start_time, f": {label} start", about)
-            _check_time(rng.duration, f": {label} duration", about)
-            if rng.duration.value < 0:
-                about(f": {label} has a negative duration ({rng.duration.value:g})")
-        if isinstance(item, (otio.schema.Clip, otio.schema.Gap)):
-            try:
-                length = item.trimmed_range().duration
-            except (otio.exceptions.OTIOError, ValueError):
-                about(" has no source range and its media no available range: its length is unknown")
-            _check_length(length, "", about)
-    try:
-        _check_length(timeline.duration(), "the programme", refuse)
-    except (otio.exceptions.OTIOError, ValueError) as exc:
-        refuse(f"its length cannot be worked out ({exc})")
-
-
-def _ranges(item: otio.core.SerializableObject) -> list[tuple[otio.opentime.TimeRange, str]]:
-    """Every time range an item holds: its source range, its media's available range, its markers'."""
-    rng = item.source_range if isinstance(item, otio.core.Item) else None
-    found = [(rng, "source range")] if rng is not None else []
-    if isinstance(item, otio.schema.Clip):
-        ref = item.media_reference
-        available = ref.available_range if ref is not None else None
-        if available is not None:
-            found.append((available, "media range"))
-    if isinstance(item, otio.core.Item) and not isinstance(item, otio.schema.Gap):
-        markers = item.markers
-        if len(markers):
-            found += [(m.marked_range, f"marker {m.name!r}") for m in markers]
-    return found
-
-
-def _check_time(time: otio.opentime.RationalTime, what: str, refuse: Callable[[str], None]) -> None:
-    rate, value = time.rate, time.value
-    if not (math.isfinite(rate) and 0 < rate <= MAX_RATE):
-        refuse(f"{what} is at rate {rate:g}: a rate must be a positive number up to {MAX_RATE}".lstrip())
-    if not math.isfinite(value):
-        refuse(f"{what} is {value:g} frames: not a time".lstrip())
-
-
-def _check_length(length: otio.opentime.RationalTime, what: str, refuse: Callable[[str], None]) -> None:
-    seconds = length.value / length.rate
-    if seconds > MAX_PROGRAMME_SECONDS:
-        refuse(f"{what} is {seconds / 3600:,.0f} hours long; otio-dub dubs programmes up to "
-               f"{MAX_PROGRAMME_SECONDS // 3600} hours".lstrip())
-
-
-def _describe(item: otio.core.SerializableObject) -> str:
-    """``clip 'dia_001' on track 'DIA'`` (a nameless item by its place: ``gap 2 on track 'DIA'``)."""
-    kind = type(item).__name__.lower()
-    parent = item.parent() if hasattr(item, "parent") else None
-    name = repr(item.name) if item.name else (str(parent.index(item) + 1) if parent is not None else "")
-    where = f" on {type(parent).__name__.lower()} {parent.name!r}" if parent is not None else ""
-    return f"{kind} {name}{where}".replace("  ", " ")
 
 
 def timebase_of(timeline: otio.schema.Timeline, drop_frame: bool | None = None) -> TimeBase:
@@ -250,7 +158,7 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
     found = []
     for track in tracks:
         for clip in track.find_clips():
-            meta = _line_meta(clip, track)
+            meta = check_line_meta(clip.metadata.get(METADATA_KEY), clip, track)
             if not meta or not clip.enabled or meta.get("role") == "dub":  # our own output is not dialogue
                 continue
             if "text" not in meta and meta.get("dialogue"):  # tagged as a dialogue clip, no line yet
@@ -276,47 +184,6 @@ def _metadata_lines(timeline: otio.schema.Timeline, tb: TimeBase, tracks: list, 
                 extra={"identity": source_identity(clip, rin, rin, tb), "clip": clip},
             ))
     return found
-
-
-def _line_meta(clip: otio.schema.Clip, track: otio.schema.Track) -> Mapping | None:
-    """A clip's otio_dub metadata, checked: a table whose text fields are text without control
-    characters. Anything else is refused with the clip named, never spoken as ``{'en': 'Hello'}``."""
-    meta = clip.metadata.get(METADATA_KEY)
-    if meta is None:
-        return None
-    where = f"otio_dub metadata on track {track.name!r}"
-    if not isinstance(meta, Mapping):
-        raise TimelineError(f"{where} is {_kind(meta)} ({_shown(meta)}), not a table with a 'text' field", clip=clip.name)
-    for name in _TEXT_FIELDS:
-        value = meta.get(name)
-        if value is not None and not isinstance(value, str):
-            raise TimelineError(f"{where}: {name!r} is {_kind(value)} ({_shown(value)}), not text", clip=clip.name)
-        if value and (bad := control_character(value)):
-            raise TimelineError(f"{where}: {name!r} holds the control character {bad} ({_shown(value)})", clip=clip.name)
-    return meta
-
-
-def control_character(text: str) -> str | None:
-    """The first control character in ``text`` that is not white space, as ``U+0000``; else None.
-
-    A NUL would cut a name short in C strings (track names, WAV chunks); none is ever speakable.
-    """
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Cs") and not char.isspace():
-            return f"U+{ord(char):04X}"
-    return None
-
-
-def _kind(value: object) -> str:
-    return {str: "text", bool: "a boolean", int: "a number", float: "a number"}.get(type(value)) or (
-        "a table" if isinstance(value, Mapping) else "a list" if isinstance(value, Sequence) else type(value).__name__)
-
-
-def _shown(value: object, width: int = 40) -> str:
-    """A value as a short, printable one-line excerpt (control characters escaped)."""
-    text = repr(value if not isinstance(value, (Mapping, Sequence)) or isinstance(value, str) else
-                (dict(value) if isinstance(value, Mapping) else list(value)))
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _trimmed(clip: otio.schema.Clip) -> otio.opentime.TimeRange:
@@ -454,18 +321,6 @@ def _match_script(rows: list[dict], clips: list[tuple], taken: dict[int, str], t
     return kept
 
 
-def _check_line(row: dict, tb: TimeBase) -> None:
-    """A line no longer than MAX_LINE_SECONDS whose text and character hold no control characters."""
-    for name in ("text", "character"):
-        if bad := control_character(row[name] or ""):
-            raise TimelineError(f"{row['origin']}: the {name} holds the control character {bad} ({_shown(row[name])})",
-                                clip=row.get("clip_name"), timecode=tb.tc(row["record_in"]))
-    seconds = (row["record_out"] - row["record_in"]) / tb.rate
-    if seconds > MAX_LINE_SECONDS:
-        raise TimelineError(f"{row['origin']}: the line is {float(seconds) / 60:,.0f} minutes long; otio-dub dubs lines up "
-                            f"to {MAX_LINE_SECONDS // 60} minutes", clip=row.get("clip_name"), timecode=tb.tc(row["record_in"]))
-
-
 def find_lines(
     timeline: otio.schema.Timeline,
     script: Sequence[ScriptEvent] | None = None,
@@ -494,7 +349,7 @@ def find_lines(
         rows = _script_lines(script, script_name, tb, script_offset, lang, duration_frames(timeline, tb))
         raw += _match_script(rows, _clips_under(timeline, tb, dialogue), taken, tb)
     for row in raw:
-        _check_line(row, tb)
+        check_line(row, tb)
     raw.sort(key=lambda r: (r["record_in"], r["record_out"], r["character"]))
     width = max(3, len(str(len(raw))))
     return [Line(id=f"{n:0{width}d}-{_slug(r['character'])}", **r) for n, r in enumerate(raw, 1)]

@@ -128,7 +128,7 @@ def test_a_dialogue_clip_with_no_length_is_refused_naming_it(tmp_path):
     dub_refused(tmp_path, hostile(tmp_path, ranged=False), "dia_001", "length is unknown")
 
 
-WIRED = pytest.mark.xfail(strict=True, reason="needs lines.check_timeline() called in timeline_io.read_timeline "
+WIRED = pytest.mark.xfail(strict=True, reason="needs limits.check_timeline() called in timeline_io.read_timeline "
                                               "(before timebase_of); see the issue-16 report")
 
 
