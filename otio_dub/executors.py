@@ -158,7 +158,7 @@ class ProcessExecutor:
             while pending or inflight:
                 while pending and len(inflight) < depth:
                     job = pending.popleft()
-                    inflight[pool.submit(self.task, job)] = job
+                    inflight[pool.submit(self.task, job.portable())] = job
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: inflight[f].index):
                     try:
@@ -198,7 +198,7 @@ class RayExecutor:
             self._connect(ray)
         try:
             task = ray.remote(num_cpus=1, max_retries=1)(_work)
-            refs = {task.remote(job): job for job in jobs}
+            refs = {task.remote(job.portable()): job for job in jobs}
             waiting = list(refs)
             while waiting:
                 done, waiting = ray.wait(waiting, num_returns=1)

@@ -234,6 +234,11 @@ class RenderJob:
     key: str
     delivery: str
 
+    def portable(self) -> RenderJob:
+        """This job as it travels to a worker: the line without its ``extra`` (which holds the OTIO
+        clip it came from: not picklable, and nothing the speaking reads)."""
+        return replace(self, line=replace(self.line, extra={})) if self.line.extra else self
+
 
 def render_job(job: RenderJob) -> Fitted:
     """Run one job in this process: the engine is loaded once per process and then shared."""

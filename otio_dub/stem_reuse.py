@@ -30,16 +30,20 @@ STEMS_VERSION = 1
 
 
 def file_digest(path: Path, memo: dict[Path, str] | None = None) -> str:
-    """SHA-256 of a file's bytes ("missing" for a file that is not there: it mixes as silence)."""
+    """SHA-256 of a media file's samples as they mix ("missing" for a file that is not there: it mixes
+    as silence). Samples, not bytes: libsndfile stamps float WAVs with the time they were written."""
+    import soundfile as sf
+
     if memo is not None and path in memo:
         return memo[path]
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
+        with sf.SoundFile(str(path)) as fh:
+            digest.update(f"{fh.samplerate}:{fh.channels}:{fh.frames}:".encode())
+            for block in fh.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+                digest.update(block.tobytes())
         value = digest.hexdigest()
-    except FileNotFoundError:
+    except (OSError, RuntimeError):  # missing or unreadable: mixed as silence, so keyed as such
         value = "missing"
     if memo is not None:
         memo[path] = value

@@ -172,3 +172,19 @@ def test_piper_takes_in_a_pool_match_the_serial_ones():
     piper_jobs = make_jobs("piper", TEXTS[:2])
     ref = {job.index: fitted for job, fitted in SerialExecutor().run(piper_jobs)}
     assert_same(list(ProcessExecutor(2).run(piper_jobs)), ref, piper_jobs)
+
+
+def test_a_line_carrying_its_otio_clip_travels_without_it(jobs, serial):
+    """The plan keeps each line's OTIO clip in ``line.extra`` (not picklable): workers get the line
+    without it, and the driver gets back its own job, clip and all."""
+    import opentimelineio as otio
+
+    from otio_dub.lines import Line
+
+    clip = otio.schema.Clip(name="dia_0001")
+    with_clip = [RenderJob(**{**job.__dict__, "line": Line(**{**job.line.__dict__, "extra": {"clip": clip}})})
+                 for job in jobs[:2]]
+    results = list(ProcessExecutor(2).run(with_clip))
+    assert {job.line.extra["clip"].name for job, _ in results} == {"dia_0001"}
+    for job, fitted in results:
+        assert fitted.media.tobytes() == serial[job.index].media.tobytes()
