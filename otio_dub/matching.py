@@ -11,12 +11,13 @@ voice's median F0 to the actor's, bounded to +-``MAX_SHIFT`` semitones.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,8 +123,24 @@ def measure(audio: np.ndarray, rate: int, voiceprint: bool = True) -> Measure:
     if voiceprint and audio.size > rate // 4:
         prints = _voiceprints()
         if prints is not None:
-            embedding = prints.embed(audio, rate)
+            with _one_torch_thread():
+                embedding = prints.embed(audio, rate)
     return Measure(*stats, embedding=embedding, seconds=audio.size / rate)
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """resemblyzer's small LSTM on one thread: on a busy 2-core machine two OpenMP threads made each
+    voiceprint 10-15x slower (20-26 s instead of 1.4-2.4 s for 6 s of speech, measured), and a
+    single thread is as fast when the machine is idle. Restored after, for the rest of the process."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _voiceprints() -> object | None:
@@ -386,12 +403,13 @@ def assign_matches(actors: Mapping[str, Measure], pool: Sequence[tuple[Candidate
     return out
 
 
-def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, engines: Sequence[str],
+def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, engines: Sequence[str] | None = None,
                  clean: bool = True, refs: Path | None = None) -> dict[str, MatchResult]:
     """A MatchResult per character of ``lines``: the closest distinct voice of ``engines``, or no evidence.
 
     ``lines`` carry their languages (after ``voices.resolve_languages``); a character is matched in
-    the language of most of its lines. Engines that cannot be loaded are skipped with a warning.
+    the language of most of its lines. ``engines`` None: every engine that loads, neural first
+    (looked up only when some actor was heard). Engines that cannot be loaded are skipped with a warning.
     """
     langs: dict[str, dict[str, int]] = {}
     texts: dict[str, list[str]] = {}
@@ -411,6 +429,8 @@ def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, eng
             results[character] = MatchResult(character, lang, note=note)
         else:
             by_lang.setdefault(lang, {})[character] = m
+    if by_lang and engines is None:
+        engines = loadable_engines()
     for lang, actors in by_lang.items():
         pool = []
         passage = reference_passage(lang, texts.get(lang, ()))

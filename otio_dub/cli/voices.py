@@ -86,9 +86,9 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
     _, found = collect_lines(source, script, options, where=str(timeline))
     matches, comments = {}, {}
     if match:
-        from ..matching import loadable_engines, match_voices
+        from ..matching import match_voices
 
-        matches = match_voices(source, found, timeline.resolve().parent, [engine] if engine else loadable_engines())
+        matches = match_voices(source, found, timeline.resolve().parent, [engine] if engine else None)
         comments = {name: m.comment() for name, m in matches.items()}
     performers = assign(found, {}, engine or "espeak", matches)
     entries, seen = [], set()

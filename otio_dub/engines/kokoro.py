@@ -144,8 +144,12 @@ class KokoroEngine:
                 from kokoro_onnx import Kokoro
 
                 model, voices = files or builtin_model()
+                # One thread, no spinning: renders run one per process (executors), a busy machine does
+                # not stall on spinning workers, and the same take comes out whatever the core count.
                 options = ort.SessionOptions()
-                options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 try:
                     session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
                     self._models[key] = Kokoro.from_session(session, str(voices))
