@@ -11,23 +11,25 @@ voice's median F0 to the actor's, bounded to +-``MAX_SHIFT`` semitones.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
-import os
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import dsp
-from .engines import VoiceSpec, get_engine
+from .engines import get_engine
 from .errors import OtioDubError
 from .lines import Line
-from .pitch import f0_stats
+from .voice_refs import (
+    Candidate,
+    Measure,
+    candidate_measure,
+    candidates,
+    measure,
+    reference_passage,
+)
 
 log = logging.getLogger("otio_dub")
 
@@ -40,46 +42,6 @@ PITCH_WEIGHT = 1.0
 #: Extra cost of an espeak voice where a neural voice can speak the language.
 ESPEAK_PENALTY = 0.1
 NEURAL = ("piper", "kokoro")
-#: Bump when what is measured changes: cached measures of older versions are not used.
-MEASURE_VERSION = 1
-#: One reference passage per language (varied vowels, both voiced and unvoiced sounds, ~6 s).
-PASSAGES = {
-    "en": "The rainbow is a division of white light into many beautiful colours. "
-          "Would you like to hear the whole story, or only the quiet part of it?",
-    "de": "Der Regenbogen teilt das weiße Licht in viele schöne Farben. Willst du die ganze Geschichte hören?",
-    "fr": "L'arc-en-ciel divise la lumière blanche en de nombreuses belles couleurs. Veux-tu entendre toute l'histoire ?",
-    "es": "El arco iris divide la luz blanca en muchos colores hermosos. ¿Quieres oír toda la historia?",
-    "it": "L'arcobaleno divide la luce bianca in molti bei colori. Vuoi sentire tutta la storia?",
-    "pt": "O arco-íris divide a luz branca em muitas cores bonitas. Você quer ouvir a história inteira?",
-    "ja": "虹は白い光をたくさんの美しい色に分けます。お話を全部聞きたいですか、それとも静かなところだけですか。",
-}
-
-
-@dataclass(frozen=True)
-class Measure:
-    """What matching compares: median F0 and its 10-90% range (Hz), a unit voiceprint, seconds heard."""
-
-    f0: float | None
-    f0_lo: float | None
-    f0_hi: float | None
-    embedding: np.ndarray | None
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One voice an engine offers for a language (a speaker of a multi-speaker voice is its own)."""
-
-    engine: str
-    voice: str | None
-    speaker: int | None
-    lang: str
-
-    @property
-    def label(self) -> str:
-        """``en-us+m3``, ``joe``, ``libritts speaker 4``."""
-        name = self.voice or self.lang
-        return f"{name} speaker {self.speaker}" if self.speaker is not None else name
 
 
 @dataclass(frozen=True)
@@ -116,156 +78,12 @@ class MatchResult:
         return "; ".join(parts)
 
 
-def measure(audio: np.ndarray, rate: int, voiceprint: bool = True) -> Measure:
-    """F0 statistics and (when resemblyzer is installed and ``voiceprint``) a voiceprint of speech."""
-    stats = f0_stats(audio, rate)
-    embedding = None
-    if voiceprint and audio.size > rate // 4:
-        prints = _voiceprints()
-        if prints is not None:
-            with _one_torch_thread():
-                embedding = prints.embed(audio, rate)
-    return Measure(*stats, embedding=embedding, seconds=audio.size / rate)
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """resemblyzer's small LSTM on one thread: on a busy 2-core machine two OpenMP threads made each
-    voiceprint 10-15x slower (20-26 s instead of 1.4-2.4 s for 6 s of speech, measured), and a
-    single thread is as fast when the machine is idle. Restored after, for the rest of the process."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _voiceprints() -> object | None:
-    try:
-        from .listen.speakers import get_voiceprints
-
-        return get_voiceprints()
-    except (ImportError, OtioDubError) as exc:  # no resemblyzer: match on F0 alone
-        log.info("voice matching without voiceprints (%s)", exc)
-        return None
-
-
-# -- candidates and their cached measures ------------------------------------------------------
-
-
-def candidates(engine_name: str, lang: str, max_speakers: int = 32) -> list[Candidate]:
-    """The voices of ``engine_name`` native to ``lang`` (espeak: its deterministic variants)."""
-    engine = get_engine(engine_name)
-    if engine_name == "espeak":
-        from .engines.espeak import _VARIANTS
-
-        return [Candidate("espeak", f"{lang}+{v}", None, lang) for v in _VARIANTS]
-    found = []
-    for info in engine.voices(lang):
-        speakers = range(min(len(info.speakers), max_speakers)) if len(info.speakers) > 1 else [None]
-        found += [Candidate(engine_name, info.id, s, lang) for s in speakers]
-    return found
-
-
-def reference_passage(lang: str, fallback: Sequence[str] = ()) -> str:
-    """The language's reference passage, else the character's own lines (up to ~300 characters)."""
-    base = lang.lower().replace("_", "-").split("-")[0]
-    if base in PASSAGES:
-        return PASSAGES[base]
-    text = ""
-    for line in fallback:
-        if len(text) > 300:
-            break
-        text = f"{text} {line}".strip()
-    return text or PASSAGES["en"]
-
-
-def refs_folder() -> Path:
-    """Where candidate measures are cached: ``$OTIO_DUB_VOICES/refs``, else the user cache."""
-    from .piper_voices import cache_root
-
-    return cache_root().parent / "refs"
-
-
-def candidate_measure(candidate: Candidate, passage: str, folder: Path | None = None) -> Measure | None:
-    """The candidate speaking ``passage``, measured; rendered once, then read from the cache."""
-    engine = get_engine(candidate.engine)
-    spec = VoiceSpec(voice=candidate.voice, lang=candidate.lang, speaker=candidate.speaker)
-    key = hashlib.sha256(json.dumps([MEASURE_VERSION, candidate.engine, engine.info.version, candidate.voice,
-                                     candidate.speaker, candidate.lang, passage]).encode()).hexdigest()[:32]
-    folder = folder or refs_folder()
-    path = folder / f"{key}.npz"
-    try:
-        with np.load(path) as data:
-            emb = data["embedding"] if data["embedding"].size else None
-            f0 = [float(v) if np.isfinite(v) else None for v in data["f0"]]
-            return Measure(f0[0], f0[1], f0[2], emb, float(data["seconds"]))
-    except (OSError, KeyError, ValueError):
-        pass  # not cached yet (or unreadable): render it
-    try:
-        engine.check(spec)
-        take = engine.synthesize(passage, spec, 1.0)
-    except OtioDubError as exc:
-        log.warning("voice matching: %s %s cannot speak the reference passage (%s)", candidate.engine,
-                    candidate.label, exc)
-        return None
-    audio = dsp.trim(dsp.resample(take.audio, take.sample_rate))
-    result = measure(audio, dsp.SAMPLE_RATE)
-    _store(path, result)
-    return result
-
-
-def _store(path: Path, m: Measure) -> None:
-    """Write a measure atomically; a cache that cannot be written only costs a render next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".ref-", suffix=".npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, f0=np.array([np.nan if v is None else v for v in (m.f0, m.f0_lo, m.f0_hi)]),
-                     embedding=np.zeros(0) if m.embedding is None else m.embedding, seconds=np.array(m.seconds))
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.info("voice matching: cannot cache a reference measure in %s (%s)", path.parent, exc)
-
-
 # -- the actors ----------------------------------------------------------------------------------
-
-
-def _original_clips(timeline: object, tb: object, base: Path | None) -> list[tuple]:
-    """(clip, record in, record out) of every original audio clip (not a dub track) with a local file."""
-    import opentimelineio as otio
-
-    from .dub_timeline import media_path
-    from .lines import METADATA_KEY
-    from .timebase import frames_of
-
-    found = []
-    for track in timeline.tracks:
-        if track.kind != otio.schema.TrackKind.Audio or (track.metadata.get(METADATA_KEY) or {}).get("role") == "dub":
-            continue
-        for clip in track.find_clips():
-            ref = clip.media_reference
-            if not isinstance(ref, otio.schema.ExternalReference) or not ref.target_url:
-                continue
-            try:
-                if not media_path(ref.target_url, base or Path.cwd()).is_file():
-                    continue
-                rng = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks)
-            except (ValueError, otio.exceptions.OTIOError):  # not a local file, or no length to read
-                continue
-            found.append((clip, frames_of(rng.start_time, tb.rate), frames_of(rng.end_time_exclusive(), tb.rate)))
-    return found
 
 
 def _reader(clean: bool) -> object:
     """clip -> its source range at 48 kHz (cleaned by DeepFilterNet3 when installed and ``clean``)."""
-    try:
-        from .listen.media import clip_audio, enhance, enhance_available
-    except ImportError:  # a build without the listening half: WAV/AIFF/FLAC, raw
-        return _sound_file
+    from .listen.media import clip_audio, enhance, enhance_available
 
     denoise = clean and enhance_available()
 
@@ -281,31 +99,6 @@ def _reader(clean: bool) -> object:
     return read
 
 
-def _sound_file(clip: object, base: Path | None) -> np.ndarray | None:
-    """The clip's source range from a sound file (soundfile), at 48 kHz; None when unreadable."""
-    from fractions import Fraction
-
-    import soundfile as sf
-
-    from .dub_timeline import media_path
-    from .timebase import exact_rate
-
-    def seconds(rt: object) -> Fraction:
-        return Fraction(rt.value) / exact_rate(rt.rate)
-
-    used, available = clip.trimmed_range(), clip.media_reference.available_range
-    start = seconds(used.start_time) - (seconds(available.start_time) if available is not None else 0)
-    try:
-        path = media_path(clip.media_reference.target_url, base or Path.cwd())
-        rate = sf.info(str(path)).samplerate
-        audio, rate = sf.read(str(path), start=max(0, round(start * rate)), frames=round(seconds(used.duration) * rate),
-                              dtype="float32", always_2d=True)
-    except (RuntimeError, OSError, ValueError) as exc:
-        log.warning("voice matching: cannot read the media of clip %r (%s)", clip.name, exc)
-        return None
-    return dsp.resample(audio.mean(axis=1), rate)
-
-
 def actor_audio(timeline: object, lines: Sequence[Line], base: Path | None, clean: bool = True) -> dict[str, np.ndarray]:
     """Per character, the original speech under its lines (48 kHz, silence trimmed per line, capped).
 
@@ -318,10 +111,11 @@ def actor_audio(timeline: object, lines: Sequence[Line], base: Path | None, clea
 def heard_speech(timeline: object, lines: Sequence[Line], base: Path | None,
                  clean: bool = True) -> dict[str, tuple[np.ndarray, list[str]]]:
     """Per character, the original speech under its lines and the texts of the lines heard."""
+    from .guide import readable_audio_clips
     from .lines import timebase_of
 
     tb = timebase_of(timeline)
-    clips = _original_clips(timeline, tb, base)
+    clips = readable_audio_clips(timeline, tb, base)
     if not clips:
         return {}
     read, decoded = _reader(clean), {}

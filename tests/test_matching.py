@@ -11,7 +11,7 @@ import opentimelineio as otio
 import pytest
 import soundfile as sf
 
-from otio_dub import dsp, matching
+from otio_dub import dsp, matching, voice_refs
 from otio_dub.cast import CastEntry
 from otio_dub.engines import VoiceSpec, get_engine
 from otio_dub.matching import Candidate, MatchResult, Measure, assign_matches, match_voices
@@ -161,7 +161,7 @@ def test_reference_passages_are_rendered_once_and_cached(scene, tmp_path, monkey
 
 def test_refs_folder_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("OTIO_DUB_VOICES", str(tmp_path / "v"))
-    assert matching.refs_folder() == tmp_path / "v" / "refs"
+    assert voice_refs.refs_folder() == tmp_path / "v" / "refs"
 
 
 def test_without_media_there_is_no_evidence_and_assignment_is_unchanged(tmp_path):
