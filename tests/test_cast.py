@@ -433,7 +433,34 @@ def test_cli_dub_bad_engine_in_cast_is_one_error_line(tmp_path):
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     assert "festival" in errors[0] and "espeak" in errors[0] and "piper" in errors[0]
+    assert f"{bad}: [characters.ANNA]" in errors[0]  # the cast file and the entry, not only the character
     assert not list(tmp_path.rglob("*.dub.otio"))
+
+
+@pytest.mark.parametrize("entry, named", [
+    ('engine = "festival"', "festival"),
+    ('engine = "espeak"\nvoice = "enn-us+m3"', "enn-us"),
+    ('engine = "espeak"\nvoice = "en+zz9"', "zz9"),
+    ('engine = "piper"\nvoice = "jo"', "jo"),
+    ('engine = "espeak"\nlang = "xx"', "'xx'"),
+])
+def test_engine_errors_name_the_cast_file_and_entry(tmp_path, entry, named):
+    cast_file = tmp_path / "cast.toml"
+    cast_file.write_text(f"[characters.ANNA]\n{entry}\n", encoding="utf-8")
+    cast = load_cast(cast_file)
+    lines = resolve_languages(_lines("ANNA", lang=None), cast, "en")
+    with pytest.raises(EngineError) as info:
+        assign(lines, cast, "espeak")
+    message = str(info.value)
+    assert message.startswith(f"{cast_file}: [characters.ANNA]: ")
+    assert named in message and "\n" not in message
+
+
+def test_engine_errors_of_uncast_characters_name_their_line():
+    with pytest.raises(EngineError) as info:
+        assign(_lines("ANNA"), {}, "festival")
+    message = str(info.value)
+    assert message.startswith("scene.ass event 1: 'ANNA' (en): ") and "festival" in message
 
 
 def test_cli_dub_missing_cast_file(tmp_path):
