@@ -291,15 +291,29 @@ class RenderCache:
             self._db.execute("DELETE FROM takes WHERE key = ?", (key,))
             self._path(key).unlink(missing_ok=True)
         indexed = {k for (k,) in self._db.execute("SELECT key FROM takes")}
-        for path in (self.folder / "objects").glob("*/*"):
+        for path in self._swept():
             # left by a killed run; an hour's grace so a take another process is indexing survives
             try:
                 old = time.time() - path.lstat().st_mtime > 3600
             except FileNotFoundError:  # renamed by another process meanwhile
                 continue
-            if old and path.is_file() and not path.is_symlink() and (path.suffix == ".part" or path.stem not in indexed):
+            if old and (path.suffix == ".part" or path.stem not in indexed):
                 path.unlink(missing_ok=True)
         return len(keys)
+
+    def _swept(self) -> list[Path]:
+        """The files an orphan sweep may remove: takes and temporaries of our own shape, in real
+        folders under ``objects/`` (a symlink there is never followed out of the cache)."""
+        objects = self.folder / "objects"
+        if objects.is_symlink() or not objects.is_dir():
+            return []
+        found = []
+        for sub in objects.iterdir():
+            if len(sub.name) != 2 or sub.is_symlink() or not sub.is_dir():
+                continue
+            found += [p for p in sub.iterdir() if not p.is_symlink() and p.is_file()
+                      and (p.suffix == ".npy" or p.suffix == ".part" and p.name.startswith("."))]
+        return found
 
     def close(self) -> None:
         """Close the index connection."""

@@ -734,3 +734,25 @@ def test_a_cache_folder_holding_only_transcribe_models_is_adopted(tmp_path):
     with pytest.raises(OutputError, match="not an otio-dub render cache"):
         RenderCache(tmp_path / "bare")
     assert sorted(p.name for p in (tmp_path / "bare").iterdir()) == ["objects"]
+
+
+def test_prune_never_follows_a_symlink_out_of_the_cache(tmp_path):
+    """A marked cache whose objects/ (or a shard in it) links elsewhere: the sweep stays inside."""
+    outside = tmp_path / "outside"
+    (outside / "ab").mkdir(parents=True)
+    victims = [outside / "ab" / "old.npy", outside / "keep.npy"]
+    for victim in victims:
+        np.save(victim, np.zeros(3, np.float32))
+        os.utime(victim, (1e9, 1e9))
+    store = RenderCache(tmp_path / "c1")
+    shutil.rmtree(tmp_path / "c1" / "objects")
+    (tmp_path / "c1" / "objects").symlink_to(outside)
+    store.prune(None)
+    store.close()
+    store = RenderCache(tmp_path / "c2")
+    (tmp_path / "c2" / "objects" / "cd").symlink_to(outside / "ab")
+    (tmp_path / "c2" / "objects" / "ef").mkdir()
+    (tmp_path / "c2" / "objects" / "ef" / "file.npy").symlink_to(outside / "keep.npy")
+    store.prune(None)
+    store.close()
+    assert all(v.exists() for v in victims)
