@@ -1,12 +1,13 @@
 """Audio maths on float32 mono arrays: resample, speech bounds, time-stretch, fades.
 
 Stateless functions with an explicit sample rate on every call (the pedalboard style). Heavy
-libraries (torch, pedalboard) are imported inside the function that needs them.
+libraries (pedalboard) are imported inside the function that needs them; torch is not needed.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -17,23 +18,44 @@ _HOP_S = 0.005
 
 
 def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Band-limited resample (torchaudio's Kaiser-windowed sinc, its documented 'best' setting)."""
+    """Band-limited resample: Kaiser-windowed sinc, torchaudio's documented 'best' setting, in numpy.
+
+    The same kernel as ``torchaudio.transforms.Resample(lowpass_filter_width=64, rolloff=0.9475,
+    resampling_method="sinc_interp_kaiser", beta=14.7697)`` (its output agrees to ~1e-7), computed
+    without torch: importing torch costs a render worker 600 MB of memory. Each output block of
+    ``new`` samples is one matrix product of the kernel with a window of the input.
+    """
     if rate == target or audio.size == 0:
         return audio.astype(np.float32, copy=False)
-    import torch
-
-    with torch.inference_mode():
-        out = _resampler(rate, target)(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))
-    return out.numpy().astype(np.float32, copy=False)
+    kernel, width, orig, new = _sinc_kernel(rate, target)
+    x = np.ascontiguousarray(audio, dtype=np.float32)
+    padded = np.pad(x, (width, width + orig))
+    if orig >= 16:  # few long input windows (22.05 -> 48 kHz: 147 in, 320 out): one matrix product
+        frames = np.lib.stride_tricks.sliding_window_view(padded, kernel.shape[1])[::orig]
+        out = (frames @ kernel.T).reshape(-1)
+    else:  # a small ratio (24 -> 48 kHz: 1 in, 2 out): one correlation per output phase
+        phases = [np.correlate(padded, kernel[j], mode="valid")[::orig] for j in range(new)]
+        out = np.stack(phases, axis=1).reshape(-1)
+    return np.ascontiguousarray(out[: -(-new * x.size // orig)], dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=8)
-def _resampler(rate: int, target: int) -> object:
-    """torchaudio's Resample with its sinc kernel built once per rate pair (building it was half a dub)."""
-    import torchaudio.transforms as T
-
-    return T.Resample(rate, target, lowpass_filter_width=64, rolloff=0.9475, resampling_method="sinc_interp_kaiser",
-                      beta=14.769656459379492)
+def _sinc_kernel(rate: int, target: int, zeros: int = 64, rolloff: float = 0.9475,
+                 beta: float = 14.769656459379492) -> tuple[np.ndarray, int, int, int]:
+    """The polyphase kernel (new x taps, float32), built once per rate pair as torchaudio builds it."""
+    gcd = math.gcd(rate, target)
+    orig, new = rate // gcd, target // gcd
+    base = min(orig, new) * rolloff
+    width = math.ceil(zeros * orig / base)
+    idx = np.arange(-width, width + orig, dtype=np.float64)[None, :] / orig
+    t = (np.arange(0, -new, -1, dtype=np.float64)[:, None] / new + idx) * base
+    t = np.clip(t, -zeros, zeros)
+    window = np.i0(beta * np.sqrt(1 - (t / zeros) ** 2)) / np.i0(beta)
+    t = t * math.pi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kernel = np.where(t == 0, 1.0, np.sin(t) / t)
+    kernel = kernel * window * (base / orig)
+    return np.ascontiguousarray(kernel, dtype=np.float32), width, orig, new
 
 
 def speech_bounds(audio: np.ndarray, rate: int = SAMPLE_RATE, floor_db: float = -55.0, rel_db: float = -40.0) -> tuple[int, int]:

@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -72,12 +73,9 @@ def limit_threads() -> None:
     _limited = True
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(name, "1")  # for libraries loaded from now on (a worker's own environment)
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # not imported for rendering (600 MB a worker); an engine may
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
     try:
         import onnxruntime
     except ImportError:

@@ -18,8 +18,9 @@ from .errors import EngineError, OtioDubError
 from .lines import Line
 from .timebase import SAMPLE_RATE
 
-#: How rate passes are chosen (a take made another way is another take): 3 = voice response curve, mid-band aim.
-FIT_MODEL = 3
+#: How a take is made (bumped when the same inputs give other samples): 4 = rate passes read off the voice's
+#: response curve, aimed mid-band; resampling in numpy.
+FIT_MODEL = 4
 
 
 @dataclass

@@ -57,6 +57,36 @@ def test_resample_keeps_length_ratio_and_frequency():
     assert np.max(np.abs(mid)) == pytest.approx(0.5, rel=0.02)
 
 
+@pytest.mark.parametrize("rate", [22050, 24000, 16000, 44100])
+def test_resample_is_torchaudios_kaiser_sinc_without_torch(rate):
+    """The numpy resampler computes torchaudio's 'best' Kaiser sinc (what takes were resampled with
+    before) to float32 precision, and its image rejection: nothing of a tone comes back mirrored."""
+    torch = pytest.importorskip("torch")
+    transforms = pytest.importorskip("torchaudio.transforms")
+    src = (np.random.default_rng(rate).standard_normal(rate) * 0.2).astype(np.float32)
+    ref = transforms.Resample(rate, 48000, lowpass_filter_width=64, rolloff=0.9475,
+                              resampling_method="sinc_interp_kaiser", beta=14.769656459379492)(torch.from_numpy(src))
+    got = dsp.resample(src, rate)
+    assert got.size == ref.shape[-1]
+    assert np.max(np.abs(got - ref.numpy())) < 2e-5
+    tone = dsp.resample(sine(0.3 * rate, 1.0, rate), rate)
+    spectrum = np.abs(np.fft.rfft(tone * np.hanning(tone.size)))
+    freqs = np.fft.rfftfreq(tone.size, 1 / 48000)
+    mirrored = rate - 0.3 * rate  # the tone's image above the source's Nyquist (folded back if past 24 kHz)
+    mirrored = mirrored if mirrored <= 24000 else 48000 - mirrored
+    image = spectrum[np.abs(freqs - mirrored) < 50].max()
+    assert 20 * np.log10(image / spectrum.max()) < -100
+
+
+def test_resample_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from otio_dub import dsp; dsp.resample(np.ones(2205, np.float32), 22050); "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 def test_resample_same_rate_is_identity():
     src = sine(440.0, 0.1, 48000)
     np.testing.assert_array_equal(dsp.resample(src, 48000), src)
