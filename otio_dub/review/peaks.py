@@ -54,9 +54,21 @@ def take_peaks(path: Path, buckets: int = PEAK_BUCKETS) -> str | None:
     return encode_peaks(audio, buckets)
 
 
+def _digest(path: Path) -> str:
+    """SHA-256 of a file (a take is a few hundred kB: hashing is far cheaper than decoding it)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class PeakCache:
-    """Thumbnails of earlier builds by file name, size and modification time, kept in a JSON file,
-    so rebuilding a page (``otio-dub review``, ``notes``, after ``conform``) reads only changed takes."""
+    """Thumbnails of earlier builds by file name and content hash, kept in a JSON file, so rebuilding a
+    page (``otio-dub review``, ``notes``, after ``conform``) decodes only changed takes. The content
+    hash, not the modification time, keys them: the same dub writes a byte-identical cache file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -70,10 +82,9 @@ class PeakCache:
     def peaks(self, media: Path, name: str) -> str | None:
         """The envelope of ``media`` (cached under ``name`` while the file stays the same)."""
         try:
-            stat = media.stat()
+            stamp = [media.stat().st_size, _digest(media)]
         except OSError:
             return None
-        stamp = [stat.st_size, stat.st_mtime_ns]
         old = self._old.get(name)
         if isinstance(old, list) and len(old) == 3 and old[:2] == stamp and isinstance(old[2], str):
             peaks = old[2]
