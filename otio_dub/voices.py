@@ -80,14 +80,35 @@ def _who(character: str, lang: str, entry: CastEntry | None, origin: str) -> str
     return entry.where() if entry is not None else f"{origin}: {character!r} ({lang})"
 
 
+#: Engines whose voices automatic casting prefers to espeak's where they speak the language.
+NEURAL = ("kokoro", "piper")
+
+
+def neural_voice(lang: str, taken: set[tuple[str, str | None, int | None]]) -> tuple[str, VoiceSpec] | None:
+    """The first installed neural voice native to ``lang`` that nobody has yet (engines in NEURAL order)."""
+    for name in NEURAL:
+        try:
+            engine = get_engine(name)
+            for index in range(len(engine.voices(lang))):
+                spec = engine.default_voice(lang, index)
+                if (name, spec.voice, spec.speaker) not in taken:
+                    return name, spec
+        except EngineError:  # not installed, or no voice: espeak stays the fallback
+            continue
+    return None
+
+
 def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine: str,
-           matches: Mapping[str, MatchResult] | None = None) -> dict[tuple[str, str], Performer]:
+           matches: Mapping[str, MatchResult] | None = None,
+           prefer_neural: bool = False) -> dict[tuple[str, str], Performer]:
     """A Performer per (character, language), checked against its engine (errors list valid names).
 
     Cast entries that name a voice keep it. A character matched with evidence (``matches``, from
     :func:`otio_dub.matching.match_voices`) gets its matched voice and pitch offset, unless its cast
     entry names an engine or voice. Every other character gets the next automatic voice of its
     engine that nobody else has, in order of appearance: the same inputs give the same voices.
+    With ``prefer_neural`` (no ``--engine`` given), a character whose cast names no engine first
+    gets a free installed neural voice of its language (kokoro, piper), espeak's otherwise.
     """
     matches = matches or {}
     performers: dict[tuple[str, str], Performer] = {}
@@ -109,9 +130,15 @@ def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine:
         entry = cast.get(character)
         match = matched(character, lang, entry)
         engine_name = match.engine if match else (entry.engine if entry else None) or default_engine
+        neural = None
+        if prefer_neural and match is None and not (entry and (entry.engine or entry.voice)):
+            neural = neural_voice(lang, taken)
+            engine_name = neural[0] if neural else engine_name
         try:
             engine = get_engine(engine_name)
-            if match is not None:
+            if neural is not None:
+                spec = neural[1]
+            elif match is not None:
                 spec = VoiceSpec(voice=match.voice, lang=lang, speaker=match.speaker)
             elif entry is not None and entry.voice is not None:
                 spec = VoiceSpec(voice=entry.voice, lang=lang, speaker=entry.speaker, extra=entry.extra())
