@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import opentimelineio as otio
 import pytest
@@ -350,3 +351,33 @@ def test_duration_frames(edit):
     assert duration_frames(edit, timebase_of(edit)) == 208
     empty = otio.schema.Timeline("e", global_start_time=RT(0, 24))
     assert duration_frames(empty, timebase_of(empty)) == 0
+
+
+def test_record_frames_agree_with_otio_everywhere():
+    """The one-pass placement (OTIO's transformed_time_range is quadratic over a track) gives the
+    same frames on every clip: after a transition, inside a nested stack, on a trimmed track."""
+    import glob
+
+    from otio_dub.lines import _Record
+    from otio_dub.timebase import frames_of
+    from otio_dub.timeline_io import read_timeline
+
+    tl = timeline([track("A1", [clip("a", 30), otio.schema.Gap(source_range=TR(RT(0, 24), RT(7, 24))), clip("b", 20)])])
+    tl.tracks[0].insert(1, otio.schema.Transition(in_offset=RT(3, 24), out_offset=RT(2, 24)))
+    nested = otio.schema.Stack("nest", children=[track("inner", [clip("n1", 12), clip("n2", 9)])])
+    tl.tracks.append(track("A2", [clip("c", 5), nested, clip("d", 8)]))
+    trimmed = track("A3", [clip("e", 40), clip("f", 40)])
+    trimmed.source_range = TR(RT(10, 24), RT(60, 24))
+    tl.tracks.append(trimmed)
+    timelines = [tl] + [read_timeline(p) for p in sorted(glob.glob("/work/shared/samples/nle/*.xml"))
+                        + sorted(glob.glob(str(Path(__file__).parent / "data" / "nle" / "*.xml")))]
+    checked = 0
+    for t in timelines:
+        tb = timebase_of(t)
+        record = _Record(t, tb)
+        for c in t.find_clips():
+            mapped = c.transformed_time_range(c.trimmed_range(), t.tracks)
+            assert record.frames(c, c.trimmed_range()) == (frames_of(mapped.start_time, tb.rate),
+                                                           frames_of(mapped.end_time_exclusive(), tb.rate)), c.name
+            checked += 1
+    assert checked >= 9
