@@ -364,3 +364,20 @@ def test_a_cache_write_that_hits_the_file_size_limit_names_the_file(first_dub, t
     assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
     assert str(root / "cache" / "objects") in lines[0] and ".npy:" in lines[0] and "file too large" in lines[0]
     assert not list((root / "cache" / "objects").glob("*/*.part"))  # its temporary is not left behind
+
+
+# --------------------------------------------------------------------------- the read hook
+
+@pytest.mark.parametrize("case", ["metadata is text", "negative start", "clip with no length"])
+def test_the_tagging_hook_never_makes_a_read_fail(tmp_path, case, monkeypatch):
+    """Every OTIO read runs otio-dub's tagging hook: a file otio-dub would refuse to dub must still
+    read, for every other tool, with its metadata as it was. Today a text ``otio_dub`` value makes
+    ``otio.adapters.read_from_file`` raise HookError (ValueError from ``dict('Hello')``)."""
+    monkeypatch.delenv("OTIO_DUB_TAG_DIALOGUE", raising=False)
+    path = {"metadata is text": lambda: hostile(tmp_path, meta="Hello there."),
+            "negative start": lambda: hostile(tmp_path, start=-100),
+            "clip with no length": lambda: hostile(tmp_path, unranged_video=True)}[case]()
+    timeline = otio.adapters.read_from_file(str(path))
+    clip = next(c for c in timeline.find_clips() if c.name == "dia_001")
+    expected = "Hello there." if case == "metadata is text" else GOOD
+    assert clip.metadata["otio_dub"] == expected
