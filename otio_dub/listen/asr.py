@@ -134,6 +134,10 @@ class Recognizer:
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
         if pcm.size < ASR_RATE // 10:
             return [], self.lang or "und"
+        import ctranslate2
+
+        # Whisper's temperature fallback samples: a fixed seed per clip keeps a transcript reproducible
+        ctranslate2.set_random_seed(0)
         segments, info = self.model.transcribe(
             pcm, language=self.lang, beam_size=5, word_timestamps=True, vad_filter=True,
             vad_parameters=dict(VAD_PARAMETERS), condition_on_previous_text=False,
