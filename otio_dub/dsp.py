@@ -22,21 +22,35 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
 
     The same kernel as ``torchaudio.transforms.Resample(lowpass_filter_width=64, rolloff=0.9475,
     resampling_method="sinc_interp_kaiser", beta=14.7697)`` (its output agrees to ~1e-7), computed
-    without torch: importing torch costs a render worker 600 MB of memory. Each output block of
-    ``new`` samples is one matrix product of the kernel with a window of the input.
+    without torch: importing torch costs a render worker 600 MB of memory.
     """
     if rate == target or audio.size == 0:
         return audio.astype(np.float32, copy=False)
     kernel, width, orig, new = _sinc_kernel(rate, target)
     x = np.ascontiguousarray(audio, dtype=np.float32)
     padded = np.pad(x, (width, width + orig))
+    with _blas().limit(limits=1, user_api="blas"):  # BLAS sums differently on other thread counts
+        out = _convolve(padded, kernel, orig, new)
+    return np.ascontiguousarray(out[: -(-new * x.size // orig)], dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas() -> object:
+    """threadpoolctl's view of this process's BLAS: one thread while resampling, so a take is the same
+    in a driver, a pool worker or a Ray worker (each defaults to another number of threads)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _convolve(padded: np.ndarray, kernel: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """The polyphase convolution: ``new`` outputs for every ``orig`` inputs, interleaved."""
     if orig >= 16:  # few long input windows (22.05 -> 48 kHz: 147 in, 320 out): one matrix product
         frames = np.lib.stride_tricks.sliding_window_view(padded, kernel.shape[1])[::orig]
-        out = (frames @ kernel.T).reshape(-1)
-    else:  # a small ratio (24 -> 48 kHz: 1 in, 2 out): one correlation per output phase
-        phases = [np.correlate(padded, kernel[j], mode="valid")[::orig] for j in range(new)]
-        out = np.stack(phases, axis=1).reshape(-1)
-    return np.ascontiguousarray(out[: -(-new * x.size // orig)], dtype=np.float32)
+        return (frames @ kernel.T).reshape(-1)
+    # a small ratio (24 -> 48 kHz: 1 in, 2 out): one correlation per output phase
+    phases = [np.correlate(padded, kernel[j], mode="valid")[::orig] for j in range(new)]
+    return np.stack(phases, axis=1).reshape(-1)
 
 
 @functools.lru_cache(maxsize=8)

@@ -191,3 +191,16 @@ def test_fade_keeps_length_and_ramps_edges():
 def test_fade_short_inputs_keep_length(size):
     audio = np.full(size, 0.5, dtype=np.float32)
     assert dsp.fade(audio).size == size
+
+
+def test_resample_gives_the_same_samples_whatever_blas_threads_the_process_has():
+    """A Ray worker runs BLAS on one thread, a driver on every core: the take must not change."""
+    from threadpoolctl import threadpool_limits
+
+    src = (np.random.default_rng(1).standard_normal(3 * 22050) * 0.3).astype(np.float32)
+    default = dsp.resample(src, 22050)
+    with threadpool_limits(limits=1, user_api="blas"):
+        single = dsp.resample(src, 22050)
+    with threadpool_limits(limits=4, user_api="blas"):
+        several = dsp.resample(src, 22050)
+    assert default.tobytes() == single.tobytes() == several.tobytes()
