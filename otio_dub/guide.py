@@ -2,24 +2,26 @@
 
 For ``--align guide`` the dub's speech is placed on the original actor's onset and offset. The
 original is the audio clip (not a dub track) that overlaps the line most and whose media file
-can be read (WAV/AIFF/FLAC, or the audio of a .mov/.mp4/.mxf); with the ``listen`` extra it is
-cleaned by DeepFilterNet3 first, then its speech is found with the same detector that trims engine
-takes. The result is just head/tail pads for the planner, so fitting itself does not change.
+can be read (WAV/AIFF/FLAC, or the audio of a .mov/.mp4/.mxf). With the ``listen`` extra it is
+cleaned by DeepFilterNet3 and its speech found by Silero VAD (edges refined on the level); without
+it, a level detector whose threshold rises with the recording's floor. The result is just head/tail
+pads for the planner, so fitting itself does not change.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
 
-from . import dsp
 from .errors import OtioDubError
 from .lines import METADATA_KEY, Line
+from .listen.asr import speech_span
 from .listen.media import clip_audio, clip_file, enhance, enhance_available
-from .timebase import TimeBase, frames_of
+from .timebase import SAMPLE_RATE, TimeBase, frames_of
 
 log = logging.getLogger("otio_dub")
 
@@ -47,6 +49,7 @@ class _Originals:
     def __init__(self, base: Path | None) -> None:
         self.base = base
         self.clean = enhance_available()
+        self.vad = importlib.util.find_spec("faster_whisper") is not None  # Silero VAD, with the listen extra
         self._audio: dict[int, np.ndarray | None] = {}
 
     def audio(self, clip: otio.schema.Clip) -> np.ndarray | None:
@@ -92,9 +95,36 @@ def guide_pads(timeline: otio.schema.Timeline, tb: TimeBase, lines: list[Line], 
         lo, hi = max(0, start), min(audio.size, start + window)
         if hi > lo:
             mono[lo - start: hi - start] = audio[lo:hi]
-        first, end = dsp.speech_bounds(mono)
+        span = speech_span(mono, SAMPLE_RATE) if originals.vad else None
+        first, end = span if span is not None else speech_in_recording(mono)
         if end <= first:
             log.warning("%s: no speech found in the guide media of clip %r; aligned to its start", line.id, clip.name)
             continue
         pads[line.id] = (min(first, window - 1), max(0, window - end))
     return pads
+
+
+#: Recorded speech: 10 ms frames, loud = 15 dB over the recording's floor (its 10th percentile),
+#: within 40 dB of its peak, above -55 dBFS; a run of 30 ms makes speech (a click does not).
+_FRAME_S, _OVER_FLOOR_DB, _RANGE_DB, _FLOOR_DBFS, _RUN_S = 0.010, 15.0, 40.0, -55.0, 0.030
+
+
+def speech_in_recording(audio: np.ndarray, rate: int = 48000) -> tuple[int, int]:
+    """(first, end) sample of the speech in a recorded original, (0, 0) if none.
+
+    Unlike a synthetic take, a recording has a floor (room tone, the residue DeepFilterNet leaves):
+    the threshold rises with it, so the floor itself never reads as speech.
+    """
+    hop = int(rate * _FRAME_S)
+    n = audio.size // hop
+    if n < 3:
+        return (0, 0)
+    level = 10 * np.log10(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-20)
+    threshold = max(float(np.percentile(level, 10)) + _OVER_FLOOR_DB, float(level.max()) - _RANGE_DB, _FLOOR_DBFS)
+    loud = level > threshold
+    run = max(1, round(_RUN_S / _FRAME_S))
+    starts = np.flatnonzero(np.convolve(loud, np.ones(run), "valid") >= run)  # frames opening a loud run
+    if starts.size == 0:
+        return (0, 0)
+    first, last = int(starts[0]), int(starts[-1]) + run - 1
+    return first * hop, min(audio.size, (last + 1) * hop)

@@ -221,6 +221,43 @@ def snap_onsets(words: list[Heard], pcm: np.ndarray, rate: int) -> list[Heard]:
     return out
 
 
+def speech_span(audio: np.ndarray, sample_rate: int) -> tuple[int, int] | None:
+    """(first, end) sample of the speech in a recording, (0, 0) if none; None without faster-whisper.
+
+    Silero VAD finds the speech (noise bursts that a level threshold takes for speech do not fool
+    it); its edges, coarse to its 32 ms windows, are then moved onto the first and last frames that
+    rise 6 dB over the loudest of the non-speech around them.
+    """
+    try:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+    except ImportError:
+        return None
+    from .. import dsp
+
+    pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
+    chunks = get_speech_timestamps(pcm, VadOptions(speech_pad_ms=0, min_silence_duration_ms=300))
+    if not chunks:
+        return (0, 0)
+    level = _levels(pcm, ASR_RATE)
+    speech = np.zeros(level.size, bool)
+    margin = int(0.05 / _HOP_S)
+    for c in chunks:
+        speech[max(0, int(c["start"] / ASR_RATE / _HOP_S) - margin): int(c["end"] / ASR_RATE / _HOP_S) + margin] = True
+    quiet = level[~speech]
+    threshold = max(float(np.percentile(quiet, 95)) + 6.0 if quiet.size else -90.0, float(level.max()) - 40.0)
+    start, end = chunks[0]["start"] / ASR_RATE, chunks[-1]["end"] / ASR_RATE
+    lo, hi = max(0, int((start - 0.15) / _HOP_S)), min(level.size, int((start + 0.15) / _HOP_S))
+    loud = np.flatnonzero(level[lo:hi] > threshold)
+    if loud.size:
+        start = (lo + int(loud[0])) * _HOP_S
+    lo, hi = max(0, int((end - 0.15) / _HOP_S)), min(level.size, int((end + 0.15) / _HOP_S))
+    loud = np.flatnonzero(level[lo:hi] > threshold)
+    if loud.size:
+        end = (lo + int(loud[-1])) * _HOP_S + _WIN_S
+    first = min(audio.size, round(start * sample_rate))
+    return first, max(first, min(audio.size, round(end * sample_rate)))
+
+
 @functools.lru_cache(maxsize=2)
 def get_recognizer(model: str | None = None, lang: str | None = None) -> Recognizer:
     """The recognizer for ``model``/``lang``, loaded once per process (a model takes seconds to load)."""
