@@ -163,6 +163,12 @@ def test_timeline_errors_name_the_file(tmp_path):
     dub_refused(tmp_path, hostile(tmp_path, start=-100), str(tmp_path / "cut.otio"))
 
 
+@pytest.mark.xfail(strict=True, reason="needs collect_lines() to name the file in find_lines' TimelineErrors "
+                                       "(InputError(where, str(exc))); see the issue-16 report")
+def test_clip_errors_name_the_file_and_the_clip(tmp_path):
+    dub_refused(tmp_path, hostile(tmp_path, meta="Hello there."), str(tmp_path / "cut.otio"), "dia_001")
+
+
 def test_no_dialogue_lines_names_the_file_not_the_sequence(tmp_path):
     path = hostile(tmp_path, meta={"dialogue": True})  # a dialogue clip waiting for its line
     dub_refused(tmp_path, path, str(path), "no dialogue lines")
