@@ -50,7 +50,6 @@ class HeardClip:
     record_in: int
     record_out: int
     hints: list[tuple[int, int, str]] = field(default_factory=list)  # (in, out, character) the timeline names
-    audio: np.ndarray | None = None
     words: list[Word] = field(default_factory=list)
     lang: str | None = None
 
@@ -131,29 +130,46 @@ def dialogue_clips(timeline: otio.schema.Timeline, tb: TimeBase, tracks: Sequenc
     return found
 
 
-def _voices(clips: list[HeardClip], words: list[Word], tb: TimeBase, rules: Rules, speakers: int | None) -> tuple[list[Word], list[str]]:
-    """Words with their speaker: a voiceprint per run of words, clustered, clusters named."""
-    from .speakers import RELIABLE_S, cluster, get_voiceprints, name_clusters
+@dataclass
+class _Run:
+    """A run of words in one clip (split at pauses) with the voiceprint of its sound."""
 
-    runs = group_words(words, rules, sentences=False)
+    words: list[Word]
+    voiceprint: np.ndarray
+    hint: str | None
+
+    @property
+    def speech(self) -> float:
+        return sum(w.end - w.start for w in self.words)
+
+
+def _runs(heard: HeardClip, audio: np.ndarray, tb: TimeBase, rules: Rules) -> list[_Run]:
+    """The clip's words in runs, each with a voiceprint of the original sound (DeepFilterNet's output
+    blurs voices: measured) and the character the timeline names there, if any."""
+    from .speakers import get_voiceprints
+
+    encoder = get_voiceprints()
+    origin = float(Fraction(heard.record_in) / tb.rate)
+    runs = []
+    for words in group_words(heard.words, rules, sentences=False):
+        a = max(0, round((words[0].start - origin - 0.05) * SAMPLE_RATE))
+        b = min(audio.size, round((words[-1].end - origin + 0.05) * SAMPLE_RATE))
+        mid = tb.frame_of_seconds((words[0].start + words[-1].end) / 2)
+        hint = next((who for lo, hi, who in heard.hints if lo <= mid < hi), None)
+        runs.append(_Run(words, encoder.embed(audio[a:max(b, a + 1)], SAMPLE_RATE), hint))
+    return runs
+
+
+def _attribute(runs: list[_Run], speakers: int | None) -> tuple[list[Word], list[str]]:
+    """Words with their speaker: the runs' voiceprints clustered across the timeline, clusters named."""
+    from .speakers import RELIABLE_S, cluster, name_clusters
+
     if not runs:
         return [], []
-    encoder = get_voiceprints()
-    prints, reliable, hints, weights = [], [], [], []
-    for run in runs:
-        heard = clips[run[0].clip]
-        origin = Fraction(heard.record_in) / tb.rate
-        a = max(0, round((run[0].start - float(origin) - 0.05) * SAMPLE_RATE))
-        b = min(heard.audio.size, round((run[-1].end - float(origin) + 0.05) * SAMPLE_RATE))
-        prints.append(encoder.embed(heard.audio[a:max(b, a + 1)], SAMPLE_RATE))
-        speech = sum(w.end - w.start for w in run)
-        reliable.append(speech >= RELIABLE_S)
-        weights.append(speech)
-        mid = tb.frame_of_seconds((run[0].start + run[-1].end) / 2)
-        hints.append(next((who for lo, hi, who in heard.hints if lo <= mid < hi), None))
-    labels = cluster(np.array(prints), reliable, speakers)
-    names = name_clusters(labels, hints, weights)
-    out = [Word(w.text, w.start, w.end, w.probability, names[label], w.clip) for run, label in zip(runs, labels, strict=True) for w in run]
+    labels = cluster(np.array([r.voiceprint for r in runs]), [r.speech >= RELIABLE_S for r in runs], speakers)
+    names = name_clusters(labels, [r.hint for r in runs], [r.speech for r in runs])
+    out = [Word(w.text, w.start, w.end, w.probability, names[label], w.clip)
+           for run, label in zip(runs, labels, strict=True) for w in run.words]
     return out, list(dict.fromkeys(names[label] for label in labels))
 
 
@@ -182,28 +198,24 @@ def hear(
     tb = timebase_of(source)
     clips = dialogue_clips(source, tb, dialogue_tracks)
     asr = recognizer or get_recognizer(model, lang)
-    skipped, words, langs = [], [], []
+    skipped, runs, langs = [], [], []
     for done, heard in enumerate(clips, 1):
         audio = clip_audio(heard.clip, base)
         if audio is None:
             skipped.append(f"clip {heard.clip.name!r} on track {heard.track!r} at {tb.tc(heard.record_in)}: no readable media")
             log.warning("%s; skipped", skipped[-1])
         else:
-            heard.audio = audio  # voiceprints of the original: DeepFilterNet's output blurs voices (measured)
             found, heard.lang = asr.words(enhance_audio(audio) if enhance else audio, SAMPLE_RATE)
             origin = float(Fraction(heard.record_in) / tb.rate)
             limit = float(Fraction(heard.record_out) / tb.rate)
             heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),
                                 w.probability, None, heard.index) for w in found]
-            words += heard.words
+            runs += _runs(heard, audio, tb, rules)  # now, so no clip's audio outlives its turn
             if heard.words:
                 langs.append(heard.lang)
         if progress:
             progress(done, len(clips), heard.clip.name)
-    words.sort(key=lambda w: (w.clip, w.start))
-    attributed, names = _voices(clips, words, tb, rules, speakers) if words else ([], [])
+    attributed, names = _attribute(runs, speakers)
     events = segment(attributed, tb.rate, [(c.record_in, c.record_out) for c in clips], rules)
     spoken = max(set(langs), key=langs.count) if langs else (lang or "und")
-    for heard in clips:
-        heard.audio = None  # the audio is not needed past this point: do not keep minutes of it alive
     return Transcript(source, tb, clips, attributed, events, names, spoken, skipped, getattr(asr, "name", str(model)), enhance)
