@@ -15,6 +15,7 @@ import opentimelineio as otio
 
 from .dialogue_list import LIST_SUFFIXES
 from .errors import InputError
+from .limits import check_timeline
 from .script import SCRIPT_SUFFIXES
 from .timebase import exact_rate, frames_of
 
@@ -61,6 +62,7 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         result = timelines[0]
     if not isinstance(result, otio.schema.Timeline):
         raise InputError(str(path), f"holds a {type(result).__name__}, not a timeline")
+    check_timeline(result, str(path))  # before any clock is made of it: rates, lengths, start in bounds
     if suffix == ".edl":
         _edl_programme_start(result)
     elif suffix == ".aaf":

@@ -18,7 +18,7 @@ from .. import fit
 from ..cast import CastEntry, load_cast
 from ..dialogue_list import LIST_SUFFIXES, read_dialogue_list
 from ..engines import DEFAULT_ENGINE, get_engine
-from ..errors import InputError
+from ..errors import InputError, TimelineError
 from ..formats import check_writable, format_of
 from ..guide import guide_pads
 from ..lines import Line, duration_frames, find_lines, timebase_of
@@ -160,6 +160,16 @@ def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, opt
 
     ``where`` names the timeline file in errors (the sequence name when the timeline came from code).
     """
+    try:
+        return _collect_lines(timeline, script, options, where)
+    except TimelineError as exc:
+        if where is None:
+            raise
+        raise InputError(where, str(exc)) from None
+
+
+def _collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, options: DubOptions,
+                   where: str | None) -> tuple[TimeBase, list[Line]]:
     tb = timebase_of(timeline, options.drop_frame)
     is_list = script is not None and Path(script).suffix.lower() in LIST_SUFFIXES
     offset = -tb.start_frame if is_list else 0  # a dialogue list is absolute timecode: its zero is 00:00:00:00
