@@ -60,12 +60,10 @@ _limited = False
 
 
 def limit_threads() -> None:
-    """One compute thread for torch and onnxruntime in this worker process, so N workers use N cores.
+    """One compute thread for torch and BLAS in this worker process, so N workers use N cores.
 
-    Called in workers only (it changes process-wide settings). Takes are the same on any number of
-    threads (tests compare pool and serial takes byte for byte). piper builds its own
-    ``onnxruntime.SessionOptions()`` with no way to pass thread counts, so new sessions get options
-    whose default is one thread (a subclass the module attribute is swapped for).
+    Called in workers only (it changes process-wide settings); onnxruntime is pinned to one thread
+    in every process anyway (``speak.pin_onnxruntime_threads``), since its sums depend on it.
     """
     global _limited
     if _limited:
@@ -76,24 +74,6 @@ def limit_threads() -> None:
     torch = sys.modules.get("torch")  # not imported for rendering (600 MB a worker); an engine may
     if torch is not None:
         torch.set_num_threads(1)
-    try:
-        import onnxruntime
-    except ImportError:
-        return
-    if getattr(onnxruntime.SessionOptions, "_otio_dub_one_thread", False):
-        return
-
-    class OneThreadOptions(onnxruntime.SessionOptions):
-        """SessionOptions whose default is one intra-op and one inter-op thread."""
-
-        _otio_dub_one_thread = True
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.intra_op_num_threads = 1
-            self.inter_op_num_threads = 1
-
-    onnxruntime.SessionOptions = OneThreadOptions
 
 
 def _work(job: RenderJob) -> Fitted:

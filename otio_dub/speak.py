@@ -6,6 +6,7 @@ process, a Ray worker) can run it and hand the result to the driver, which does 
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -18,9 +19,42 @@ from .errors import EngineError, OtioDubError
 from .lines import Line
 from .timebase import SAMPLE_RATE
 
+
+def pin_onnxruntime_threads() -> None:
+    """Make onnxruntime sessions compute on one thread by default, in every process that renders.
+
+    onnxruntime's sums depend on its thread count (piper gives other samples on 1 and 2 threads),
+    and the driver, a pool worker and a Ray worker each default to another count; takes must be
+    byte-identical whatever executor made them. piper builds its own ``SessionOptions()`` with no
+    way to pass threads, so the module attribute is swapped for a subclass defaulting to one thread
+    (sessions made earlier keep theirs; this runs when this module is imported, before any engine
+    loads). Parallelism comes from the executors (``--jobs``), one line per core.
+    """
+    if importlib.util.find_spec("onnxruntime") is None:
+        return
+    import onnxruntime
+
+    if getattr(onnxruntime.SessionOptions, "_otio_dub_one_thread", False):
+        return
+
+    class OneThreadOptions(onnxruntime.SessionOptions):
+        """SessionOptions whose default is one intra-op and one inter-op thread."""
+
+        _otio_dub_one_thread = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.intra_op_num_threads = 1
+            self.inter_op_num_threads = 1
+
+    onnxruntime.SessionOptions = OneThreadOptions
+
+
+pin_onnxruntime_threads()
+
 #: How a take is made (bumped when the same inputs give other samples): 4 = rate passes read off the voice's
-#: response curve, aimed mid-band; resampling in numpy.
-FIT_MODEL = 4
+#: response curve, aimed mid-band; resampling in numpy; onnxruntime on one thread.
+FIT_MODEL = 5
 
 
 @dataclass
