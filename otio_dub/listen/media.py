@@ -135,10 +135,10 @@ def _read_sound(clip: otio.schema.Clip, path: Path) -> tuple[np.ndarray | None, 
 
 def _container_origin(container: object, stream: object) -> Fraction | None:
     """A container's start timecode (QuickTime/MXF ``timecode`` tag) in seconds, when it has one."""
-    tags = {**getattr(container, "metadata", {}), **getattr(stream, "metadata", {})}
-    for s in getattr(container, "streams", []):
-        tags.setdefault("timecode", s.metadata.get("timecode")) if s.metadata.get("timecode") else None
-    tc, rate = tags.get("timecode"), None
+    found = [getattr(container, "metadata", {}), getattr(stream, "metadata", {})]
+    found += [s.metadata for s in container.streams]  # QuickTime keeps it on a tmcd data stream
+    tc = next((m["timecode"] for m in found if m.get("timecode")), None)
+    rate = None
     if not tc:
         return None
     for s in container.streams.video:

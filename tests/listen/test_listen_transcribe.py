@@ -159,6 +159,9 @@ def test_clips_without_readable_media_are_listed_and_skipped(scene_2397_missing,
     result = transcribe(scene_2397_missing, tmp_path / "out", lang="en", enhance=False)
     assert len(result.skipped) == 1 and "no readable media" in result.skipped[0] and "'DIA_1'" in result.skipped[0]
     assert {e.clip for e in result.events} == {0}
+    again = transcribe(scene_2397_missing, tmp_path / "again", lang="en", enhance=False)
+    for kind, path in result.files.items():  # same input, same settings: the same bytes
+        assert path.read_bytes() == again.files[kind].read_bytes(), kind
 
 
 @pytest.fixture
