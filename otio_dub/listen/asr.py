@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -142,8 +143,13 @@ class Recognizer:
             pcm, language=self.lang, beam_size=5, word_timestamps=True, vad_filter=True,
             vad_parameters=dict(VAD_PARAMETERS), condition_on_previous_text=False,
         )
-        heard = []
+        heard, previous = [], None
         for segment in segments:  # a lazy generator: decoding happens here
+            said = " ".join(re.findall(r"\w+", segment.text.lower()))
+            if said == previous and len(said.split()) >= 3:  # Whisper looping on its last sentence
+                log.debug("dropped a repeated segment at %.2f s: %r", segment.start, segment.text)
+                continue
+            previous = said
             for w in segment.words or []:
                 if w.word.strip():
                     heard.append(Heard(w.word.strip(), float(w.start), float(w.end), float(w.probability)))

@@ -71,3 +71,25 @@ def test_missing_faster_whisper_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)
     with pytest.raises(ListenError, match=r"otio-dub\[listen\]"):
         asr.Recognizer("tiny.en", "en")
+
+
+def test_a_sentence_whisper_repeats_is_kept_once():
+    from types import SimpleNamespace as NS
+
+    def segment(text, start):
+        words = [NS(word=" " + w, start=start + i * 0.3, end=start + i * 0.3 + 0.25, probability=0.9)
+                 for i, w in enumerate(text.split())]
+        return NS(text=" " + text, start=start, words=words)
+
+    class Model:
+        def transcribe(self, pcm, **kwargs):
+            assert kwargs["word_timestamps"] and kwargs["vad_parameters"] == {"speech_pad_ms": 30}
+            said = [segment("It is easy to tell.", 0.5), segment("It is easy to tell.", 3.0),
+                    segment("No. No.", 5.0), segment("No. No.", 6.0)]
+            return iter(said), NS(language="en")
+
+    recognizer = object.__new__(asr.Recognizer)
+    recognizer.model, recognizer.lang = Model(), "en"
+    words, lang = recognizer.words(np.zeros(8 * 48000, np.float32), 48000)
+    assert [w.text for w in words] == ["It", "is", "easy", "to", "tell.", "No.", "No.", "No.", "No."]
+    assert lang == "en"
