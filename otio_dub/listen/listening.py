@@ -27,7 +27,7 @@ from .segment import DEFAULT_RULES, Event, Rules, Word, group_words, segment
 
 log = logging.getLogger("otio_dub")
 
-#: progress(done, total, what): called after each clip is heard and once per later step.
+#: progress(done, total, clip name): called after each clip is heard (or skipped).
 Progress = Callable[[int, int, str], None]
 
 #: Track names that name no one: "A1", "Audio 2", "Track 3", "Dialogue", "Mono (1)".
