@@ -6,7 +6,9 @@ For each programme length a dub is generated the way ``dub`` lays it out: 3 char
 espeak speech taken from a cache (synthesised once into --cache), so the numbers measure
 rendering, not synthesis. Each size is then rendered by ``restem`` (what ``otio-dub stems`` runs:
 two loudness passes and the write pass, three character stems and DIALOGUE, loudness -27 LKFS,
-true peak -2 dBTP) in a fresh interpreter, so the peak RSS (getrusage ru_maxrss) is that size's own.
+true peak -2 dBTP) in a fresh interpreter, so the peak RSS (getrusage ru_maxrss) is that size's own,
+twice: with silent stretches skipped (as rendered now) and computed block by block like speech
+(as before), so both costs come from the same run; the stems must be byte-identical.
 Building runs in a child process too: Linux keeps a process's ru_maxrss across fork and exec, so the
 parent stays small (no numpy, no torch) and each render's peak is its own.
 
@@ -45,7 +47,20 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
+from otio_dub import stems
 from otio_dub.stems import restem
+if sys.argv[3] == "dense":  # silence computed like speech, block by block: how stems were rendered before
+    sparse = stems.mix_spans
+    def dense(groups, total, block=stems.BLOCK):
+        import numpy as np
+        for b0, buf, n in sparse(groups, total, block):
+            if buf is not None:
+                yield b0, buf, n
+                continue
+            for s0 in range(b0, b0 + n, block):
+                m = min(block, b0 + n - s0)
+                yield s0, np.zeros((len(groups), m), dtype=np.float32), m
+    stems.mix_spans = dense
 rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t1 = time.perf_counter()
 result = restem(Path(sys.argv[1]), Path(sys.argv[2]))
@@ -137,15 +152,23 @@ def main() -> None:
             folder = work / f"{minutes:g}min"
             made = _run([sys.executable, __file__, "--build", str(folder), "--minutes", str(minutes),
                          "--lines-per-hour", str(args.lines_per_hour), "--cache", str(args.cache)])
-            got = json.loads(_run([sys.executable, "-c", CHILD, str(folder / "bench.dub.otio"), str(folder / "stems")]))
-            dialogue = got["report"]["files"]["DIALOGUE"]
-            rows.append((minutes, int(made), got["wall_s"], minutes * 60 / got["wall_s"], got["rss_mb"],
-                         got["vmhwm_mb"], got["rss_imports_mb"], dialogue["integrated_lkfs"], dialogue["true_peak_dbtp"]))
-    print("| programme | lines | stems wall s | x real time | peak RSS MB (ru_maxrss) | VmHWM MB | RSS after imports MB "
-          "| DIALOGUE LKFS | DIALOGUE dBTP |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for m, count, wall, speed, rss, hwm, base, lkfs, tp in rows:
-        print(f"| {m:g} min | {count} | {wall:.1f} | {speed:.0f}x | {rss:.0f} | {hwm:.0f} | {base:.0f} | {lkfs} | {tp} |")
+            for how in ("dense", "sparse"):
+                got = json.loads(_run([sys.executable, "-c", CHILD, str(folder / "bench.dub.otio"),
+                                       str(folder / f"stems-{how}"), how]))
+                dialogue = got["report"]["files"]["DIALOGUE"]
+                rows.append((minutes, how, int(made), got["wall_s"], minutes * 60 / got["wall_s"], got["rss_mb"],
+                             got["vmhwm_mb"], got["rss_imports_mb"], dialogue["integrated_lkfs"],
+                             dialogue["true_peak_dbtp"]))
+            same = all((folder / "stems-dense" / f.name).read_bytes() == f.read_bytes()
+                       for f in (folder / "stems-sparse").glob("*.wav"))
+            print(f"{minutes:g} min: stems byte-identical with silence computed and skipped: {same}")
+    print("| programme | silence | lines | stems wall s | x real time | peak RSS MB (ru_maxrss) | VmHWM MB "
+          "| RSS after imports MB | DIALOGUE LKFS | DIALOGUE dBTP |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for m, how, count, wall, speed, rss, hwm, base, lkfs, tp in rows:
+        label = "computed (before)" if how == "dense" else "skipped"
+        print(f"| {m:g} min | {label} | {count} | {wall:.1f} | {speed:.0f}x | {rss:.0f} | {hwm:.0f} | {base:.0f} "
+              f"| {lkfs} | {tp} |")
 
 
 def _run(command: list[str]) -> str:
