@@ -222,9 +222,25 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
     reuse = _cached_takes(pairs, options)
     edited = {} if reset else {line.id: old for line, old in pairs if line and old and old.edited}
     adjust = (lambda timeline: carry_edits(timeline, edited, tb)) if edited else None
+    outcome: dict[str, object] = {}
+
+    def finish(staging: Path, result: DubResult) -> None:  # inside the dub's transaction: all or nothing
+        changes = _changes(pairs, reuse, edited, result, old_tb)
+        counts = {kind: sum(c.kind == kind for c in changes) for kind in KINDS}
+        write_text_atomic(staging / "conform.json", json.dumps(
+            {"old": str(old_dub), "new": str(new_cut) if not isinstance(new_cut, otio.schema.Timeline) else new_cut.name,
+             "counts": counts, "takes": result.takes, "changes": [asdict(c) for c in changes]},
+            indent=2, ensure_ascii=False) + "\n")
+        outcome.update(changes=changes, counts=counts)
+
     # a path goes to dub() as it is, so the outputs are named after the new cut's file
-    result = dub(new_cut, script, out_dir, replace(options, to=fmt), reuse=reuse, adjust=adjust)
-    ids = {line.id: row for line, row in zip(new_lines, result.lines, strict=True)}
+    result = dub(new_cut, script, out_dir, replace(options, to=fmt), reuse=reuse, adjust=adjust, finish=finish)
+    return ConformResult(result, outcome["changes"], result.out_dir / "conform.json", outcome["counts"])
+
+
+def _changes(pairs: list, reuse: dict, edited: dict, result: DubResult, old_tb: TimeBase) -> list[Change]:
+    """What happened to each line between the old dub and the new cut."""
+    ids = {row["id"]: row for row in result.lines}
     changes = []
     for line, old in pairs:
         if line is None:
@@ -238,11 +254,7 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
             note = (note + "; " if note else "") + "hand edit kept"
         changes.append(Change(kind, line.id, old.line_id if old else None, line.character, line.text,
                               old_in=old_tb.tc(old.record_in) if old else None, new_in=ids[line.id]["record_in"], note=note))
-    counts = {kind: sum(c.kind == kind for c in changes) for kind in KINDS}
-    path = write_text_atomic(Path(out_dir) / "conform.json", json.dumps(
-        {"old": str(old_dub), "new": str(new_cut) if not isinstance(new_cut, otio.schema.Timeline) else new_cut.name,
-         "counts": counts, "takes": result.takes, "changes": [asdict(c) for c in changes]}, indent=2, ensure_ascii=False) + "\n")
-    return ConformResult(result, changes, path, counts)
+    return changes
 
 
 def check_old_dub_kept(old_dub: str | Path, out_dir: str | Path, name: str) -> None:

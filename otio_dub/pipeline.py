@@ -42,11 +42,13 @@ def dub(
     progress: Progress | None = None,
     reuse: Mapping[str, Fitted] | None = None,
     adjust: Adjust | None = None,
+    finish: Callable[[Path, DubResult], None] | None = None,
 ) -> DubResult:
     """Dub ``timeline`` into ``out_dir``: the dub timeline, per-line media, stems and report.json.
 
     ``reuse`` (used by conform) gives fitted takes to place as they are, by line id; ``adjust``
-    changes the dub timeline before it and its stems are written (conform's carried hand edits).
+    changes the dub timeline before it and its stems are written (conform's carried hand edits);
+    ``finish`` writes more files into the staged dub before it is put in place (conform.json).
     """
     options = options or DubOptions()
     plan = plan_dub(timeline, script, out_dir, options)
@@ -59,6 +61,8 @@ def dub(
             rendered = render_lines(plan, executor_for(options), reuse, progress, fresh, spool, keep)
             result = deliver(plan, place_lines(plan, rendered), tx.staging, adjust)
             spool.rmdir()
+            if finish is not None:
+                finish(tx.staging, result)
         except OSError as exc:
             raise OutputError(tx.public(f"{exc.filename or tx.staging}: cannot write ({exc.strerror})")) from None
         except OutputError as exc:

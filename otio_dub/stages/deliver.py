@@ -31,7 +31,7 @@ log = logging.getLogger("otio_dub")
 #: a hook run on the dub timeline before it is written (conform carries the editor's hand edits with it)
 Adjust = Callable[[otio.schema.Timeline], None]
 #: top-level names a dub may write besides the timelines (the manifest lists them even when absent)
-KNOWN_ENTRIES = ("media", "stems", "report.json", "review.html", "review", "subtitles")
+KNOWN_ENTRIES = ("media", "stems", "report.json", "review.html", "review", "subtitles", "conform.json")
 COMPACT_JSON_LINES = 5000  # past this many clips the .dub.otio is written without indentation
 
 

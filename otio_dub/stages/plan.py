@@ -86,6 +86,10 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     check_writable(fmt, tb)
     total_frames = duration_frames(source, tb)
     cast = cast_of(options)
+    if options.cache is not None:  # a folder that is not a render cache is refused before anything is made
+        from ..cache import RenderCache
+
+        RenderCache(options.cache).close()
     inputs += [Path(p) for p in (script, options.stems.mix_with) if p is not None]
     if isinstance(options.cast, (str, Path)):
         inputs.append(Path(options.cast))
