@@ -158,7 +158,7 @@ class Recognizer:
 
 #: Onset snapping: 5 ms frames of 10 ms windows; speech is 12 dB over the local floor, within 30 dB of the word.
 _HOP_S, _WIN_S, _OVER_FLOOR_DB, _UNDER_PEAK_DB = 0.005, 0.010, 12.0, 30.0
-_MAX_SHIFT_S, _PAUSE_S, _BRIDGE_S = 0.5, 0.12, 0.03
+_MAX_SHIFT_S, _PAUSE_S, _BRIDGE_S, _SILENCE_IN_WORD_S, _INNER_PAUSE_S = 0.5, 0.12, 0.03, 0.25, 0.3
 
 
 def _levels(pcm: np.ndarray, rate: int) -> np.ndarray:
@@ -198,11 +198,58 @@ def _edge(level: np.ndarray, t: float, lo: int, hi: int, word: tuple[int, int], 
     return (lo + k) * _HOP_S if backward else (hi - k) * _HOP_S + _WIN_S - _HOP_S
 
 
+def _trim_silence(w: Heard, level: np.ndarray) -> Heard:
+    """A word with a silence of 0.25 s or more at its start or end (Whisper gave it the pause) cut to its sound."""
+    lo, hi = max(0, int((w.start - _MAX_SHIFT_S) / _HOP_S)), min(level.size, int((w.end + _MAX_SHIFT_S) / _HOP_S))
+    a, b = max(0, int(w.start / _HOP_S)), min(level.size, int(w.end / _HOP_S))
+    if b - a < int(0.3 / _HOP_S) or hi - lo < 4:
+        return w
+    threshold = max(float(np.percentile(level[lo:hi], 10)) + _OVER_FLOOR_DB, float(level[a:b].max()) - _UNDER_PEAK_DB)
+    loud = np.flatnonzero(level[a:b] > threshold)
+    if loud.size == 0:
+        return w
+    first, last = (a + int(loud[0])) * _HOP_S, (a + int(loud[-1])) * _HOP_S + _WIN_S
+    start = first if first - w.start >= _SILENCE_IN_WORD_S else w.start
+    end = last if w.end - last >= _SILENCE_IN_WORD_S else w.end
+    return Heard(w.text, start, end, w.probability) if end > start else w
+
+
+def _split_at_inner_pauses(words: list[Heard], level: np.ndarray) -> list[Heard]:
+    """A word holding a pause of 0.3 s or more inside it, with a neighbour abutting it: Whisper
+    spread it over the pause and a piece of that neighbour's sound. The piece goes back to the
+    neighbour (the previous word, when the word starts loud; else the next), the pause between them."""
+    out = list(words)
+    for i, w in enumerate(words):
+        a, b = max(0, int(w.start / _HOP_S)), min(level.size, int(w.end / _HOP_S))
+        lo, hi = max(0, a - int(_MAX_SHIFT_S / _HOP_S)), min(level.size, b + int(_MAX_SHIFT_S / _HOP_S))
+        if b - a < int(0.4 / _HOP_S):
+            continue
+        threshold = max(float(np.percentile(level[lo:hi], 10)) + _OVER_FLOOR_DB, float(level[a:b].max()) - _UNDER_PEAK_DB)
+        quiet = level[a:b] <= threshold
+        run = int(_INNER_PAUSE_S / _HOP_S)
+        gaps = np.flatnonzero(np.convolve(quiet, np.ones(run), "valid") >= run)
+        if gaps.size == 0 or quiet[0] or quiet[-1]:
+            continue  # no pause inside, or one at an edge (_trim_silence's case)
+        g0 = int(gaps[0])
+        g1 = g0 + run + int(np.argmax(~quiet[g0 + run:])) if (~quiet[g0 + run:]).any() else b - a
+        pause_in, pause_out = (a + g0) * _HOP_S, (a + g1) * _HOP_S
+        if i and w.start - out[i - 1].end < _PAUSE_S:  # the loud start is the previous word's tail
+            out[i - 1] = Heard(out[i - 1].text, out[i - 1].start, pause_in, out[i - 1].probability)
+            out[i] = Heard(w.text, pause_out, w.end, w.probability)
+        elif i + 1 < len(words) and words[i + 1].start - w.end < _PAUSE_S:  # the loud end is the next word's head
+            out[i] = Heard(w.text, w.start, pause_in, w.probability)
+            words[i + 1] = Heard(words[i + 1].text, pause_out, words[i + 1].end, words[i + 1].probability)
+            out[i + 1] = words[i + 1]
+    return out
+
+
 def snap_onsets(words: list[Heard], pcm: np.ndarray, rate: int) -> list[Heard]:
     """Move the start of each word after a pause, and the end of each word before one, onto its sound.
 
     Whisper's word times come from attention, coarse to a few hundred ms around pauses inside one
-    VAD chunk (measured: a first word 260 ms late on tiny.en). The sound is better: from Whisper's
+    VAD chunk (measured: a first word 260 ms late on tiny.en; a pause given to the word before it,
+    which would join two sentences into one line). First each word loses a silence of 0.25 s or
+    more at its edges; then the sound decides: from Whisper's
     time, walk through the loud stretch it lands in (or to the nearest one, if it lands in silence),
     never past the neighbouring word nor by more than 0.5 s. Where the sound has no clear rise over
     its floor (speech in heavy noise), Whisper's time stays.
@@ -210,6 +257,7 @@ def snap_onsets(words: list[Heard], pcm: np.ndarray, rate: int) -> list[Heard]:
     level = _levels(pcm, rate)
     if level.size == 0:
         return words
+    words = _split_at_inner_pauses([_trim_silence(w, level) for w in words], level)
     out = list(words)
     f = lambda t: int(t / _HOP_S)  # noqa: E731
     for i, w in enumerate(words):

@@ -93,3 +93,19 @@ def test_a_sentence_whisper_repeats_is_kept_once():
     words, lang = recognizer.words(np.zeros(8 * 48000, np.float32), 48000)
     assert [w.text for w in words] == ["It", "is", "easy", "to", "tell.", "No.", "No.", "No.", "No."]
     assert lang == "en"
+
+
+def test_a_pause_whisper_gave_to_a_word_is_cut_off_it():
+    audio = _burst(4.0, [(0.50, 1.00), (1.90, 2.50)])
+    heard = [Heard("faced", 0.50, 1.85, 0.9), Heard("us", 1.85, 2.50, 0.9)]  # the pause inside "faced"
+    out = snap_onsets(heard, audio, RATE)
+    assert out[0].end == pytest.approx(1.00, abs=0.012)
+    assert out[1].start == pytest.approx(1.90, abs=0.012)
+
+
+def test_a_word_spread_over_a_pause_and_its_neighbours_tail_gives_the_tail_back():
+    audio = _burst(5.0, [(0.50, 2.40), (3.20, 3.60), (3.62, 4.20)])
+    heard = [Heard("phase,", 1.80, 2.20, 0.9), Heard("a", 2.30, 3.35, 0.9), Heard("large", 3.35, 4.20, 0.9)]
+    out = snap_onsets(heard, audio, RATE)
+    assert out[0].end == pytest.approx(2.40, abs=0.02)  # the sentence ends where its sound does
+    assert out[1].start == pytest.approx(3.20, abs=0.02)  # the next one starts after the pause
