@@ -181,7 +181,8 @@ class RayExecutor:
             while waiting:
                 done, waiting = ray.wait(waiting, num_returns=1)
                 for ref in done:
-                    yield refs[ref], _ray_result(ray, ref, refs[ref])
+                    job = refs.pop(ref)  # dropped once read: the object store frees the take
+                    yield job, _ray_result(ray, ref, job)
         finally:
             if started:
                 ray.shutdown()
