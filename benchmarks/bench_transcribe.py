@@ -138,7 +138,7 @@ def main() -> None:
           f"{sum(len(c) for c in CLIPS)} sentences each")
     t = time.perf_counter()
     asr.get_recognizer(args.model, "en")
-    speakers.get_voiceprints()
+    speakers.get_voiceprints().embed(media.np.zeros(48000, media.np.float32) + 0.01, 48000)  # librosa's JIT too
     media.enhance(media.np.zeros(4800, media.np.float32))
     print(f"models loaded in {time.perf_counter() - t:.1f} s (not counted below)")
     import otio_dub.listen.listening as listening
