@@ -157,7 +157,7 @@ def test_japanese_dub_of_the_demo(tools, tmp_path, model_cache):
 
     before = tools.sha256(tools.SCENE_OTIO)
     result = otio_dub.dub(tools.SCENE_OTIO, script=tools.ROOT / "samples" / "scene_ja.ass", out_dir=tmp_path / "ja",
-                          options=DubOptions(engine="kokoro", lang="ja"))
+                          options=DubOptions(engine="kokoro", lang="ja", jobs=2))  # both cores, as the CLI would
     report = json.loads(result.report_path.read_text(encoding="utf-8"))
     assert report["summary"]["lines"] == 10
     assert {row["engine"] for row in report["lines"]} == {"kokoro"}
