@@ -78,7 +78,7 @@ def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adju
     else:
         stems = dub_stems(staging, [(lang, c, replace(pl, path=staging / "media" / pl.path.name.replace(".f32", "")))
                                     for lang, c, pl in spooled], plan.total_samples, tb.start_sample, plan.name,
-                          options.stems, loud, plan.mix)
+                          options.stems, loud, plan.mix, previous=plan.out)  # unchanged stems are linked
     return _write_timelines_and_report(plan, placed, staging, dubbed, rows, stems)
 
 
