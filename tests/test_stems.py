@@ -71,6 +71,8 @@ def rate_dubs(tmp_path_factory, tools):
         rate, nominal, drop, start_tc = param.values
         start = frames_of_tc(start_tc, nominal, drop)
         timeline = _made_timeline(tools, rate, start, nominal)
+        if drop:  # drop-frame is the source's to say (as an NLE export does), never the rate's
+            timeline.metadata["otio_dub"] = {"drop_frame": True}
         out = tmp_path_factory.mktemp(param.id.replace(".", "_")) / "dub"
         result = otio_dub.dub(timeline, out_dir=out)
         restemmed = restem(result.timeline_path, out / "restem")
