@@ -212,7 +212,7 @@ def test_mix_spans_covers_the_programme_and_silence_comes_whole(tmp_path, block)
                                                                          Placement(pb, 3500, 1800)]]
     spans = list(mix_spans(groups, 30_000, block))
     assert spans[0][0] == 0 and sum(n for _, _, n in spans) == 30_000
-    assert all(b0 + n == nxt for (b0, _, n), (nxt, _, _) in zip(spans, spans[1:]))
+    assert all(b0 + n == nxt for (b0, _, n), (nxt, _, _) in zip(spans, spans[1:], strict=False))
     silent = [(b0, n) for b0, buf, n in spans if buf is None]
     assert silent == [(0, 1000), (5300, 14_700), (22_500, 7500)]  # touching lines are one sounding stretch
     dense = np.concatenate([buf for _, buf in mix_blocks(groups, 30_000, block)], axis=1)

@@ -585,8 +585,10 @@ def _scene(folder: Path, seed: int = 5) -> tuple[list, int]:
     return placements, 14 * 48000
 
 
-def _dub_stems(out: Path, placements, total, previous=None, title="scene", options=StemOptions()):
+def _dub_stems(out: Path, placements, total, previous=None, title="scene", options=None):
     from otio_dub.stems import dub_stems, plan_loudness
+
+    options = options or StemOptions()
 
     plan = plan_loudness(placements, total, options, previous=previous)
     return plan, dub_stems(out, placements, total, 1234, title, options, plan, None, previous=previous)
