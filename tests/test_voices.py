@@ -260,8 +260,11 @@ class FakeEngine:
         self.specs: list[VoiceSpec] = []
 
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> Take:
-        self.texts.append(text)
-        self.specs.append(voice)
+        from otio_dub.speak import CALIBRATION
+
+        if not any(text in passages for passages in CALIBRATION.values()):  # a voice's fixed timing passages
+            self.texts.append(text)
+            self.specs.append(voice)
         n = int(round(0.05 * self.info.sample_rate * len(text) / speed))
         t = np.arange(n) / self.info.sample_rate
         return Take((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), self.info.sample_rate)
