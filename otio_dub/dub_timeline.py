@@ -146,9 +146,12 @@ def dub_placements(timeline: otio.schema.Timeline, base: Path) -> tuple[TimeBase
     media = _Media()
     found: list[tuple[str, str, Placement]] = []
     for track in timeline.tracks:
-        if not isinstance(track, otio.schema.Track) or track.kind != otio.schema.TrackKind.Audio:
+        if not isinstance(track, otio.schema.Track):
             continue
-        identity = _track_identity(track)
+        # OTIO's FCPXML reader returns connected audio lanes as Video tracks: there, only a clip whose
+        # media is an otio-dub line file (its bext says so) is a dub clip
+        audio = track.kind == otio.schema.TrackKind.Audio
+        identity = _track_identity(track) if audio else None
         visible_end = _sample(track.trimmed_range().duration)
         for clip in track.find_clips():
             ref = clip.media_reference
@@ -160,7 +163,10 @@ def dub_placements(timeline: otio.schema.Timeline, base: Path) -> tuple[TimeBase
                     path = None
             meta = _meta(clip)
             key: Key | None = None
-            if meta.get("role") == "dub":
+            if not audio:
+                key = _media_identity(media.bext(path)) if path is not None and path.suffix.lower() == ".wav" \
+                    and path.is_file() else None
+            elif meta.get("role") == "dub":
                 key = (str(meta.get("lang") or (identity or ("und",))[0]),
                        str(meta.get("character") or (identity or ("", clip.name))[1]))
             elif identity is not None:

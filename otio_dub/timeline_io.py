@@ -71,7 +71,8 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         said, video_format = _fcpxml_facts(path)
         if video_format:
             result.metadata["otio_dub"] = {**dict(result.metadata.get("otio_dub") or {}), "video_format": video_format}
-    _absolute_media(result, path.resolve().parent)
+    # relative media live beside the file, or inside it for an .otiod bundle (a folder)
+    _absolute_media(result, path.resolve() if path.is_dir() else path.resolve().parent)
     if drop_frame is not None:
         said = drop_frame
     if said is not None:
