@@ -59,7 +59,8 @@ def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adju
     _warn_past_end(plan, placed)
     spooled = [(p.clip.line.lang, p.clip.line.character,
                 Placement(p.rendered.spooled, tb.sample_at(p.clip.line.record_in), _length(plan, p))) for p in placed]
-    loud = plan_loudness(spooled, plan.total_samples, options.stems) if options.stems.loudness is not None else None
+    loud = plan_loudness(spooled, plan.total_samples, options.stems, previous=plan.out) \
+        if options.stems.loudness is not None else None  # an unchanged dub's plan is read back, not measured
     (staging / "media").mkdir(exist_ok=True)
     for p in placed:  # one gain per character, baked into its line media so the NLE hears the stems' level
         line = p.clip.line
