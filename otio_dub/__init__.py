@@ -7,7 +7,12 @@ every hook call them.
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# onnxruntime (piper, kokoro, faster-whisper's VAD) writes under ~/.cache/Microsoft and looks up a
+# telemetry host when it is imported: off before anything here can import it
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 try:
     __version__ = version("otio-dub")
