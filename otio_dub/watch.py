@@ -13,7 +13,6 @@ and files whose names start with a dot are never inputs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 from .dialogue_list import LIST_SUFFIXES
 from .errors import OtioDubError, OutputError
 from .formats import FORMATS
+from .hashing import file_sha256 as _sha256  # tests patch the name watch uses
 from .render import write_text_atomic
 from .script import SCRIPT_SUFFIXES as SUBTITLE_SUFFIXES
 
@@ -45,12 +45,6 @@ def folder_name(timeline: Path) -> str:
     return f"{timeline.stem}_{timeline.suffix[1:]}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

