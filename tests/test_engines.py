@@ -122,6 +122,27 @@ def test_a_take_does_not_depend_on_what_was_spoken_before(espeak):
     np.testing.assert_array_equal(first, again)
 
 
+def test_a_take_does_not_depend_on_another_package_holding_libespeak(espeak):
+    """kokoro-onnx's phonemizer loads espeakng-loader's library and keeps it: our per-call
+    instance must still start fresh (it loads a private copy), or takes drift call to call."""
+    import _ctypes
+    import ctypes
+
+    import espeakng_loader
+
+    voice = espeak.default_voice("en", 0)
+    first = espeak.synthesize(TEXT, voice).audio
+    held = ctypes.CDLL(espeakng_loader.get_library_path())  # as phonemizer's EspeakWrapper does
+    try:
+        held.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0x8000)
+        takes = [espeak.synthesize(TEXT, voice).audio for _ in range(3)]
+    finally:
+        held.espeak_Terminate()
+        _ctypes.dlclose(held._handle)
+    for take in takes:
+        np.testing.assert_array_equal(first, take)
+
+
 def test_takes_are_identical_in_a_fresh_process(espeak):
     """Every automatic voice speaks the same samples in another interpreter (no run-to-run noise)."""
     indices = range(8)

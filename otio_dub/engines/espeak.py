@@ -7,9 +7,13 @@ the same text and parameters give the same samples (see EspeakEngine for how).
 from __future__ import annotations
 
 import _ctypes
+import atexit
 import contextlib
 import ctypes
 import difflib
+import logging
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,8 @@ import numpy as np
 
 from ..errors import EngineError
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
+
+log = logging.getLogger(__name__)
 
 # speak_lib.h constants
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -66,7 +72,7 @@ class EspeakEngine:
             import espeakng_loader
         except ImportError as exc:  # a dependency of the package: only a broken install lands here
             raise EngineError("espeak engine needs the 'espeakng-loader' package: pip install espeakng-loader") from exc
-        self._path = espeakng_loader.get_library_path()
+        self._path = _private_copy(espeakng_loader.get_library_path())
         self._data = espeakng_loader.get_data_path().encode()
         self._libc = ctypes.CDLL(None)
         self._chunks: list[np.ndarray] = []
@@ -180,6 +186,26 @@ class EspeakEngine:
             raise EngineError(f"espeak-ng failed (status {status}) on text {text[:40]!r}")
         pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         return Take((pcm.astype(np.float32) / 32768.0), self.info.sample_rate)
+
+
+def _private_copy(library: str) -> str:
+    """A copy of libespeak-ng that only this engine loads, so each ``dlclose`` really unloads it.
+
+    Other packages in the process load espeakng-loader's library and keep it (kokoro-onnx's
+    phonemizer does, for every kokoro voice): a ``dlopen`` of the same file then only bumps its
+    reference count, the waveform state survives between calls and takes stop being reproducible.
+    A copy has its own inode, hence its own instance. Where a copy cannot be made or loaded (a
+    ``noexec`` temp folder), the shared file is used: still correct, reproducible while nobody else holds it.
+    """
+    try:
+        folder = tempfile.mkdtemp(prefix="otio-dub-espeak-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        copy = shutil.copy(library, Path(folder) / "libespeak-ng-otio-dub.so")
+        _ctypes.dlclose(ctypes.CDLL(copy)._handle)
+        return str(copy)
+    except OSError as exc:
+        log.debug("espeak: using the shared library (%s)", exc)
+        return library
 
 
 def _clamp(value: float, lo: int, hi: int) -> int:
