@@ -209,6 +209,9 @@ class RenderCache:
             self._db = sqlite3.connect(self.folder / "index.sqlite", timeout=60, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout=60000")
             _retry_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))  # ignores busy_timeout
+            # a cache, not a ledger: NORMAL keeps the index consistent after a crash (WAL) and skips
+            # an fsync per commit; a power cut may forget the last takes, which are rendered again
+            self._db.execute("PRAGMA synchronous=NORMAL")
             _retry_locked(lambda: self._db.execute(_SCHEMA))
         except (OSError, sqlite3.Error) as exc:
             raise OutputError(f"{self.folder}: cannot use as render cache ({exc})") from None
@@ -219,6 +222,7 @@ class RenderCache:
             raise
         self.hits = 0
         self.misses = 0
+        self._used: list[str] = []
 
     def _path(self, key: str) -> Path:
         if not KEY_PATTERN.fullmatch(key):  # never a path out of the cache
@@ -228,6 +232,16 @@ class RenderCache:
     def get(self, key: str) -> tuple[np.ndarray, dict] | None:
         """The take and its metadata, or None: a missing, unreadable or inconsistent take is a miss
         and is forgotten, so it is rendered again (see :func:`checked_take`)."""
+        found = self._checked(key, mmap=False)
+        return None if found is None else (found[1], found[2])
+
+    def locate(self, key: str) -> tuple[Path, dict] | None:
+        """The file holding a take (a ``.npy``) and its metadata, checked as :meth:`get` checks them
+        but without reading the samples into memory: a warm dub links takes instead of copying them."""
+        found = self._checked(key, mmap=True)
+        return None if found is None else (found[0], found[2])
+
+    def _checked(self, key: str, mmap: bool) -> tuple[Path, np.ndarray, dict] | None:
         if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             self.misses += 1
             return None
@@ -239,7 +253,7 @@ class RenderCache:
             self.misses += 1
             return None
         try:
-            audio = np.load(self._path(key), allow_pickle=False)
+            audio = np.load(self._path(key), allow_pickle=False, mmap_mode="r" if mmap else None)
             meta = json.loads(row[0])
             problem = checked_take(audio, meta)
         except (OSError, ValueError, EOFError, TypeError):  # missing, truncated, empty or not JSON
@@ -250,9 +264,9 @@ class RenderCache:
             self._path(key).unlink(missing_ok=True)
             self.misses += 1
             return None
-        self._db.execute("UPDATE takes SET used = ? WHERE key = ?", (time.time(), key))
+        self._used.append(key)  # recorded in one transaction at close: one commit per take cost more than the take
         self.hits += 1
-        return audio, meta
+        return self._path(key), audio, meta
 
     def put(self, key: str, audio: np.ndarray, meta: dict) -> None:
         """Store a take: file to a temporary name, rename, then index (a crash never corrupts)."""
@@ -316,8 +330,18 @@ class RenderCache:
         return found
 
     def close(self) -> None:
-        """Close the index connection."""
-        self._db.close()
+        """Record when the takes read were last used (what ``prune`` goes by), then close the index."""
+        try:
+            if self._used:
+                now = time.time()
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.executemany("UPDATE takes SET used = ? WHERE key = ?", [(now, k) for k in self._used])
+        except sqlite3.Error as exc:  # the takes were read: a stale use time only makes prune keep them less
+            log.warning("render cache: %s: cannot record use of %d takes (%s)", self.folder, len(self._used), exc)
+        finally:
+            self._used = []
+            self._db.close()
 
 
 def _info(db: sqlite3.Connection, folder: Path) -> dict:

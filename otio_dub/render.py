@@ -225,6 +225,7 @@ class Placement:
     length: int
     gain: float = 1.0
     offset: int = 0
+    identity: str = ""  # a key naming the file's samples, where one does (else its content is hashed)
 
 
 def mix_blocks(groups: Sequence[Sequence[Placement]], total: int, block: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
@@ -246,8 +247,6 @@ def mix_spans(groups: Sequence[Sequence[Placement]], total: int, block: int = BL
     Blocks with sound are at most ``block`` samples and start on a multiple of ``block`` past the
     start of their sounding stretch.
     """
-    import soundfile as sf
-
     items = sorted(((p.start, g, p) for g, group in enumerate(groups) for p in group
                     if p.length > 0 and p.gain != 0 and p.start < total and p.start + p.length > 0),
                    key=lambda t: (t[0], t[1]))
@@ -277,7 +276,7 @@ def mix_spans(groups: Sequence[Sequence[Placement]], total: int, block: int = BL
                 if s1 <= s0:
                     continue
                 first = p.offset + s0 - p.start
-                audio, _ = sf.read(str(p.path), start=first, stop=first + s1 - s0, dtype="float32", always_2d=False)
+                audio = read_span(p.path, first, first + s1 - s0)
                 if p.gain != 1.0:
                     audio = audio * np.float32(p.gain)
                 buf[g, s0 - b0: s0 - b0 + audio.shape[0]] += audio
@@ -337,23 +336,33 @@ def read_bext(path: str | Path) -> Bext:
             fh.seek(size + (size & 1), os.SEEK_CUR)
 
 
-def write_staging(path: str | Path, audio: np.ndarray) -> Path:
-    """A fitted line at full float precision, before its loudness gain is known (never delivered)."""
+def read_span(path: str | Path, first: int, stop: int) -> np.ndarray:
+    """Samples ``[first, stop)`` of a mono take (float32 ``.npy``, memory-mapped) or audio file, as
+    float32; fewer where the file ends sooner."""
+    if Path(path).suffix == ".npy":
+        return np.array(np.load(path, mmap_mode="r", allow_pickle=False)[first:stop], dtype=np.float32)
     import soundfile as sf
 
-    try:
-        sf.write(str(path), np.asarray(audio, dtype=np.float32), SAMPLE_RATE, subtype="FLOAT", format="WAV")
-    except (OSError, RuntimeError) as exc:
-        raise OutputError(f"{path}: cannot write ({exc})") from None
-    return Path(path)
+    audio, _ = sf.read(str(path), start=first, stop=stop, dtype="float32", always_2d=False)
+    return audio
 
 
 def finish_line(staged: str | Path, path: str | Path, gain: float, time_reference: int, description: str,
-                block: int = BLOCK) -> Path:
-    """Deliver a staged line as 24-bit BWF with its gain applied (quantised once, after the gain)."""
-    import soundfile as sf
-
-    with BwfWriter(path, time_reference, description) as out, sf.SoundFile(str(staged)) as src:
-        for chunk in src.blocks(blocksize=block, dtype="float32", always_2d=False):
+                length: int, block: int = BLOCK) -> Path:
+    """Deliver a staged take as a 24-bit BWF ``length`` samples long (silence past the take) with its
+    gain applied (quantised once, after the gain)."""
+    with BwfWriter(path, time_reference, description) as out:
+        for first in range(0, length, block):
+            chunk = read_span(staged, first, min(length, first + block))
             out.write(chunk * np.float32(gain) if gain != 1.0 else chunk)
+            if chunk.size < min(block, length - first):
+                out.write_silence(length - first - chunk.size)
+                break
     return Path(path)
+
+
+def bwf_size(frames: int, channels: int = 1) -> int:
+    """The bytes of a :class:`BwfWriter` file of ``frames`` (RIFF; what a reused file must measure)."""
+    fmt = 8 + (_FMT_SIZE if channels <= 2 else _FMT_EXTENSIBLE_SIZE)
+    data = frames * 3 * channels
+    return 12 + 8 + _JUNK_SIZE + 8 + _BEXT_SIZE + fmt + 8 + data + data % 2

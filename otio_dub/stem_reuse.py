@@ -32,28 +32,40 @@ STEMS_VERSION = 1
 def file_digest(path: Path, memo: dict[Path, str] | None = None) -> str:
     """SHA-256 of a media file's samples as they mix ("missing" for a file that is not there: it mixes
     as silence). Samples, not bytes: libsndfile stamps float WAVs with the time they were written."""
-    import soundfile as sf
-
     if memo is not None and path in memo:
         return memo[path]
     digest = hashlib.sha256()
     try:
-        with sf.SoundFile(str(path)) as fh:
-            digest.update(f"{fh.samplerate}:{fh.channels}:{fh.frames}:".encode())
-            for block in fh.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
-                digest.update(block.tobytes())
+        _hash_samples(Path(path), digest)
         value = digest.hexdigest()
-    except (OSError, RuntimeError):  # missing or unreadable: mixed as silence, so keyed as such
+    except (OSError, RuntimeError, ValueError):  # missing or unreadable: mixed as silence, so keyed as such
         value = "missing"
     if memo is not None:
         memo[path] = value
     return value
 
 
+def _hash_samples(path: Path, digest: hashlib._Hash) -> None:
+    if path.suffix == ".npy":  # a spooled take
+        import numpy as np
+
+        take = np.load(path, mmap_mode="r", allow_pickle=False)
+        digest.update(f"npy:{take.dtype}:{take.shape}:".encode())
+        digest.update(np.ascontiguousarray(take).tobytes())
+        return
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as fh:
+        digest.update(f"{fh.samplerate}:{fh.channels}:{fh.frames}:".encode())
+        for block in fh.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+            digest.update(block.tobytes())
+
+
 def inputs_key(kind: str, placements: Sequence[tuple[str, str, Placement]], **parts: object) -> str:
-    """The key of a render over ``placements``: each one's stem, place, gain and file content, plus ``parts``."""
+    """The key of a render over ``placements``: each one's stem, place, gain and content (its
+    ``identity`` where it has one, else its samples hashed), plus ``parts``."""
     memo: dict[Path, str] = {}
-    laid = [(lang, character, p.start, p.length, p.offset, float(p.gain), file_digest(Path(p.path), memo))
+    laid = [(lang, character, p.start, p.length, p.offset, float(p.gain), p.identity or file_digest(Path(p.path), memo))
             for lang, character, p in placements]
     return make_key(kind=kind, stems_version=STEMS_VERSION, placements=laid, **parts)
 

@@ -82,3 +82,38 @@ def test_only_lines_names_an_unknown_line_and_needs_an_earlier_dub(tmp_path, too
     result = runner.invoke(main, ["dub", str(tools.SCENE_OTIO), "--script", str(tools.SCENE_ASS), "-o",
                                   str(tmp_path / "none"), "--only-lines", "999-NOBODY"])
     assert result.exit_code == 1 and "no line 999-NOBODY" in result.output
+
+
+def test_a_warm_re_dub_links_what_the_previous_dub_made(tmp_path, tools, monkeypatch):
+    """Nothing changed: every line media file and stem is linked from the dub already in the folder
+    (same inode), nothing is mixed or measured, and the folder reads byte for byte as before. A media
+    file damaged since is written again, the others still linked."""
+    from otio_dub import stems as stems_module
+    from otio_dub.render import finish_line
+    from otio_dub.stages import deliver as deliver_module
+
+    out, options = tmp_path / "out", DubOptions(review=False, cache=str(tmp_path / "cache"))
+    otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, out, options)
+    before = snapshot(out)
+    inodes = {p.name: p.stat().st_ino for p in (out / "media").iterdir()}
+
+    def refused(*args, **kwargs):
+        raise AssertionError("made again although nothing changed")
+
+    for module, name in ((deliver_module, "finish_line"), (stems_module, "render_stems"), (stems_module, "_measure_plan")):
+        monkeypatch.setattr(module, name, refused)
+    again = otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, out, options)
+    assert again.takes == {"cache": len(inodes)}
+    assert snapshot(out) == before
+    assert {p.name: p.stat().st_ino for p in (out / "media").iterdir()} == inodes
+
+    damaged = out / "media" / sorted(inodes)[0]
+    damaged.write_bytes(damaged.read_bytes()[:-3])  # a sample short: not the file the report describes
+    written = []
+    monkeypatch.setattr(deliver_module, "finish_line", lambda *a, **k: written.append(a[1].name) or finish_line(*a, **k))
+    otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, out, options)  # the stems' inputs are the same: still linked
+    assert written == [damaged.name]
+    assert snapshot(out) == before
+    assert {p.name: p.stat().st_ino for p in (out / "media").iterdir() if p != damaged} == \
+        {name: ino for name, ino in inodes.items() if name != damaged.name}
+

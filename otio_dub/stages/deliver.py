@@ -17,11 +17,13 @@ import opentimelineio as otio
 
 from .. import __version__
 from ..apply import add_dub_tracks, track_name
+from ..cache import make_key
 from ..dub_timeline import line_description
 from ..engines import get_engine
 from ..formats import write_timeline
-from ..render import Placement, finish_line, write_text_atomic
-from ..stems import StemsResult, dub_stems, plan_loudness, restem
+from ..render import Placement, bwf_size, finish_line, write_text_atomic
+from ..stem_reuse import link_into
+from ..stems import LoudnessPlan, StemsResult, dub_stems, plan_loudness, restem
 from ..timebase import SAMPLE_RATE
 from .place import PlacedLine, summarize
 from .plan import DubPlan
@@ -58,15 +60,11 @@ def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adju
     tb, options = plan.tb, plan.options
     _warn_past_end(plan, placed)
     spooled = [(p.clip.line.lang, p.clip.line.character,
-                Placement(p.rendered.spooled, tb.sample_at(p.clip.line.record_in), _length(plan, p))) for p in placed]
+                Placement(p.rendered.spooled, tb.sample_at(p.clip.line.record_in), _length(plan, p),
+                          identity=p.rendered.identity)) for p in placed]
     loud = plan_loudness(spooled, plan.total_samples, options.stems, previous=plan.out) \
         if options.stems.loudness is not None else None  # an unchanged dub's plan is read back, not measured
-    (staging / "media").mkdir(exist_ok=True)
-    for p in placed:  # one gain per character, baked into its line media so the NLE hears the stems' level
-        line = p.clip.line
-        finish_line(p.rendered.spooled, staging / p.clip.media_url, loud.linear((line.lang, line.character)) if loud else 1.0,
-                    tb.start_sample + tb.sample_at(line.record_in), line_description(line.character, line.lang, line.text))
-        p.rendered.spooled.unlink()
+    media = _deliver_media(plan, placed, staging, loud)
     clips, rows = [p.clip for p in placed], [p.row for p in placed]
     if loud:
         clips = [replace(dc, gain_db=loud.gains_db[(dc.line.lang, dc.line.character)]) for dc in clips]
@@ -77,10 +75,59 @@ def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adju
         adjust(dubbed)
         stems = restem(dubbed, staging / "stems", options.stems, base_dir=staging)
     else:
-        stems = dub_stems(staging, [(lang, c, replace(pl, path=staging / "media" / pl.path.name.replace(".f32", "")))
-                                    for lang, c, pl in spooled], plan.total_samples, tb.start_sample, plan.name,
+        stems = dub_stems(staging, [(lang, c, replace(pl, path=staging / p.clip.media_url, identity=key))
+                                    for (lang, c, pl), p, key in zip(spooled, placed, media, strict=True)],
+                          plan.total_samples, tb.start_sample, plan.name,
                           options.stems, loud, plan.mix, previous=plan.out)  # unchanged stems are linked
     return _write_timelines_and_report(plan, placed, staging, dubbed, rows, stems)
+
+
+def _deliver_media(plan: DubPlan, placed: list[PlacedLine], staging: Path, loud: LoudnessPlan | None) -> list[str]:
+    """Each line's media as 24-bit BWF with its character's gain baked in (so the NLE hears the
+    stems' level); each one's key ("" where its take has none), also in its report row.
+
+    A file the previous dub in the output folder made from the same key (take, gain, place,
+    description, length) and that is still whole is linked, not written again.
+    """
+    tb = plan.tb
+    previous = _previous_media(plan.out)
+    (staging / "media").mkdir(exist_ok=True)
+    keys = []
+    for p in placed:
+        line = p.clip.line
+        gain = loud.linear((line.lang, line.character)) if loud else 1.0
+        where, length = tb.start_sample + tb.sample_at(line.record_in), _length(plan, p)
+        description = line_description(line.character, line.lang, line.text)
+        key = make_key(kind="line-media", take=p.rendered.identity, gain=gain, time_reference=where,
+                       description=description, length=length) if p.rendered.identity else ""
+        old = plan.out / p.clip.media_url
+        if key and previous.get(p.clip.media_url) == key and _whole(old, length):
+            link_into(old, staging / p.clip.media_url)
+        else:
+            finish_line(p.rendered.spooled, staging / p.clip.media_url, gain, where, description, length)
+        p.rendered.spooled.unlink()
+        if key:
+            p.row["media_key"] = key
+        keys.append(key)
+    return keys
+
+
+def _previous_media(out: Path) -> dict[str, str]:
+    """Media file -> key, from the report of the dub already in ``out`` ({} when there is none)."""
+    try:
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        return {row["media"]: row["media_key"] for row in report["lines"]
+                if isinstance(row.get("media"), str) and isinstance(row.get("media_key"), str)}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _whole(path: Path, length: int) -> bool:
+    """A regular file of exactly the size our BWF of ``length`` samples has (else it is written again)."""
+    try:
+        return path.is_file() and not path.is_symlink() and path.stat().st_size == bwf_size(length)
+    except OSError:
+        return False
 
 
 def _length(plan: DubPlan, p: PlacedLine) -> int:

@@ -15,11 +15,12 @@ import numpy as np
 
 from .. import fit
 from ..cache import RenderCache
+from ..errors import OutputError
 from ..executors import Executor, SerialExecutor
 from ..lines import Line
-from ..render import write_staging
 from ..speak import Fitted, fit_reused
-from .plan import DubPlan, LineJob, clip_extent
+from ..stem_reuse import link_into
+from .plan import DubPlan, LineJob
 
 Progress = Callable[[int, int, Line], None]
 
@@ -28,14 +29,17 @@ Progress = Callable[[int, int, Line], None]
 class Rendered:
     """A line's fitted take and where it came from: ``reused``, ``cache`` or ``synthesized``.
 
-    With a spool folder the take's samples live in ``spooled`` (float WAV, padded to the dub
-    clip's length) and ``fitted.media`` is dropped, so a feature's takes never sit in memory at once.
+    With a spool folder the take's samples live in ``spooled`` (a float32 ``.npy``; silence past
+    its end) and ``fitted.media`` is dropped, so a feature's takes never sit in memory at once.
+    ``identity`` names the samples when a key does (the render-cache key of a cached or spoken
+    take), so later stages key what they make from it without reading the take; else "".
     """
 
     job: LineJob
     fitted: Fitted
     source: str
     spooled: Path | None = None
+    identity: str = ""
 
 
 def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] | None = None, reuse: Mapping[str, Fitted] | None = None,
@@ -57,11 +61,12 @@ def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] |
     total = len(plan.jobs)
     try:
         for index, lj in enumerate(plan.jobs):
-            found = _kept(lj, (keep or {}).get(lj.line.id)) or _known(lj, reuse.get(lj.line.id), cache, lj.line.id in fresh)
+            found = _kept(lj, (keep or {}).get(lj.line.id)) or _known(lj, reuse.get(lj.line.id), cache,
+                                                                       lj.line.id in fresh, spool)
             if found is None:
                 missing.append(lj)
                 continue
-            done[index] = _spool(plan, found, spool)
+            done[index] = _spool(found, spool)
             if progress:
                 progress(len(done), total, lj.line)
         by_job = {lj.job.index: lj for lj in missing}
@@ -70,7 +75,7 @@ def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] |
         for job, fitted in (executor or SerialExecutor()).run([lj.job for lj in missing]):
             if cache is not None:
                 cache.put(job.key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
-            done[job.index] = _spool(plan, Rendered(by_job[job.index], fitted, "synthesized"), spool)
+            done[job.index] = _spool(Rendered(by_job[job.index], fitted, "synthesized", identity=job.key), spool)
             if progress:
                 progress(len(done), total, by_job[job.index].line)
     finally:
@@ -91,23 +96,33 @@ def _kept(lj: LineJob, old: Fitted | None) -> Rendered | None:
     return Rendered(lj, fitted, "kept") if fitted is not None else None
 
 
-def _known(lj: LineJob, old: Fitted | None, cache: RenderCache | None, fresh: bool) -> Rendered | None:
-    """A take that needs no synthesis: an earlier dub's that still fits here, or the cache's."""
+def _known(lj: LineJob, old: Fitted | None, cache: RenderCache | None, fresh: bool, spool: Path | None) -> Rendered | None:
+    """A take that needs no synthesis: an earlier dub's that still fits here, or the cache's (linked
+    into the spool folder, never read, where there is one)."""
     key = lj.job.key
     fitted = fit_reused(old, lj.window, lj.job.delivery)
     if fitted is not None:
         if fitted.plan.status in ("fit", "padded") and cache is not None and cache.get(key) is None:
             cache.put(key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})  # next conform hits
         return Rendered(lj, fitted, "reused")
-    if cache is not None and not fresh and (hit := cache.get(key)) is not None:
-        return Rendered(lj, Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache")
+    if cache is None or fresh:
+        return None
+    if spool is not None and (found := cache.locate(key)) is not None:
+        path, meta = found
+        take = Fitted(np.zeros(0, np.float32), fit.FitPlan(**meta["plan"]), meta["report"])
+        return Rendered(lj, take, "cache", link_into(path, spool / f"{lj.line.id}.npy"), key)
+    if spool is None and (hit := cache.get(key)) is not None:
+        return Rendered(lj, Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache", identity=key)
     return None
 
 
-def _spool(plan: DubPlan, r: Rendered, spool: Path | None) -> Rendered:
-    """Write the take, padded to its clip's length, as float WAV; keep only its plan and report."""
-    if spool is None:
+def _spool(r: Rendered, spool: Path | None) -> Rendered:
+    """Write the take as float32 ``.npy`` (unless it is there already); keep only its plan and report."""
+    if spool is None or r.spooled is not None:
         return r
-    _, length = clip_extent(plan.tb, r.job.line, r.fitted.plan.media_samples)
-    path = write_staging(spool / f"{r.job.line.id}.f32.wav", np.pad(r.fitted.media, (0, length - r.fitted.media.size)))
-    return Rendered(r.job, Fitted(np.zeros(0, np.float32), r.fitted.plan, r.fitted.report), r.source, path)
+    path = spool / f"{r.job.line.id}.npy"
+    try:
+        np.save(path, np.ascontiguousarray(r.fitted.media, dtype=np.float32), allow_pickle=False)
+    except OSError as exc:  # numpy reports a short write (disk full, a size limit) with no errno
+        raise OutputError(f"{path}: cannot write ({exc.strerror or f'disk full or file too large: {exc}'})") from None
+    return Rendered(r.job, Fitted(np.zeros(0, np.float32), r.fitted.plan, r.fitted.report), r.source, path, r.identity)
