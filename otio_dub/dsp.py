@@ -34,6 +34,15 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
     return np.ascontiguousarray(out[: -(-new * x.size // orig)], dtype=np.float32)
 
 
+def resampled_size(size: int, rate: int, target: int = SAMPLE_RATE) -> int:
+    """How many samples :func:`resample` gives for ``size`` samples at ``rate``: a length measured at an
+    engine's own rate converts to the 48 kHz length its take will have, exactly, without resampling it."""
+    if rate == target or size == 0:
+        return size
+    gcd = math.gcd(rate, target)
+    return -(-(target // gcd) * size // (rate // gcd))
+
+
 @functools.lru_cache(maxsize=1)
 def _blas() -> object:
     """threadpoolctl's view of this process's BLAS: one thread while resampling, so a take is the same

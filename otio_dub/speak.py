@@ -17,6 +17,7 @@ from .cache import make_key
 from .engines import Engine, VoiceSpec
 from .errors import EngineError, OtioDubError
 from .lines import Line
+from .responses import stored_curve
 from .timebase import SAMPLE_RATE
 
 
@@ -53,8 +54,18 @@ def pin_onnxruntime_threads() -> None:
 pin_onnxruntime_threads()
 
 #: How a take is made (bumped when the same inputs give other samples): 4 = rate passes read off the voice's
-#: response curve, aimed mid-band; resampling in numpy; onnxruntime on one thread.
-FIT_MODEL = 5
+#: response curve, aimed mid-band; resampling in numpy; onnxruntime on one thread. 6 = a take within
+#: ``ACCEPT_STRETCH`` of its target is accepted and stretched; takes trimmed at the engine's rate.
+FIT_MODEL = 6
+
+#: The residual Rubber Band stretch a take may need and still be accepted without another synthesis
+#: (a fraction of its length, either way). Each pass saved is a whole synthesis, and a corrected pass
+#: cannot aim much closer than this: piper's length answers a speed-up with a few percent of scatter
+#: from line to line (whole-frame phoneme durations), so a 2% band sends a third of its lines to a
+#: third pass, 3% about one in eight (benchmarks/bench_fit.py). A 3% stretch costs no intelligibility
+#: there (tiny.en word error rate flat up to 10%) and keeps the median residual near 1%.
+#: A take at most half a frame short of its target is placed as spoken, unstretched.
+ACCEPT_STRETCH = 0.03
 
 
 @dataclass
@@ -67,30 +78,37 @@ class Fitted:
 
 
 def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int,
-             *, speed: float = 1.0, semitones: float = 0.0, gain_db: float = 0.0) -> Fitted:
-    """Speak a line, re-speak at corrected rates, stretch the remainder, place it.
+             *, speed: float = 1.0, semitones: float = 0.0, gain_db: float = 0.0,
+             responses: str | Path | None = None) -> Fitted:
+    """Speak a line, re-speak at corrected rates until a take lands, stretch the remainder, place it.
 
-    A take is accepted without stretching when it is at most half of ``tolerance`` (one frame)
-    short of its target, so the placed speech still ends within a frame after fades and edges;
-    corrections aim at the middle of that band, through the voice's duration response
-    (:func:`voice_response`), so the first corrected pass usually lands in it.
+    A take lands when it is at most half of ``tolerance`` (one frame) short of its target, and is
+    then placed unstretched (the placed speech still ends within a frame after fades and edges), or
+    when the residual stretch it needs is within ``ACCEPT_STRETCH`` either way: no further pass is
+    spoken then. Corrections aim at the middle of the unstretched band, through the voice's duration
+    response (:func:`voice_response`), so the first corrected pass usually lands. The take nearest
+    its target is used, stretched to it exactly unless it is in the unstretched band.
+    Takes are trimmed and measured at the engine's own rate; only the one used is resampled to 48 kHz
+    (:func:`dsp.resampled_size` gives its 48 kHz length beforehand, exactly).
     ``speed`` is the voice's own pace (cast rate x emotion): "natural" means natural at that pace.
     ``semitones`` shifts pitch (formant-preserving) in the same Rubber Band pass as the residual.
+    ``responses`` is where voice responses are kept (:func:`voice_response`).
     """
     base_speed = speed
     lo, hi = engine.info.speed_range or (1.0, 1.0)
     tolerance //= 2
-    history: list[tuple[float, int]] = []
-    takes: dict[float, np.ndarray] = {}
+    history: list[tuple[float, int]] = []  # (relative speed, speech length at 48 kHz)
+    takes: dict[float, tuple[np.ndarray, int]] = {}  # the trimmed speech at the engine's rate, and that rate
 
-    def speak(speed: float) -> np.ndarray:
+    def speak(speed: float) -> int:
         take = engine.synthesize(line.text, voice, speed * base_speed)
-        speech = dsp.trim(dsp.resample(take.audio, take.sample_rate))
-        history.append((speed, speech.size))
-        takes[speed] = speech
-        return speech
+        speech = dsp.trim(take.audio, take.sample_rate)
+        size = dsp.resampled_size(speech.size, take.sample_rate)
+        history.append((speed, size))
+        takes[speed] = (speech, take.sample_rate)
+        return size
 
-    natural = speak(1.0).size
+    natural = speak(1.0)
     if natural == 0:
         raise EngineError(f"{line.origin}: engine {engine.info.name!r} produced no speech for {line.text[:40]!r}")
     plan = fit.plan(natural, window, policy)
@@ -99,23 +117,28 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     def error(n: int) -> int:  # the take needing the least residual stretch wins
         return abs(n - target)
 
-    curve = voice_response(engine, voice, base_speed) if engine.info.speed_range and policy.passes > 1 else None
+    def unstretched(n: int) -> bool:  # placed as spoken: short of its target by half a frame at most, in bounds
+        return n > 0 and 0 <= target - n <= tolerance and policy.max_slowdown - 1e-3 <= natural / n <= policy.max_speedup + 1e-3
+
+    def lands(n: int) -> bool:
+        return unstretched(n) or abs(n - target) <= ACCEPT_STRETCH * target
+
+    curve = voice_response(engine, voice, base_speed, responses) \
+        if engine.info.speed_range and policy.passes > 1 else None
     aim = target - tolerance // 2
     while engine.info.speed_range and len(history) < policy.passes:
         _, best_n = min(history, key=lambda h: error(h[1]))
-        if best_n <= target and target - best_n <= tolerance:
+        if lands(best_n):
             break
         speed = fit.next_speed(history, aim, lo / base_speed, hi / base_speed, curve)
         if any(abs(speed - s) < 1e-4 for s, _ in history):
             break
         speak(speed)
     rate_speed, measured = min(history, key=lambda h: error(h[1]))
-    speech = takes[rate_speed]
-    stretch = 1.0
-    speed = natural / measured
-    out_of_bounds = speed > policy.max_speedup + 1e-3 or speed < policy.max_slowdown - 1e-3
-    if measured > target or target - measured > tolerance or out_of_bounds:
-        stretch = measured / target
+    native, rate = takes[rate_speed]
+    speech = dsp.resample(native, rate)
+    assert speech.size == measured, (speech.size, measured)
+    stretch = 1.0 if unstretched(measured) else measured / target
     if stretch != 1.0 or semitones:
         length = target if stretch != 1.0 else measured
         speech = dsp.time_stretch(speech, stretch, length=length, semitones=semitones)
@@ -162,18 +185,27 @@ CALIBRATION_SPEEDS = (0.7, 0.82, 0.92, 1.0, 1.1, 1.25, 1.45, 1.7)
 _responses: dict[tuple, fit.Curve | None] = {}
 
 
-def voice_response(engine: Engine, voice: VoiceSpec, pace: float = 1.0) -> fit.Curve | None:
+def voice_response(engine: Engine, voice: VoiceSpec, pace: float = 1.0, store: str | Path | None = None,
+                   ) -> fit.Curve | None:
     """How a voice's speech length answers its speed control (``fit.response_curve``).
 
-    Measured once per process per engine, voice and pace, on fixed passages (never on the lines
-    of the run), so a take never depends on which lines were spoken before it or where: every
-    executor and worker measures the same curve. None (length as 1/speed) when nothing can be measured.
+    Measured on fixed passages (never on the lines of the run), so a take never depends on which
+    lines were spoken before it or where: every executor and worker gets the same curve. Kept per
+    process, and in ``store`` (the render cache folder) per machine, so a slow voice is measured
+    once, not by every worker of every run. None (length as 1/speed) when nothing can be measured.
     """
-    key = (engine.info.name, engine.info.version, voice, round(pace, 6))
-    if key in _responses:
-        return _responses[key]
+    memo = (engine.info.name, engine.info.version, voice, round(pace, 6))
+    if memo not in _responses:
+        passages = CALIBRATION.get(voice.lang.split("-")[0].lower(), CALIBRATION["en"])[1:]
+        key = make_key(kind="voice-response", engine=engine.info.name, engine_version=engine.info.version,
+                       voice=_voice_identity(voice), pace=round(pace, 6), passages=passages,
+                       speeds=CALIBRATION_SPEEDS, fit_model=FIT_MODEL)
+        _responses[memo] = stored_curve(store, key, lambda: _measure_response(engine, voice, pace, passages))
+    return _responses[memo]
+
+
+def _measure_response(engine: Engine, voice: VoiceSpec, pace: float, passages: tuple[str, ...]) -> fit.Curve | None:
     lo, hi = engine.info.speed_range or (1.0, 1.0)
-    passages = CALIBRATION.get(voice.lang.split("-")[0].lower(), CALIBRATION["en"])[1:]
     measured = []
     try:
         for text in passages:
@@ -181,12 +213,11 @@ def voice_response(engine: Engine, voice: VoiceSpec, pace: float = 1.0) -> fit.C
             for relative in CALIBRATION_SPEEDS:
                 if lo <= relative * pace <= hi:
                     take = engine.synthesize(text, voice, relative * pace)
-                    points.append((relative, dsp.trim(dsp.resample(take.audio, take.sample_rate)).size))
+                    points.append((relative, dsp.resampled_size(dsp.trim(take.audio, take.sample_rate).size, take.sample_rate)))
             measured.append(points)
     except OtioDubError:  # a voice that cannot speak the passage: the proportional model
         measured = []
-    _responses[key] = fit.response_curve(measured)
-    return _responses[key]
+    return fit.response_curve(measured)
 
 
 def fit_reused(fitted: Fitted | None, window: fit.Window, delivery: str) -> Fitted | None:
@@ -227,12 +258,17 @@ def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones
 def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
                  policy: fit.FitPolicy, tolerance: int) -> str:
     """Everything a take depends on but its window: a take may move only when this is unchanged."""
+    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=_voice_identity(spec), speed=float(speed),
+                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
+                    tolerance=tolerance, fit_model=FIT_MODEL)
+
+
+def _voice_identity(spec: VoiceSpec) -> dict:
+    """A voice as keys see it: its fields, a voice given as a file by that file's content."""
     voice = asdict(spec)
     if spec.voice and Path(spec.voice).expanduser().is_file():
         voice["voice"] = _file_fingerprint(Path(spec.voice).expanduser())
-    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=voice, speed=float(speed),
-                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
-                    tolerance=tolerance, fit_model=FIT_MODEL)
+    return voice
 
 
 def _file_fingerprint(path: Path) -> str:
@@ -268,6 +304,7 @@ class RenderJob:
     tolerance: int
     key: str
     delivery: str
+    responses: str = ""  # the render cache folder, where voice responses are kept ("" : measured in memory)
 
     def portable(self) -> RenderJob:
         """This job as it travels to a worker: the line without its ``extra`` (which holds the OTIO
@@ -280,6 +317,6 @@ def render_job(job: RenderJob) -> Fitted:
     from .engines import get_engine
 
     fitted = fit_line(get_engine(job.engine), job.line, job.spec, job.window, job.policy, job.tolerance,
-                      speed=job.speed, semitones=job.semitones, gain_db=job.gain_db)
+                      speed=job.speed, semitones=job.semitones, gain_db=job.gain_db, responses=job.responses or None)
     fitted.report["delivery"] = job.delivery  # what conform checks before moving this take
     return fitted

@@ -147,7 +147,7 @@ def line_jobs(plan: DubPlan) -> list[LineJob]:
         args = (engine, line.text, how.spec, how.speed, how.semitones, how.gain_db)
         key = take_key(*args, window, policy, tolerance)
         job = RenderJob(index, line, performer.engine, how.spec, how.speed, how.semitones, how.gain_db, window, policy,
-                        tolerance, key, delivery_key(*args, policy, tolerance))
+                        tolerance, key, delivery_key(*args, policy, tolerance), str(plan.options.cache or ""))
         jobs.append(LineJob(line, window, performer, how, job))
     return jobs
 
