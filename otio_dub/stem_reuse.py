@@ -25,7 +25,8 @@ from .render import Placement
 
 #: The manifest a dub's stems folder carries (``otio-dub stems`` writes one of the same name).
 MANIFEST = "stems.json"
-#: Bump when the stems or the loudness plan would come out differently from the same inputs.
+#: Bump when the stems, the loudness plan or a line's media file would come out differently from the
+#: same inputs (line media are linked from the previous dub under a key that includes this).
 STEMS_VERSION = 1
 
 

@@ -22,7 +22,7 @@ from ..dub_timeline import line_description
 from ..engines import get_engine
 from ..formats import write_timeline
 from ..render import Placement, bwf_size, finish_line, write_text_atomic
-from ..stem_reuse import link_into
+from ..stem_reuse import STEMS_VERSION, link_into
 from ..stems import LoudnessPlan, StemsResult, dub_stems, plan_loudness, restem
 from ..timebase import SAMPLE_RATE
 from .place import PlacedLine, summarize
@@ -98,8 +98,8 @@ def _deliver_media(plan: DubPlan, placed: list[PlacedLine], staging: Path, loud:
         gain = loud.linear((line.lang, line.character)) if loud else 1.0
         where, length = tb.start_sample + tb.sample_at(line.record_in), _length(plan, p)
         description = line_description(line.character, line.lang, line.text)
-        key = make_key(kind="line-media", take=p.rendered.identity, gain=gain, time_reference=where,
-                       description=description, length=length) if p.rendered.identity else ""
+        key = make_key(kind="line-media", version=STEMS_VERSION, take=p.rendered.identity, gain=gain,
+                       time_reference=where, description=description, length=length) if p.rendered.identity else ""
         old = plan.out / p.clip.media_url
         if key and previous.get(p.clip.media_url) == key and _whole(old, length):
             link_into(old, staging / p.clip.media_url)
