@@ -153,9 +153,10 @@ def _check_schema(db: sqlite3.Connection, folder: Path) -> None:
                           f"{', '.join(columns) or 'none'}); use another --cache, or --no-cache")
 
 
-def checked_take(audio: object, meta: object) -> str | None:
+def checked_take(audio: object, meta: object, samples: bool = True) -> str | None:
     """Why a cached take cannot be trusted, or None: the plan must be a FitPlan's exact fields with
-    sane values, the report a table, and the samples finite float32 mono, ``media_samples`` long."""
+    sane values, the report a table, and the samples finite float32 mono, ``media_samples`` long
+    (``samples=False``: their type and count only; whoever reads them checks them)."""
     if not isinstance(meta, dict) or set(meta) - {"plan", "report"} or not isinstance(meta.get("report"), dict):
         return "its index entry is not a plan and a report"
     for name, value in meta["report"].items():
@@ -178,7 +179,7 @@ def checked_take(audio: object, meta: object) -> str | None:
         return "its samples are not mono float32"
     if audio.size != plan["media_samples"]:
         return f"it holds {audio.size} samples, its plan says {plan['media_samples']}"
-    if not np.isfinite(audio).all():
+    if samples and not np.isfinite(audio).all():
         return "its samples are not all finite"
     return None
 
@@ -237,7 +238,9 @@ class RenderCache:
 
     def locate(self, key: str) -> tuple[Path, dict] | None:
         """The file holding a take (a ``.npy``) and its metadata, checked as :meth:`get` checks them
-        but without reading the samples into memory: a warm dub links takes instead of copying them."""
+        but without reading the samples: a warm dub links takes and mostly never reads them (its
+        line media and stems are linked too), and scanning a feature's takes was most of a warm run.
+        Whoever reads the samples checks them (``render.read_span`` raises DamagedTake)."""
         found = self._checked(key, mmap=True)
         return None if found is None else (found[0], found[2])
 
@@ -255,7 +258,7 @@ class RenderCache:
         try:
             audio = np.load(self._path(key), allow_pickle=False, mmap_mode="r" if mmap else None)
             meta = json.loads(row[0])
-            problem = checked_take(audio, meta)
+            problem = checked_take(audio, meta, samples=not mmap)
         except (OSError, ValueError, EOFError, TypeError):  # missing, truncated, empty or not JSON
             problem = "its file or index entry is unreadable"
         if problem is not None:
@@ -267,6 +270,12 @@ class RenderCache:
         self._used.append(key)  # recorded in one transaction at close: one commit per take cost more than the take
         self.hits += 1
         return self._path(key), audio, meta
+
+    def forget(self, key: str) -> None:
+        """Drop a take found damaged after :meth:`locate` handed it out: the next run renders it again."""
+        if KEY_PATTERN.fullmatch(key):
+            self._db.execute("DELETE FROM takes WHERE key = ?", (key,))
+            self._path(key).unlink(missing_ok=True)
 
     def put(self, key: str, audio: np.ndarray, meta: dict) -> None:
         """Store a take: file to a temporary name, rename, then index (a crash never corrupts)."""

@@ -49,6 +49,14 @@ class OutputError(OtioDubError):
     """An output cannot be written (unwritable folder, disk full)."""
 
 
+class DamagedTake(OutputError):
+    """A spooled take holds samples that are not numbers (found where it is read, see cache.locate)."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"{path}: samples that are not numbers")
+        self.path = path
+
+
 class HookError(OtioDubError):
     """An OTIO hook failed; the message names the hook and the timeline."""
 

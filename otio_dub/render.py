@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import DamagedTake, OutputError
 from .timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -340,7 +340,10 @@ def read_span(path: str | Path, first: int, stop: int) -> np.ndarray:
     """Samples ``[first, stop)`` of a mono take (float32 ``.npy``, memory-mapped) or audio file, as
     float32; fewer where the file ends sooner."""
     if Path(path).suffix == ".npy":
-        return np.array(np.load(path, mmap_mode="r", allow_pickle=False)[first:stop], dtype=np.float32)
+        span = np.array(np.load(path, mmap_mode="r", allow_pickle=False)[first:stop], dtype=np.float32)
+        if not np.isfinite(span).all():  # a take from the cache, whose samples nobody had read yet
+            raise DamagedTake(path)
+        return span
     import soundfile as sf
 
     audio, _ = sf.read(str(path), start=first, stop=stop, dtype="float32", always_2d=False)

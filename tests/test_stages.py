@@ -117,3 +117,30 @@ def test_a_warm_re_dub_links_what_the_previous_dub_made(tmp_path, tools, monkeyp
     assert {p.name: p.stat().st_ino for p in (out / "media").iterdir() if p != damaged} == \
         {name: ino for name, ino in inodes.items() if name != damaged.name}
 
+
+
+def test_a_cached_take_found_damaged_where_it_is_read_is_forgotten_with_one_line(tmp_path, tools):
+    """A warm dub links cached takes without scanning them; the one that turns out to hold NaNs when
+    its line media is written stops the run with one line naming the line, writes nothing, and is
+    forgotten, so the next run speaks that line again and delivers."""
+    import numpy as np
+
+    from otio_dub.cache import RenderCache
+    from otio_dub.errors import OtioDubError
+
+    options = DubOptions(review=False, cache=str(tmp_path / "cache"))
+    first = otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "a", options)
+    row = first.lines[3]
+    store = RenderCache(tmp_path / "cache")
+    path = store._path(row["key"])
+    store.close()
+    take = np.load(path)
+    take[len(take) // 2] = np.nan
+    np.save(path, take)
+
+    with pytest.raises(OtioDubError, match=rf"^{row['id']}: its take in the render cache .* was damaged .* forgotten"):
+        otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "b", options)  # a new folder: every take is read
+    assert not (tmp_path / "b").exists() and not path.exists()
+    again = otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "b", options)
+    assert again.takes == {"cache": len(first.lines) - 1, "synthesized": 1}
+    assert snapshot(tmp_path / "b") == snapshot(tmp_path / "a")

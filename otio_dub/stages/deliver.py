@@ -17,9 +17,10 @@ import opentimelineio as otio
 
 from .. import __version__
 from ..apply import add_dub_tracks, track_name
-from ..cache import make_key
+from ..cache import RenderCache, make_key
 from ..dub_timeline import line_description
 from ..engines import get_engine
+from ..errors import DamagedTake, OutputError
 from ..formats import write_timeline
 from ..render import Placement, bwf_size, finish_line, write_text_atomic
 from ..stem_reuse import STEMS_VERSION, link_into
@@ -62,9 +63,12 @@ def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adju
     spooled = [(p.clip.line.lang, p.clip.line.character,
                 Placement(p.rendered.spooled, tb.sample_at(p.clip.line.record_in), _length(plan, p),
                           identity=p.rendered.identity)) for p in placed]
-    loud = plan_loudness(spooled, plan.total_samples, options.stems, previous=plan.out) \
-        if options.stems.loudness is not None else None  # an unchanged dub's plan is read back, not measured
-    media = _deliver_media(plan, placed, staging, loud)
+    try:
+        loud = plan_loudness(spooled, plan.total_samples, options.stems, previous=plan.out) \
+            if options.stems.loudness is not None else None  # an unchanged dub's plan is read back, not measured
+        media = _deliver_media(plan, placed, staging, loud)
+    except DamagedTake as exc:
+        raise _forgotten(plan, placed, exc) from None
     clips, rows = [p.clip for p in placed], [p.row for p in placed]
     if loud:
         clips = [replace(dc, gain_db=loud.gains_db[(dc.line.lang, dc.line.character)]) for dc in clips]
@@ -110,6 +114,20 @@ def _deliver_media(plan: DubPlan, placed: list[PlacedLine], staging: Path, loud:
             p.row["media_key"] = key
         keys.append(key)
     return keys
+
+
+def _forgotten(plan: DubPlan, placed: list[PlacedLine], exc: DamagedTake) -> OutputError:
+    """A cached take found damaged where it was read: forget it, so the next run speaks it anew."""
+    line = next((p for p in placed if p.rendered.spooled == exc.path), None)
+    if line is None or not line.rendered.identity or not plan.options.cache:
+        return OutputError(str(exc))
+    cache = RenderCache(plan.options.cache)
+    try:
+        cache.forget(line.rendered.identity)
+    finally:
+        cache.close()
+    return OutputError(f"{line.line_id}: its take in the render cache {cache.folder} was damaged (samples that are "
+                       "not numbers) and is forgotten; run the dub again to speak it anew")
 
 
 def _previous_media(out: Path) -> dict[str, str]:
