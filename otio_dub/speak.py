@@ -56,8 +56,7 @@ pin_onnxruntime_threads()
 #: How a take is made (bumped when the same inputs give other samples): 4 = rate passes read off the voice's
 #: response curve, aimed mid-band; resampling in numpy; onnxruntime on one thread. 6 = a take within
 #: ``ACCEPT_STRETCH`` of its target is accepted and stretched; takes trimmed at the engine's rate.
-#: 7 = the residual stretch (and cast pitch) done at the engine's rate, before resampling.
-FIT_MODEL = 7
+FIT_MODEL = 6
 
 #: The residual Rubber Band stretch a take may need and still be accepted without another synthesis
 #: (a fraction of its length, either way). Each pass saved is a whole synthesis, and a corrected pass
@@ -89,8 +88,8 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     spoken then. Corrections aim at the middle of the unstretched band, through the voice's duration
     response (:func:`voice_response`), so the first corrected pass usually lands. The take nearest
     its target is used, stretched to it exactly unless it is in the unstretched band.
-    Takes are trimmed, measured and stretched at the engine's own rate; only the one used is resampled
-    to 48 kHz (:func:`dsp.resampled_size` gives its 48 kHz length beforehand, exactly).
+    Takes are trimmed and measured at the engine's own rate; only the one used is resampled to 48 kHz
+    (:func:`dsp.resampled_size` gives its 48 kHz length beforehand, exactly).
     ``speed`` is the voice's own pace (cast rate x emotion): "natural" means natural at that pace.
     ``semitones`` shifts pitch (formant-preserving) in the same Rubber Band pass as the residual.
     ``responses`` is where voice responses are kept (:func:`voice_response`).
@@ -137,12 +136,13 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
         speak(speed)
     rate_speed, measured = min(history, key=lambda h: error(h[1]))
     native, rate = takes[rate_speed]
-    stretch = 1.0 if unstretched(measured) else measured / target
-    fitted_length = target if stretch != 1.0 else measured
-    if stretch != 1.0 or semitones:  # at the engine's rate: half the work of stretching at 48 kHz, same band
-        native = dsp.time_stretch(native, stretch, rate, length=dsp.native_size(fitted_length, rate), semitones=semitones)
     speech = dsp.resample(native, rate)
-    speech = np.pad(speech, (0, fitted_length - speech.size))  # a stretched take: up to a native sample short
+    assert speech.size == measured, (speech.size, measured)
+    stretch = 1.0 if unstretched(measured) else measured / target
+    if stretch != 1.0 or semitones:
+        length = target if stretch != 1.0 else measured
+        speech = dsp.time_stretch(speech, stretch, length=length, semitones=semitones)
+    fitted_length = target if stretch != 1.0 else measured
     media = np.zeros(plan.media_samples, dtype=np.float32)
     speech = dsp.fade(speech) * np.float32(10 ** (gain_db / 20))
     media[plan.offset: plan.offset + speech.size] = speech[: plan.media_samples - plan.offset]
@@ -243,16 +243,18 @@ def fit_reused(fitted: Fitted | None, window: fit.Window, delivery: str) -> Fitt
 
 
 def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
-             window: fit.Window, policy: fit.FitPolicy, tolerance: int) -> str:
+             window: fit.Window, policy: fit.FitPolicy, tolerance: int, delivery: str | None = None) -> str:
     """The render-cache key of a fitted take: everything ``fit_line`` reads, and nothing else.
 
     The silence after a line only matters up to what may be borrowed (none unless borrowing), so a
     neighbour moving elsewhere in a long pause does not make a take miss. A voice given as a file
-    is keyed by its content, not its path text.
+    is keyed by its content, not its path text. ``delivery``: :func:`delivery_key` of the same
+    arguments, when the caller has it already.
     """
     borrowable = min(window.free_after, policy.max_borrow_ms * 48) if policy.overflow == "borrow" else 0
-    return make_key(delivery=delivery_key(engine, text, spec, speed, semitones, gain_db, policy, tolerance),
-                    window=asdict(replace(window, free_after=borrowable)))
+    if delivery is None:
+        delivery = delivery_key(engine, text, spec, speed, semitones, gain_db, policy, tolerance)
+    return make_key(delivery=delivery, window=asdict(replace(window, free_after=borrowable)))
 
 
 def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,

@@ -153,11 +153,13 @@ def test_cast_model_errors_name_the_cast_file_and_entry(tmp_path, kokoro):
 def test_japanese_dub_of_the_demo(tools, tmp_path, model_cache):
     """The README's Japanese command: every line fitted like any other, on DUB ja tracks."""
     import otio_dub
+    from otio_dub.cache import default_folder
     from otio_dub.pipeline import DubOptions
 
     before = tools.sha256(tools.SCENE_OTIO)
     result = otio_dub.dub(tools.SCENE_OTIO, script=tools.ROOT / "samples" / "scene_ja.ass", out_dir=tmp_path / "ja",
-                          options=DubOptions(engine="kokoro", lang="ja", jobs=2))  # both cores, as the CLI would
+                          options=DubOptions(engine="kokoro", lang="ja", jobs=2,  # both cores, as the CLI would
+                                             cache=default_folder()))  # and its cache: each voice calibrated once
     report = json.loads(result.report_path.read_text(encoding="utf-8"))
     assert report["summary"]["lines"] == 10
     assert {row["engine"] for row in report["lines"]} == {"kokoro"}

@@ -145,9 +145,10 @@ def line_jobs(plan: DubPlan) -> list[LineJob]:
         engine = get_engine(performer.engine)
         how = delivery(performer, line, engine.info.native_prosody)
         args = (engine, line.text, how.spec, how.speed, how.semitones, how.gain_db)
-        key = take_key(*args, window, policy, tolerance)
+        said = delivery_key(*args, policy, tolerance)
+        key = take_key(*args, window, policy, tolerance, delivery=said)
         job = RenderJob(index, line, performer.engine, how.spec, how.speed, how.semitones, how.gain_db, window, policy,
-                        tolerance, key, delivery_key(*args, policy, tolerance), str(plan.options.cache or ""))
+                        tolerance, key, said, str(plan.options.cache or ""))
         jobs.append(LineJob(line, window, performer, how, job))
     return jobs
 
