@@ -6,6 +6,7 @@ import hashlib
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +161,16 @@ def test_takes_are_identical_in_a_fresh_process(espeak):
     ours = [hashlib.sha256(espeak.synthesize(TEXT, espeak.default_voice("en", i), 1.1).audio.tobytes()).hexdigest()
             for i in indices]
     assert ours == theirs
+
+
+def test_the_private_library_copy_is_one_shared_file_not_one_per_process(tmp_path, monkeypatch):
+    """Pool and Ray workers exit without atexit: each process must reuse one copy, not leave its own."""
+    import espeakng_loader
+
+    from otio_dub.engines.espeak import _private_copy
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    first = _private_copy(espeakng_loader.get_library_path())
+    assert first != espeakng_loader.get_library_path() and first.startswith(str(tmp_path))
+    assert _private_copy(espeakng_loader.get_library_path()) == first
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [Path(first).name]

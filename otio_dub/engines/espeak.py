@@ -7,11 +7,11 @@ the same text and parameters give the same samples (see EspeakEngine for how).
 from __future__ import annotations
 
 import _ctypes
-import atexit
 import contextlib
 import ctypes
 import difflib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -194,14 +194,25 @@ def _private_copy(library: str) -> str:
     Other packages in the process load espeakng-loader's library and keep it (kokoro-onnx's
     phonemizer does, for every kokoro voice): a ``dlopen`` of the same file then only bumps its
     reference count, the waveform state survives between calls and takes stop being reproducible.
-    A copy has its own inode, hence its own instance. Where a copy cannot be made or loaded (a
-    ``noexec`` temp folder), the shared file is used: still correct, reproducible while nobody else holds it.
+    A copy has its own inode, hence its own instance. It is kept in a folder of this user's under
+    the temp dir, named by the original's size and time, and shared by every process (pool and Ray
+    workers exit without running atexit, so per-process copies would pile up). Where no copy can
+    be made or loaded (a ``noexec`` temp folder, a folder another user owns), the shared file is used.
     """
     try:
-        folder = tempfile.mkdtemp(prefix="otio-dub-espeak-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        copy = shutil.copy(library, Path(folder) / "libespeak-ng-otio-dub.so")
-        _ctypes.dlclose(ctypes.CDLL(copy)._handle)
+        source = Path(library)
+        stat = source.stat()
+        folder = Path(tempfile.gettempdir()) / f"otio-dub-{getattr(os, 'getuid', lambda: 'user')()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        mine = folder.lstat()
+        if not folder.is_dir() or folder.is_symlink() or (hasattr(os, "getuid") and mine.st_uid != os.getuid()):
+            raise OSError(f"{folder} is not this user's folder")
+        copy = folder / f"libespeak-ng-{stat.st_size}-{stat.st_mtime_ns}.so"
+        if not copy.is_file():
+            part = folder / f".{copy.name}.{os.getpid()}.part"
+            shutil.copyfile(source, part)
+            os.replace(part, copy)
+        _ctypes.dlclose(ctypes.CDLL(str(copy))._handle)
         return str(copy)
     except OSError as exc:
         log.debug("espeak: using the shared library (%s)", exc)
