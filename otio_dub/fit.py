@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 OVERFLOW_POLICIES = ("borrow", "overrun", "error")
@@ -192,3 +193,21 @@ def overrun_hint(needed_speed: float, max_speedup: float, text: str) -> str:
     """The editor-facing advice for a line that cannot fit: needed speed and syllables to cut."""
     cut = math.ceil(syllables(text) * (1 - max_speedup / needed_speed)) if needed_speed > 0 else 0
     return f"needs {needed_speed:.2f}x (max {max_speedup:.2f}x); shorten by ~{max(cut, 1)} syllables"
+
+
+def speed_for(length: Callable[[float], float], aim: int, lo: float, hi: float) -> float:
+    """The speed in [lo, hi] whose predicted ``length`` is nearest ``aim`` (length falls as speed rises).
+
+    ``length`` is a step function (a voice's whole-frame durations), so bisection finds the step
+    that crosses ``aim`` and the nearer side of it is taken.
+    """
+    if length(lo) <= aim:
+        return lo
+    if length(hi) >= aim:
+        return hi
+    slow, fast = math.log(lo), math.log(hi)  # length(slow) > aim >= length(fast)
+    for _ in range(40):
+        mid = (slow + fast) / 2
+        slow, fast = (mid, fast) if length(math.exp(mid)) > aim else (slow, mid)
+    slow, fast = math.exp(slow), math.exp(fast)
+    return slow if abs(length(slow) - aim) < abs(length(fast) - aim) else fast

@@ -7,6 +7,7 @@ process, a Ray worker) can run it and hand the result to the driver, which does 
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -77,68 +78,154 @@ class Fitted:
     report: dict
 
 
+@dataclass(frozen=True)
+class _Goal:
+    """What a take is judged against: the line's natural length (measured or predicted) and its plan."""
+
+    natural: int
+    plan: fit.FitPlan
+    tolerance: int  # half a frame: how far short of its target a take may be and be placed as spoken
+    policy: fit.FitPolicy
+
+    @property
+    def target(self) -> int:
+        return self.plan.speech_samples
+
+    @property
+    def aim(self) -> int:
+        """Where a corrected pass aims: the middle of the unstretched band."""
+        return self.target - self.tolerance // 2
+
+    def error(self, n: int) -> int:
+        """How far a take is from its target (the take needing the least residual stretch wins)."""
+        return abs(n - self.target)
+
+    def unstretched(self, n: int) -> bool:
+        """Placed as spoken: short of its target by half a frame at most, and within the speed bounds."""
+        policy = self.policy
+        return (n > 0 and 0 <= self.target - n <= self.tolerance
+                and policy.max_slowdown - 1e-3 <= self.natural / n <= policy.max_speedup + 1e-3)
+
+    def lands(self, n: int) -> bool:
+        """No further pass is worth a synthesis: unstretched, or within ``ACCEPT_STRETCH`` of the target."""
+        return self.unstretched(n) or abs(n - self.target) <= ACCEPT_STRETCH * self.target
+
+
+class _Passes:
+    """The passes spoken for one line: trimmed speech at the engine's rate, by relative speed."""
+
+    def __init__(self, engine: Engine, line: Line, voice: VoiceSpec, pace: float) -> None:
+        self.engine, self.line, self.voice, self.pace = engine, line, voice, pace
+        self.history: list[tuple[float, int]] = []  # (relative speed, speech length at 48 kHz)
+        self.takes: dict[float, tuple[np.ndarray, int, int]] = {}  # speech, its rate, the whole take's length
+
+    def speak(self, speed: float) -> int:
+        """Speak at ``speed`` relative to the voice's pace; the trimmed take's 48 kHz length."""
+        take = self.engine.synthesize(self.line.text, self.voice, speed * self.pace)
+        speech = dsp.trim(take.audio, take.sample_rate)
+        size = dsp.resampled_size(speech.size, take.sample_rate)
+        self.history.append((speed, size))
+        self.takes[speed] = (speech, take.sample_rate, take.audio.size)
+        return size
+
+    def spoken(self, speed: float) -> bool:
+        return any(abs(speed - s) < 1e-4 for s, _ in self.history)
+
+
 def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, policy: fit.FitPolicy, tolerance: int,
              *, speed: float = 1.0, semitones: float = 0.0, gain_db: float = 0.0,
              responses: str | Path | None = None) -> Fitted:
-    """Speak a line, re-speak at corrected rates until a take lands, stretch the remainder, place it.
+    """Speak a line at rates aimed at its window until a take lands, stretch the remainder, place it.
 
     A take lands when it is at most half of ``tolerance`` (one frame) short of its target, and is
     then placed unstretched (the placed speech still ends within a frame after fades and edges), or
     when the residual stretch it needs is within ``ACCEPT_STRETCH`` either way: no further pass is
-    spoken then. Corrections aim at the middle of the unstretched band, through the voice's duration
-    response (:func:`voice_response`), so the first corrected pass usually lands. The take nearest
-    its target is used, stretched to it exactly unless it is in the unstretched band.
-    Takes are trimmed and measured at the engine's own rate; only the one used is resampled to 48 kHz
-    (:func:`dsp.resampled_size` gives its 48 kHz length beforehand, exactly).
+    spoken then. An engine that predicts its takes' lengths (``timing``: piper's duration predictor)
+    is asked for the rate before the first pass, which then usually lands (:func:`_timed_passes`);
+    others speak the line at natural pace first and correct through the voice's duration response
+    (:func:`_measured_passes`). The take nearest its target is used, stretched to it exactly unless
+    it is in the unstretched band. Takes are trimmed and measured at the engine's own rate; only the
+    one used is resampled to 48 kHz (:func:`dsp.resampled_size` gives its length beforehand, exactly).
     ``speed`` is the voice's own pace (cast rate x emotion): "natural" means natural at that pace.
     ``semitones`` shifts pitch (formant-preserving) in the same Rubber Band pass as the residual.
     ``responses`` is where voice responses are kept (:func:`voice_response`).
     """
-    base_speed = speed
-    lo, hi = engine.info.speed_range or (1.0, 1.0)
-    tolerance //= 2
-    history: list[tuple[float, int]] = []  # (relative speed, speech length at 48 kHz)
-    takes: dict[float, tuple[np.ndarray, int]] = {}  # the trimmed speech at the engine's rate, and that rate
+    passes = _Passes(engine, line, voice, speed)
+    timing = getattr(engine, "timing", None) if engine.info.speed_range else None
+    timing = timing(line.text, voice) if timing is not None else None
+    goal = _timed_passes(passes, timing, window, policy, tolerance // 2) if timing is not None else None
+    if goal is None:
+        goal = _measured_passes(passes, window, policy, tolerance // 2, responses)
+    return _place(passes, goal, window, semitones, gain_db)
 
-    def speak(speed: float) -> int:
-        take = engine.synthesize(line.text, voice, speed * base_speed)
-        speech = dsp.trim(take.audio, take.sample_rate)
-        size = dsp.resampled_size(speech.size, take.sample_rate)
-        history.append((speed, size))
-        takes[speed] = (speech, take.sample_rate)
-        return size
 
-    natural = speak(1.0)
+def _bounds(passes: _Passes) -> tuple[float, float]:
+    """The relative speeds a pass may use: the engine's range over the voice's pace."""
+    lo, hi = passes.engine.info.speed_range or (1.0, 1.0)
+    return lo / passes.pace, hi / passes.pace
+
+
+def _measured_passes(passes: _Passes, window: fit.Window, policy: fit.FitPolicy, tolerance: int,
+                     responses: str | Path | None) -> _Goal:
+    """Speak at natural pace, plan from its length, then correct through the voice's response curve."""
+    engine = passes.engine
+    natural = dict(passes.history).get(1.0) or passes.speak(1.0)
     if natural == 0:
-        raise EngineError(f"{line.origin}: engine {engine.info.name!r} produced no speech for {line.text[:40]!r}")
-    plan = fit.plan(natural, window, policy)
-    target = plan.speech_samples
-
-    def error(n: int) -> int:  # the take needing the least residual stretch wins
-        return abs(n - target)
-
-    def unstretched(n: int) -> bool:  # placed as spoken: short of its target by half a frame at most, in bounds
-        return n > 0 and 0 <= target - n <= tolerance and policy.max_slowdown - 1e-3 <= natural / n <= policy.max_speedup + 1e-3
-
-    def lands(n: int) -> bool:
-        return unstretched(n) or abs(n - target) <= ACCEPT_STRETCH * target
-
-    curve = voice_response(engine, voice, base_speed, responses) \
+        raise EngineError(f"{passes.line.origin}: engine {engine.info.name!r} produced no speech for "
+                          f"{passes.line.text[:40]!r}")
+    goal = _Goal(natural, fit.plan(natural, window, policy), tolerance, policy)
+    curve = voice_response(engine, passes.voice, passes.pace, responses) \
         if engine.info.speed_range and policy.passes > 1 else None
-    aim = target - tolerance // 2
-    while engine.info.speed_range and len(history) < policy.passes:
-        _, best_n = min(history, key=lambda h: error(h[1]))
-        if lands(best_n):
+    lo, hi = _bounds(passes)
+    while engine.info.speed_range and len(passes.history) < policy.passes:
+        _, best = min(passes.history, key=lambda h: goal.error(h[1]))
+        if goal.lands(best):
             break
-        speed = fit.next_speed(history, aim, lo / base_speed, hi / base_speed, curve)
-        if any(abs(speed - s) < 1e-4 for s, _ in history):
+        speed = fit.next_speed(passes.history, goal.aim, lo, hi, curve)
+        if passes.spoken(speed):
             break
-        speak(speed)
-    rate_speed, measured = min(history, key=lambda h: error(h[1]))
-    native, rate = takes[rate_speed]
+        passes.speak(speed)
+    return goal
+
+
+def _timed_passes(passes: _Passes, timing: object, window: fit.Window, policy: fit.FitPolicy,
+                  tolerance: int) -> _Goal | None:
+    """Plan from the predicted natural length and speak at the predicted rate; correct the prediction
+    by each pass's measured length (its trim) for the next. None (measure instead) when the engine's
+    prediction is wrong about a take's whole length or predicts no speech."""
+    rate = timing.sample_rate
+
+    def expected(speed: float) -> int:
+        return dsp.resampled_size(timing.speech(speed * passes.pace), rate)
+
+    if expected(1.0) <= 0:
+        return None
+    lo, hi = _bounds(passes)
+    natural, ratio = expected(1.0), 1.0
+    while True:
+        goal = _Goal(natural, fit.plan(natural, window, policy), tolerance, policy)
+        if passes.history and (len(passes.history) >= policy.passes
+                               or goal.lands(min((n for _, n in passes.history), key=goal.error))):
+            return goal
+        speed = fit.speed_for(lambda s, r=ratio: expected(s) * r, goal.aim, lo, hi)
+        if passes.spoken(speed):
+            return goal
+        size = passes.speak(speed)
+        if passes.takes[speed][2] != timing.samples(speed * passes.pace) or size == 0:
+            return None
+        ratio = size / expected(speed)  # the trim the prediction missed, for the next pass
+        near, n = min(passes.history, key=lambda h: abs(math.log(h[0])))  # the pass nearest natural pace
+        natural = n if near == 1.0 else round(expected(1.0) * n / expected(near))
+
+
+def _place(passes: _Passes, goal: _Goal, window: fit.Window, semitones: float, gain_db: float) -> Fitted:
+    """Resample the take nearest its target, stretch (and pitch) the residual, place it in the media."""
+    rate_speed, measured = min(passes.history, key=lambda h: goal.error(h[1]))
+    native, rate, _ = passes.takes[rate_speed]
     speech = dsp.resample(native, rate)
     assert speech.size == measured, (speech.size, measured)
-    stretch = 1.0 if unstretched(measured) else measured / target
+    plan, target = goal.plan, goal.target
+    stretch = 1.0 if goal.unstretched(measured) else measured / target
     if stretch != 1.0 or semitones:
         length = target if stretch != 1.0 else measured
         speech = dsp.time_stretch(speech, stretch, length=length, semitones=semitones)
@@ -149,14 +236,14 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     first, end = dsp.speech_bounds(media)
     window_end = window.samples - window.tail_pad
     report = {
-        "natural_s": round(natural / SAMPLE_RATE, 4),
+        "natural_s": round(goal.natural / SAMPLE_RATE, 4),
         "window_s": round(window.speech / SAMPLE_RATE, 4),
         "speech_s": round((end - first) / SAMPLE_RATE, 4),
         "needed_speed": round(plan.needed_speed, 4),
         "rate_factor": round(rate_speed, 4),
         "stretch_factor": round(stretch, 4),
-        "total_speed": round(natural / fitted_length, 4),
-        "passes": len(history),
+        "total_speed": round(goal.natural / fitted_length, 4),
+        "passes": len(passes.history),
         "onset_error_ms": round((first - window.head_pad) / 48, 1),
         "offset_error_ms": round((end - window_end) / 48, 1),
         "borrowed_ms": round(plan.borrowed / 48, 1),
