@@ -43,6 +43,15 @@ def resampled_size(size: int, rate: int, target: int = SAMPLE_RATE) -> int:
     return -(-(target // gcd) * size // (rate // gcd))
 
 
+def native_size(size: int, rate: int, target: int = SAMPLE_RATE) -> int:
+    """The most samples at ``rate`` that :func:`resample` turns into at most ``size`` at ``target``
+    (a 48 kHz length to stretch to, at an engine's own rate)."""
+    if rate == target:
+        return size
+    gcd = math.gcd(rate, target)
+    return (rate // gcd) * size // (target // gcd)
+
+
 @functools.lru_cache(maxsize=1)
 def _blas() -> object:
     """threadpoolctl's view of this process's BLAS: one thread while resampling, so a take is the same

@@ -57,7 +57,8 @@ pin_onnxruntime_threads()
 #: How a take is made (bumped when the same inputs give other samples): 4 = rate passes read off the voice's
 #: response curve, aimed mid-band; resampling in numpy; onnxruntime on one thread. 6 = a take within
 #: ``ACCEPT_STRETCH`` of its target is accepted and stretched; takes trimmed at the engine's rate.
-FIT_MODEL = 6
+#: 7 = the residual stretch (and cast pitch) done at the engine's rate, before resampling.
+FIT_MODEL = 7
 
 #: The residual Rubber Band stretch a take may need and still be accepted without another synthesis
 #: (a fraction of its length, either way). Each pass saved is a whole synthesis, and a corrected pass
@@ -144,8 +145,8 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     is asked for the rate before the first pass, which then usually lands (:func:`_timed_passes`);
     others speak the line at natural pace first and correct through the voice's duration response
     (:func:`_measured_passes`). The take nearest its target is used, stretched to it exactly unless
-    it is in the unstretched band. Takes are trimmed and measured at the engine's own rate; only the
-    one used is resampled to 48 kHz (:func:`dsp.resampled_size` gives its length beforehand, exactly).
+    it is in the unstretched band. Takes are trimmed, measured and stretched at the engine's own rate;
+    only the one used is resampled to 48 kHz (:func:`dsp.resampled_size` gives its length beforehand).
     ``speed`` is the voice's own pace (cast rate x emotion): "natural" means natural at that pace.
     ``semitones`` shifts pitch (formant-preserving) in the same Rubber Band pass as the residual.
     ``responses`` is where voice responses are kept (:func:`voice_response`).
@@ -222,14 +223,13 @@ def _place(passes: _Passes, goal: _Goal, window: fit.Window, semitones: float, g
     """Resample the take nearest its target, stretch (and pitch) the residual, place it in the media."""
     rate_speed, measured = min(passes.history, key=lambda h: goal.error(h[1]))
     native, rate, _ = passes.takes[rate_speed]
-    speech = dsp.resample(native, rate)
-    assert speech.size == measured, (speech.size, measured)
     plan, target = goal.plan, goal.target
     stretch = 1.0 if goal.unstretched(measured) else measured / target
-    if stretch != 1.0 or semitones:
-        length = target if stretch != 1.0 else measured
-        speech = dsp.time_stretch(speech, stretch, length=length, semitones=semitones)
     fitted_length = target if stretch != 1.0 else measured
+    if stretch != 1.0 or semitones:  # at the engine's rate: half the work of stretching at 48 kHz, same band
+        native = dsp.time_stretch(native, stretch, rate, length=dsp.native_size(fitted_length, rate), semitones=semitones)
+    speech = dsp.resample(native, rate)
+    speech = np.pad(speech, (0, fitted_length - speech.size))  # a stretched take: up to a native sample short
     media = np.zeros(plan.media_samples, dtype=np.float32)
     speech = dsp.fade(speech) * np.float32(10 ** (gain_db / 20))
     media[plan.offset: plan.offset + speech.size] = speech[: plan.media_samples - plan.offset]

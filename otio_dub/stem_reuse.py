@@ -27,7 +27,7 @@ from .render import Placement
 MANIFEST = "stems.json"
 #: Bump when the stems, the loudness plan or a line's media file would come out differently from the
 #: same inputs (line media are linked from the previous dub under a key that includes this).
-STEMS_VERSION = 1
+STEMS_VERSION = 2
 
 
 def file_digest(path: Path, memo: dict[Path, str] | None = None) -> str:

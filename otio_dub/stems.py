@@ -260,8 +260,12 @@ def _measure_plan(placements: Sequence[tuple[str, str, Placement]], total: int, 
                 meter.feed_silence(n)
             else:
                 meter.feed(buf[i])
-    measured = {key: meter.energies().integrated() for key, meter in zip(keys, meters, strict=True)}
-    relative = {key: (target - level if math.isfinite(level) else 0.0) for key, level in measured.items()}
+    energies = {key: meter.energies() for key, meter in zip(keys, meters, strict=True)}
+    measured = {key: e.integrated() for key, e in energies.items()}
+    # gain_for, not target - level: a gain moves blocks across the absolute gate, which moves the relative
+    # gate, so the gained media would measure off target (and `otio-dub stems` would re-level them)
+    relative = {key: (energies[key].gain_for(target) if math.isfinite(level) else 0.0)
+                for key, level in measured.items()}
     weights = np.array([10 ** (relative[key] / 20) for key in keys], dtype=np.float32)
     dialogue = Meter(SAMPLE_RATE)
     for _, buf, n in mix_spans(groups, total, block):

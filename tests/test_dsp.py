@@ -204,3 +204,13 @@ def test_resample_gives_the_same_samples_whatever_blas_threads_the_process_has()
     with threadpool_limits(limits=4, user_api="blas"):
         several = dsp.resample(src, 22050)
     assert default.tobytes() == single.tobytes() == several.tobytes()
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 24000, 44100, 48000])
+def test_native_size_is_the_longest_take_that_resamples_within_a_length(rate):
+    from otio_dub.dsp import native_size, resample, resampled_size
+
+    for size in (1, 2, 3, 1000, 48000, 123457):
+        n = native_size(size, rate)
+        assert resampled_size(n, rate) <= size < resampled_size(n + 1, rate)
+    assert resample(np.zeros(native_size(4801, rate), np.float32), rate).size <= 4801
