@@ -191,17 +191,21 @@ class TruePeak:
         self.sample_peak = 0.0
 
     def feed(self, block: np.ndarray) -> None:
-        block = np.asarray(block, dtype=np.float64).reshape(-1, self.channels)
+        block = np.asarray(block)
+        if block.dtype != np.float32:  # float32 samples are measured as they are (no float64 copy of every block)
+            block = block.astype(np.float64, copy=False)
+        block = block.reshape(-1, self.channels)
         n = block.shape[0]
         if n == 0:
             return
-        x = np.concatenate([self._history, block])
-        self._history = x[-(_TAPS - 1):]
-        mags = np.abs(x).max(axis=1)
+        x = np.concatenate([self._history.astype(block.dtype, copy=False), block])
+        self._history = x[-(_TAPS - 1):].copy()
+        # mono: the magnitudes themselves (a max over a one-wide axis costs more than the rest of the check)
+        mags = np.abs(x[:, 0]) if self.channels == 1 else np.abs(x).max(axis=1)
         block_peak = float(mags[_TAPS - 1:].max())
         self.sample_peak = max(self.sample_peak, block_peak)
         self.peak = max(self.peak, block_peak)
-        if float(mags.max()) * _TP_BOUND <= self.peak:
+        if max(block_peak, float(mags[: _TAPS - 1].max())) * _TP_BOUND <= self.peak:
             return
         chunks = -(-n // _TP_CHUNK)
         padded = np.zeros(chunks * _TP_CHUNK + _TAPS - 1)
@@ -255,22 +259,39 @@ class Meter:
         self._tp = TruePeak(channels) if true_peak else None
 
     def feed(self, block: np.ndarray) -> None:
+        self.filter(block)
+
+    def filter(self, block: np.ndarray) -> np.ndarray | None:
+        """Feed ``block`` and return its K-weighted signal, ``(n, channels)``; None when it is silence
+        into a resting filter (silence out: the filtering is skipped)."""
         from scipy.signal import sosfilt
 
         block = np.asarray(block, dtype=np.float64).reshape(-1, self.channels)
         n = block.shape[0]
         if n == 0:
-            return
+            return None
         if self._tp is not None:
             self._tp.feed(block)
         if not block.any() and not self._zi.any():
-            squares = None  # silence into a resting filter stays silence: skip the filtering
-        else:
-            filtered, self._zi = sosfilt(self._sos, np.ascontiguousarray(block.T), axis=-1, zi=self._zi)
-            if np.abs(self._zi).max() < 1e-30:
-                self._zi[:] = 0.0
-            squares = np.square(filtered).T
-        self._accumulate(squares, n)
+            self._accumulate(None, n)
+            return None
+        filtered, self._zi = sosfilt(self._sos, np.ascontiguousarray(block.T), axis=-1, zi=self._zi)
+        if np.abs(self._zi).max() < 1e-30:
+            self._zi[:] = 0.0
+        filtered = filtered.T
+        self._accumulate(np.square(filtered), n)
+        return filtered
+
+    @property
+    def ringing(self) -> bool:
+        """Whether the K-weighting filter still rings with earlier samples (its output is not yet zero)."""
+        return bool(self._zi.any())
+
+    def peaks(self) -> tuple[float, float]:
+        """(true peak, sample peak), linear, of everything fed so far (the filter flushed, as by ``result``)."""
+        if self._tp is None:
+            raise ValueError("this meter does not measure true peak")
+        return self._tp.finish(), self._tp.sample_peak
 
     def feed_silence(self, n: int) -> None:
         """``n`` zero samples, without the work: the filter rings out on real zeros (well under a second
@@ -324,14 +345,17 @@ class Meter:
         return SegmentEnergies(self.sample_rate, values)
 
     def result(self) -> Loudness:
-        seg = self.energies()
-        peak = self._tp.finish() if self._tp is not None else math.nan
-        sample_peak = self._tp.sample_peak if self._tp is not None else math.nan
-        return Loudness(
-            integrated=seg.integrated(), true_peak=to_db(peak), sample_peak=to_db(sample_peak),
-            loudness_range=seg.loudness_range(), max_momentary=seg.max_momentary(),
-            max_short_term=seg.max_short_term(),
-        )
+        peak, sample_peak = self.peaks() if self._tp is not None else (math.nan, math.nan)
+        return loudness_of(self.energies(), peak, sample_peak)
+
+
+def loudness_of(seg: SegmentEnergies, peak: float, sample_peak: float) -> Loudness:
+    """The full measurement from a signal's segment energies and its (linear) true and sample peaks."""
+    return Loudness(
+        integrated=seg.integrated(), true_peak=to_db(peak), sample_peak=to_db(sample_peak),
+        loudness_range=seg.loudness_range(), max_momentary=seg.max_momentary(),
+        max_short_term=seg.max_short_term(),
+    )
 
 
 def to_db(linear: float) -> float:

@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
+from .character_levels import CharacterLevels, measure_characters, mix_peaks
 from .errors import InputError, OtioDubError, OutputError
-from .loudness import Loudness, Meter, channel_weights
+from .loudness import Loudness, Meter, channel_weights, loudness_of, to_db
 from .render import BLOCK, BwfWriter, Placement, mix_spans, read_bext, write_text_atomic
 from .stem_reuse import MANIFEST as STEMS_MANIFEST
 from .stem_reuse import STEMS_VERSION, inputs_key, link_into, load_manifest, mix_identity, reusable
@@ -107,6 +108,7 @@ class LoudnessPlan:
     dialogue_true_peak: float  # and its true peak, dBTP
     measured: dict[Key, float]  # each character's own loudness before any gain, LKFS
     inputs: str = ""  # the key of what it was measured from (stem_reuse.inputs_key)
+    levels: _Levels | None = field(default=None, compare=False, repr=False)  # measured here, not read back
 
     def linear(self, key: Key) -> float:
         return 10 ** (self.gains_db.get(key, 0.0) / 20)
@@ -248,40 +250,32 @@ def plan_loudness(placements: Sequence[tuple[str, str, Placement]], total: int, 
     return replace(_measure_plan(placements, total, options, block), inputs=key)
 
 
+def _keys(placements: Sequence[tuple[str, str, Placement]]) -> list[Key]:
+    """The (language, character) pairs of ``placements``, in order of first appearance."""
+    return list(dict.fromkeys((lang, character) for lang, character, _ in placements))
+
+
 def _measure_plan(placements: Sequence[tuple[str, str, Placement]], total: int, options: StemOptions,
                   block: int) -> LoudnessPlan:
     target, limit = options.loudness, options.true_peak
-    keys = list(dict.fromkeys((lang, character) for lang, character, _ in placements))
+    keys = _keys(placements)
     groups = [[p for lang, character, p in placements if (lang, character) == key] for key in keys]
-    meters = [Meter(SAMPLE_RATE, true_peak=False) for _ in keys]
-    for _, buf, n in mix_spans(groups, total, block):
-        for i, meter in enumerate(meters):
-            if buf is None or not buf[i].any():
-                meter.feed_silence(n)
-            else:
-                meter.feed(buf[i])
-    energies = {key: meter.energies() for key, meter in zip(keys, meters, strict=True)}
-    measured = {key: e.integrated() for key, e in energies.items()}
+    levels = measure_characters(groups, total, block)
+    measured = {key: levels.character(i).integrated() for i, key in enumerate(keys)}
     # gain_for, not target - level: a gain moves blocks across the absolute gate, which moves the relative
     # gate, so the gained media would measure off target (and `otio-dub stems` would re-level them)
-    relative = {key: (energies[key].gain_for(target) if math.isfinite(level) else 0.0)
-                for key, level in measured.items()}
-    weights = np.array([10 ** (relative[key] / 20) for key in keys], dtype=np.float32)
-    dialogue = Meter(SAMPLE_RATE)
-    for _, buf, n in mix_spans(groups, total, block):
-        if buf is None:
-            dialogue.feed_silence(n)
-        else:
-            dialogue.feed(weights @ buf)
-    result = dialogue.result()
-    energies = dialogue.energies()
-    if not math.isfinite(result.integrated):
+    relative = {key: (levels.character(i).gain_for(target) if math.isfinite(measured[key]) else 0.0)
+                for i, key in enumerate(keys)}
+    weights = [10 ** (relative[key] / 20) for key in keys]
+    energies = levels.mix(weights)
+    peak, sample_peak = mix_peaks(groups, total, weights, block)
+    integrated, true_peak = energies.integrated(), to_db(peak)
+    if not math.isfinite(integrated):
         log.warning("dialogue has nothing above the -70 LKFS gate: no loudness gain applied")
-        return LoudnessPlan(target, limit, {k: 0.0 for k in keys}, "unmeasured", result.integrated,
-                            result.true_peak, measured)
+        return LoudnessPlan(target, limit, {k: 0.0 for k in keys}, "unmeasured", integrated, true_peak, measured)
     common = energies.gain_for(target)
     set_by = "target"
-    ceiling = limit - _TRUE_PEAK_MARGIN_DB - result.true_peak
+    ceiling = limit - _TRUE_PEAK_MARGIN_DB - true_peak
     if common > ceiling:
         common, set_by = ceiling, "true_peak"
     level = energies.scaled(common).integrated()
@@ -289,39 +283,72 @@ def _measure_plan(placements: Sequence[tuple[str, str, Placement]], total: int, 
     if set_by == "true_peak":
         log.warning("the true-peak limit (%.1f dBTP) set the dialogue level: DIALOGUE %.1f LKFS, %.1f LU under "
                     "the %.1f LKFS target", limit, level, target - level, target)
-    return LoudnessPlan(target, limit, gains, set_by, level, result.true_peak + common, measured)
+    scale = 10 ** (common / 20)
+    return LoudnessPlan(target, limit, gains, set_by, level, true_peak + common, measured,
+                        levels=_Levels(keys, levels, (peak * scale, sample_peak * scale)))
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """What the plan measured, kept for the stems render so that it need not measure again."""
+
+    keys: list[Key]
+    characters: CharacterLevels
+    dialogue_peaks: tuple[float, float]  # the DIALOGUE's true and sample peak at the plan's gains, linear
+
+    def known(self, plan: LoudnessPlan, keys: list[Key]) -> dict[Key | str, Loudness]:
+        """Each character stem's and the DIALOGUE's measurement at the plan's gains (the same keys only)."""
+        if keys != self.keys:
+            return {}
+        gains = [plan.linear(key) for key in keys]
+        known: dict[Key | str, Loudness] = {key: self.characters.loudness(i, gains[i]) for i, key in enumerate(keys)}
+        known["DIALOGUE"] = loudness_of(self.characters.mix(gains), *self.dialogue_peaks)
+        return known
 
 
 class _Output:
-    """One stem being written and measured."""
+    """One stem being written and measured (unless ``known``: what the loudness plan measured already)."""
 
-    def __init__(self, name: str, path: Path, writer: BwfWriter, channels: int, gain_db: float | None) -> None:
+    def __init__(self, name: str, path: Path, writer: BwfWriter, channels: int, gain_db: float | None,
+                 known: Loudness | None = None) -> None:
         self.name, self.path, self.writer, self.channels, self.gain_db = name, path, writer, channels, gain_db
-        self.meter = Meter(SAMPLE_RATE, channels, channel_weights(channels))
+        self.meter = Meter(SAMPLE_RATE, channels, channel_weights(channels)) if known is None else None
         self.clipped = 0
-        self.measured: Loudness | None = None
+        self.measured: Loudness | None = known
 
     def write(self, block: np.ndarray) -> None:
-        self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
+        if self.measured is None or self.measured.sample_peak > 0.0:  # known under full scale: nothing clips
+            self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
         self.writer.write(block)
-        self.meter.feed(block)
+        if self.meter is not None:
+            self.meter.feed(block)
 
     def silence(self, n: int) -> None:
         """``n`` samples of silence: neither computed nor measured sample by sample."""
         self.writer.write_silence(n)
-        self.meter.feed_silence(n)
+        if self.meter is not None:
+            self.meter.feed_silence(n)
+
+    def finish(self) -> Loudness:
+        """The stem's measurement (measured now, unless known), also written into its bext chunk."""
+        if self.meter is not None:
+            self.measured = self.meter.result()
+        self.writer.set_loudness(self.measured)
+        return self.measured
 
 
 def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]], total: int, time_reference: int,
                  title: str, options: StemOptions, plan: LoudnessPlan | None = None, mix: MixSource | None = None,
-                 block: int = BLOCK) -> StemsResult:
+                 block: int = BLOCK, known: dict[Key | str, Loudness] | None = None) -> StemsResult:
     """Write the stems (and the full mix) into ``folder`` in one streamed pass, measuring each.
 
     Character stems (``--stems character``), one stem per language when there are several, the
     ``DIALOGUE`` sum, and ``MIX`` (dialogue over the M&E) when ``mix`` is given. ``plan`` gains are
-    applied while mixing; files appear only when every stem is complete.
+    applied while mixing; files appear only when every stem is complete. ``known``: measurements of
+    character stems (by key) and ``"DIALOGUE"`` made already (the loudness plan's), not made again;
+    by default those of ``plan``.
     """
-    keys = list(dict.fromkeys((lang, character) for lang, character, _ in placements))
+    keys = _keys(placements)
     langs = list(dict.fromkeys(lang for lang, _ in keys))
     names = stem_names(set(keys), several_langs=len(langs) > 1)
     result = StemsResult(options.mode, time_reference, plan=plan, names=names)
@@ -333,20 +360,24 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
     outputs: list[_Output] = []
     source = None
 
-    def add(name: str, channels: int = 1, gain_db: float | None = None) -> _Output:
+    if known is None:
+        known = plan.levels.known(plan, keys) if plan is not None and plan.levels is not None else {}
+
+    def add(name: str, channels: int = 1, gain_db: float | None = None, measured: Loudness | None = None) -> _Output:
         path = folder / f"{name}.wav"
         what = "full mix (dialogue over M&E)" if name == "MIX" else f"{name} stem"
         out = _Output(name, path, BwfWriter(path, time_reference, f"otio-dub {what} of {title}"[:256],
-                                            channels=channels), channels, gain_db)
+                                            channels=channels), channels, gain_db, measured)
         outputs.append(out)
         return out
 
     try:
         by_key = {}
         if options.mode == "character":
-            by_key = {key: add(names[key], gain_db=plan.gains_db[key] if plan else None) for key in keys}
+            by_key = {key: add(names[key], gain_db=plan.gains_db[key] if plan else None, measured=known.get(key))
+                      for key in keys}
         by_lang = {lang: add(language_stem(lang)) for lang in langs} if options.mode != "none" and len(langs) > 1 else {}
-        dialogue = add("DIALOGUE") if options.mode != "none" else None
+        dialogue = add("DIALOGUE", measured=known.get("DIALOGUE")) if options.mode != "none" else None
         mixed = add("MIX", mix.channels) if mix is not None else None
         if mix is not None:
             import soundfile as sf
@@ -373,8 +404,7 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
             if mixed is not None and source is not None:
                 mixed.write(_mix_block(source, mix, mix_offset, b0, speech))
         for out in outputs:
-            out.measured = out.meter.result()
-            out.writer.set_loudness(out.measured)
+            out.finish()
     except BaseException:
         for out in outputs:
             out.writer.abort()
@@ -514,7 +544,8 @@ def dub_stems(out: Path, placements: Sequence[tuple[str, str, Placement]], total
     elif manifest is not None:  # the stems are already in this very folder
         result = _relinked(folder, folder, manifest, options.mode, time_reference, names)
     else:
-        result = render_stems(folder, placements, total, time_reference, title, options, None, mix)
+        known = plan.levels.known(plan, _keys(placements)) if plan is not None and plan.levels is not None else None
+        result = render_stems(folder, placements, total, time_reference, title, options, None, mix, known=known)
     result.plan = plan
     if plan is not None:  # the gains are in the media; report them with the character stems
         for k, name in result.names.items():

@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import tracemalloc
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -590,7 +591,9 @@ def _dub_stems(out: Path, placements, total, previous=None, title="scene", optio
     options = options or StemOptions()
 
     plan = plan_loudness(placements, total, options, previous=previous)
-    return plan, dub_stems(out, placements, total, 1234, title, options, plan, None, previous=previous)
+    # as a dub delivers them: each line's media carries its character's gain
+    gained = [(lang, c, replace(p, gain=p.gain * plan.linear((lang, c)))) for lang, c, p in placements]
+    return plan, dub_stems(out, gained, total, 1234, title, options, plan, None, previous=previous)
 
 
 def test_unchanged_inputs_reuse_the_previous_stems_and_plan(tmp_path, monkeypatch):

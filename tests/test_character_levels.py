@@ -1,0 +1,95 @@
+"""Characters measured once: every gained mix of them measures as the mixed signal itself does."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from otio_dub.character_levels import measure_characters, mix_peaks
+from otio_dub.loudness import Meter, to_db
+from otio_dub.render import Placement, mix_blocks
+
+RATE = 48000
+
+
+def _speechlike(rng: np.random.Generator, seconds: float, level: float) -> np.ndarray:
+    """Noise shaped by a syllable-rate envelope, faded at both ends as the line media are."""
+    n = int(seconds * RATE)
+    t = np.arange(n) / RATE
+    envelope = (0.55 + 0.45 * np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 6))) * np.hanning(n) ** 0.1
+    return (rng.standard_normal(n) * envelope * level).astype(np.float32)
+
+
+@pytest.fixture
+def scene(tmp_path):
+    """Three characters over 60 s: lines apart, lines a few ms after another's (still ringing), lines
+    spoken over each other, one far quieter character, and long silences between."""
+    rng = np.random.default_rng(7)
+    lines = [  # (character, start s, seconds, level)
+        (0, 1.0, 2.5, 0.2), (1, 3.52, 2.0, 0.05), (0, 5.6, 1.0, 0.3), (2, 6.0, 3.0, 0.01),  # A rings into B; C over A
+        (1, 12.0, 4.0, 0.08), (0, 13.0, 2.0, 0.25),  # A over B
+        (2, 30.0, 6.0, 0.02), (1, 36.001, 2.0, 0.1), (0, 50.0, 5.5, 0.15),
+    ]
+    groups = [[], [], []]
+    for n, (who, start, seconds, level) in enumerate(lines):
+        path = tmp_path / f"{n}.npy"
+        np.save(path, _speechlike(rng, seconds, level))
+        groups[who].append(Placement(path, int(start * RATE), int(seconds * RATE)))
+    return groups, 60 * RATE
+
+
+def _direct(groups, total, gains) -> Meter:
+    """The mixed signal itself, measured as any stem is."""
+    meter = Meter(RATE)
+    g = np.asarray(gains, dtype=np.float64)
+    for _, buf in mix_blocks(groups, total):
+        meter.feed(g @ buf.astype(np.float64))
+    return meter
+
+
+@pytest.mark.parametrize("gains", [(1.0, 1.0, 1.0), (0.4, 2.5, 7.9), (1.0, 0.0, 3.0)])
+def test_a_mix_measures_as_the_mixed_signal(scene, gains):
+    groups, total = scene
+    levels = measure_characters(groups, total, block=48000)
+    assert levels.cross  # the scene has characters sounding together: cross energies are needed
+    derived = levels.mix(gains)
+    direct = _direct(groups, total, gains)
+    measured = direct.result()
+    np.testing.assert_allclose(derived.values, direct.energies().values, rtol=1e-9, atol=1e-12)
+    assert derived.integrated() == pytest.approx(measured.integrated, abs=1e-6)
+    assert derived.loudness_range() == pytest.approx(measured.loudness_range, abs=1e-6)
+    assert derived.max_momentary() == pytest.approx(measured.max_momentary, abs=1e-6)
+    peak, sample_peak = mix_peaks(groups, total, gains, block=48000)
+    assert to_db(peak) == pytest.approx(measured.true_peak, abs=1e-5)
+    assert to_db(sample_peak) == pytest.approx(measured.sample_peak, abs=1e-5)
+
+
+def test_without_the_cross_energies_the_mix_would_be_wrong(scene):
+    """Where characters overlap, adding their energies is not the mix's energy: the cross terms matter."""
+    groups, total = scene
+    levels = measure_characters(groups, total, block=48000)
+    direct = _direct(groups, total, (1.0, 1.0, 1.0)).energies().values
+    levels.cross = {}
+    assert not np.allclose(levels.mix((1.0, 1.0, 1.0)).values, direct, rtol=1e-6)
+
+
+def test_each_character_at_a_gain_measures_as_its_own_stem(scene, tools):
+    """Against the tests' independent BS.1770 and true-peak code, on the character's signal alone."""
+    groups, total = scene
+    levels = measure_characters(groups, total)
+    for i, group in enumerate(groups):
+        gain = 10 ** (-(3.0 + i) / 20)
+        signal = np.concatenate([buf[0] for _, buf in mix_blocks([group], total)]).astype(np.float64) * gain
+        loud = levels.loudness(i, gain)
+        assert loud.integrated == pytest.approx(tools.bs1770_loudness(signal), abs=1e-3)
+        assert loud.true_peak == pytest.approx(tools.true_peak_dbtp(signal), abs=0.01)
+        assert loud.sample_peak == pytest.approx(20 * math.log10(np.abs(signal).max()), abs=1e-4)
+
+
+def test_block_size_does_not_change_the_measurement(scene):
+    groups, total = scene
+    small, large = measure_characters(groups, total, block=4801), measure_characters(groups, total)
+    np.testing.assert_allclose(small.mix((1.0, 2.0, 0.5)).values, large.mix((1.0, 2.0, 0.5)).values, rtol=1e-9, atol=1e-15)
+    assert small.peaks == pytest.approx(large.peaks, abs=1e-12)
