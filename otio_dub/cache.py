@@ -277,8 +277,9 @@ class RenderCache:
             self._db.execute("DELETE FROM takes WHERE key = ?", (key,))
             self._path(key).unlink(missing_ok=True)
 
-    def put(self, key: str, audio: np.ndarray, meta: dict) -> None:
-        """Store a take: file to a temporary name, rename, then index (a crash never corrupts)."""
+    def put(self, key: str, audio: np.ndarray, meta: dict) -> Path:
+        """Store a take: file to a temporary name, rename, then index (a crash never corrupts).
+        Returns the take's ``.npy`` file (which a caller may link, never write)."""
         path = self._path(key)
         tmp = None
         try:
@@ -301,6 +302,7 @@ class RenderCache:
         finally:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
+        return path
 
     def info(self) -> dict:
         """Location, entry count, bytes, and the oldest / newest use."""

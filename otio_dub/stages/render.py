@@ -73,9 +73,12 @@ def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] |
         if callable(executor) and not hasattr(executor, "run"):
             executor = executor(len(missing))
         for job, fitted in (executor or SerialExecutor()).run([lj.job for lj in missing]):
+            rendered = Rendered(by_job[job.index], fitted, "synthesized", identity=job.key)
             if cache is not None:
-                cache.put(job.key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
-            done[job.index] = _spool(Rendered(by_job[job.index], fitted, "synthesized", identity=job.key), spool)
+                stored = cache.put(job.key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
+                if spool is not None:  # the take is written once: its spool entry is the cache's file, linked
+                    rendered = _linked(rendered, link_into(stored, spool / f"{job.line.id}.npy"))
+            done[job.index] = _spool(rendered, spool)
             if progress:
                 progress(len(done), total, by_job[job.index].line)
     finally:
@@ -116,6 +119,11 @@ def _known(lj: LineJob, old: Fitted | None, cache: RenderCache | None, fresh: bo
     return None
 
 
+def _linked(r: Rendered, path: Path) -> Rendered:
+    """``r`` with its samples at ``path`` (dropped from memory)."""
+    return Rendered(r.job, Fitted(np.zeros(0, np.float32), r.fitted.plan, r.fitted.report), r.source, path, r.identity)
+
+
 def _spool(r: Rendered, spool: Path | None) -> Rendered:
     """Write the take as float32 ``.npy`` (unless it is there already); keep only its plan and report."""
     if spool is None or r.spooled is not None:
@@ -125,4 +133,4 @@ def _spool(r: Rendered, spool: Path | None) -> Rendered:
         np.save(path, np.ascontiguousarray(r.fitted.media, dtype=np.float32), allow_pickle=False)
     except OSError as exc:  # numpy reports a short write (disk full, a size limit) with no errno
         raise OutputError(f"{path}: cannot write ({exc.strerror or f'disk full or file too large: {exc}'})") from None
-    return Rendered(r.job, Fitted(np.zeros(0, np.float32), r.fitted.plan, r.fitted.report), r.source, path, r.identity)
+    return _linked(r, path)
