@@ -16,6 +16,7 @@ import numpy as np
 from . import dsp, fit
 from .cache import make_key
 from .engines import Engine, VoiceSpec
+from .engines.base import Timing
 from .errors import EngineError, OtioDubError
 from .lines import Line
 from .responses import stored_curve
@@ -189,7 +190,7 @@ def _measured_passes(passes: _Passes, window: fit.Window, policy: fit.FitPolicy,
     return goal
 
 
-def _timed_passes(passes: _Passes, timing: object, window: fit.Window, policy: fit.FitPolicy,
+def _timed_passes(passes: _Passes, timing: Timing, window: fit.Window, policy: fit.FitPolicy,
                   tolerance: int) -> _Goal | None:
     """Plan from the predicted natural length and speak at the predicted rate; correct the prediction
     by each pass's measured length (its trim) for the next. None (measure instead) when the engine's
@@ -211,10 +212,10 @@ def _timed_passes(passes: _Passes, timing: object, window: fit.Window, policy: f
         speed = fit.speed_for(lambda s, r=ratio: expected(s) * r, goal.aim, lo, hi)
         if passes.spoken(speed):
             return goal
-        size = passes.speak(speed)
-        if passes.takes[speed][2] != timing.samples(speed * passes.pace) or size == 0:
+        size, predicted = passes.speak(speed), expected(speed)
+        if passes.takes[speed][2] != timing.samples(speed * passes.pace) or size == 0 or predicted <= 0:
             return None
-        ratio = size / expected(speed)  # the trim the prediction missed, for the next pass
+        ratio = size / predicted  # the trim the prediction missed, for the next pass
         near, n = min(passes.history, key=lambda h: abs(math.log(h[0])))  # the pass nearest natural pace
         natural = n if near == 1.0 else round(expected(1.0) * n / expected(near))
 

@@ -90,3 +90,18 @@ class Engine(Protocol):
     def check(self, voice: VoiceSpec) -> None:
         """Raise EngineError (listing valid names) unless this engine can speak ``voice``."""
         ...
+
+
+class Timing(Protocol):
+    """How long one text will be at any speed, known before it is spoken (an engine may offer
+    ``timing(text, voice) -> Timing | None``; piper does, from its duration predictor)."""
+
+    sample_rate: int
+
+    def samples(self, speed: float) -> int:
+        """The whole take's length at ``speed``, at the engine's rate, exactly as ``synthesize`` gives it."""
+        ...
+
+    def speech(self, speed: float) -> int:
+        """The take's expected length once its edge silence is trimmed (an estimate)."""
+        ...
