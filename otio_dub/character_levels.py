@@ -63,8 +63,10 @@ def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block:
         sounding = [i for i in range(len(groups)) if buf[i].any()]
         filtered = {}
         for i, meter in enumerate(meters):
-            if i in sounding or (meter.ringing and sounding):  # a ringing tail under another's line: keep it
+            if i in sounding:
                 filtered[i] = meter.filter(buf[i])
+            elif meter.ringing and sounding:  # a line still ringing under another's: keep its tail
+                filtered[i] = meter.ring_out(n)
             else:
                 meter.feed_silence(n)
         for a, b in itertools.combinations(sorted(k for k, f in filtered.items() if f is not None), 2):

@@ -299,17 +299,29 @@ class Meter:
         ``feed(np.zeros(n))``; this is what makes a mostly silent dialogue stem cheap to measure."""
         if n <= 0:
             return
+        self.ring_out(n, keep=False)
+
+    def ring_out(self, n: int, keep: bool = True) -> np.ndarray | None:
+        """``n`` zero samples as :meth:`feed_silence` takes them, returning their K-weighted output
+        ``(n, channels)``: earlier samples ringing out, then zeros (None when the filter was at rest)."""
+        if n <= 0:
+            return None
         if self._tp is not None:
             self._tp.feed_silence(n)
+        out = np.zeros((n, self.channels)) if keep and self._zi.any() else None
         tp, self._tp = self._tp, None
+        pos = 0
         try:
-            while n > 0 and self._zi.any():
-                step = min(n, self._segment)
-                self.feed(np.zeros((step, self.channels)))
-                n -= step
+            while pos < n and self._zi.any():
+                step = min(n - pos, self._segment)
+                filtered = self.filter(np.zeros((step, self.channels)))
+                if out is not None and filtered is not None:
+                    out[pos: pos + step] = filtered
+                pos += step
         finally:
             self._tp = tp
-        self._accumulate(None, n)
+        self._accumulate(None, n - pos)
+        return out
 
     def _accumulate(self, squares: np.ndarray | None, n: int) -> None:
         """Add ``n`` samples of K-weighted squares (None: all zero) to the 100 ms segments."""
