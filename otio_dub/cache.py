@@ -18,6 +18,7 @@ agree with each other is forgotten and rendered again.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
@@ -157,6 +158,26 @@ def checked_take(audio: object, meta: object, samples: bool = True) -> str | Non
     """Why a cached take cannot be trusted, or None: the plan must be a FitPlan's exact fields with
     sane values, the report a table, and the samples finite float32 mono, ``media_samples`` long
     (``samples=False``: their type and count only; whoever reads them checks them)."""
+    if (problem := checked_meta(meta)) is not None:
+        return problem
+    if not isinstance(audio, np.ndarray) or audio.dtype != np.float32 or audio.ndim != 1:
+        return "its samples are not mono float32"
+    if audio.size != meta["plan"]["media_samples"]:
+        return f"it holds {audio.size} samples, its plan says {meta['plan']['media_samples']}"
+    if samples and not np.isfinite(audio).all():
+        return "its samples are not all finite"
+    return None
+
+
+def npy_bytes(samples: int) -> int:
+    """The size of the ``.npy`` file ``np.save`` writes for ``samples`` mono float32 samples."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (samples,)})
+    return header.tell() + 4 * samples
+
+
+def checked_meta(meta: object) -> str | None:
+    """Why a cached take's index entry (its plan and report) cannot be trusted, or None."""
     if not isinstance(meta, dict) or set(meta) - {"plan", "report"} or not isinstance(meta.get("report"), dict):
         return "its index entry is not a plan and a report"
     for name, value in meta["report"].items():
@@ -175,12 +196,6 @@ def checked_take(audio: object, meta: object, samples: bool = True) -> str | Non
             return f"its plan's {name} is {value!r}"
     if plan["status"] not in ("fit", "padded", "borrowed", "overrun"):
         return f"its plan's status is {plan['status']!r}"
-    if not isinstance(audio, np.ndarray) or audio.dtype != np.float32 or audio.ndim != 1:
-        return "its samples are not mono float32"
-    if audio.size != plan["media_samples"]:
-        return f"it holds {audio.size} samples, its plan says {plan['media_samples']}"
-    if samples and not np.isfinite(audio).all():
-        return "its samples are not all finite"
     return None
 
 
@@ -233,18 +248,19 @@ class RenderCache:
     def get(self, key: str) -> tuple[np.ndarray, dict] | None:
         """The take and its metadata, or None: a missing, unreadable or inconsistent take is a miss
         and is forgotten, so it is rendered again (see :func:`checked_take`)."""
-        found = self._checked(key, mmap=False)
+        found = self._checked(key, read=True)
         return None if found is None else (found[1], found[2])
 
     def locate(self, key: str) -> tuple[Path, dict] | None:
         """The file holding a take (a ``.npy``) and its metadata, checked as :meth:`get` checks them
-        but without reading the samples: a warm dub links takes and mostly never reads them (its
-        line media and stems are linked too), and scanning a feature's takes was most of a warm run.
-        Whoever reads the samples checks them (``render.read_span`` raises DamagedTake)."""
-        found = self._checked(key, mmap=True)
+        but without opening the file: its size must be what its plan's length gives. A warm dub links
+        takes and mostly never reads them (its line media and stems are linked too), and scanning, then
+        parsing, a feature's takes was most of a warm run. Whoever reads the samples checks them
+        (``render.read_span`` raises DamagedTake)."""
+        found = self._checked(key, read=False)
         return None if found is None else (found[0], found[2])
 
-    def _checked(self, key: str, mmap: bool) -> tuple[Path, np.ndarray, dict] | None:
+    def _checked(self, key: str, read: bool) -> tuple[Path, np.ndarray | None, dict] | None:
         if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             self.misses += 1
             return None
@@ -255,10 +271,15 @@ class RenderCache:
         if row is None:
             self.misses += 1
             return None
+        audio = None
         try:
-            audio = np.load(self._path(key), allow_pickle=False, mmap_mode="r" if mmap else None)
             meta = json.loads(row[0])
-            problem = checked_take(audio, meta, samples=not mmap)
+            if read:
+                audio = np.load(self._path(key), allow_pickle=False)
+                problem = checked_take(audio, meta)
+            elif (problem := checked_meta(meta)) is None \
+                    and self._path(key).stat().st_size != npy_bytes(meta["plan"]["media_samples"]):
+                problem = "its file is not the size its plan says"
         except (OSError, ValueError, EOFError, TypeError):  # missing, truncated, empty or not JSON
             problem = "its file or index entry is unreadable"
         if problem is not None:

@@ -50,11 +50,12 @@ class OutputError(OtioDubError):
 
 
 class DamagedTake(OutputError):
-    """A spooled take holds samples that are not numbers (found where it is read, see cache.locate)."""
+    """A spooled take holds samples that are not numbers, or is no take file at all (found where it is
+    read, see cache.locate)."""
 
-    def __init__(self, path: object) -> None:
-        super().__init__(f"{path}: samples that are not numbers")
-        self.path = path
+    def __init__(self, path: object, why: str = "samples that are not numbers") -> None:
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
 
 
 class HookError(OtioDubError):

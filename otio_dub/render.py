@@ -339,9 +339,15 @@ def read_bext(path: str | Path) -> Bext:
 def read_span(path: str | Path, first: int, stop: int) -> np.ndarray:
     """Samples ``[first, stop)`` of a mono take (float32 ``.npy``, memory-mapped) or audio file, as
     float32; fewer where the file ends sooner."""
-    if Path(path).suffix == ".npy":
-        span = np.array(np.load(path, mmap_mode="r", allow_pickle=False)[first:stop], dtype=np.float32)
-        if not np.isfinite(span).all():  # a take from the cache, whose samples nobody had read yet
+    if Path(path).suffix == ".npy":  # a take, maybe from the cache, whose file nobody had opened yet
+        try:
+            take = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # a damaged header
+            raise DamagedTake(path, "not a readable take file") from None
+        if take.dtype != np.float32 or take.ndim != 1:
+            raise DamagedTake(path, "not a mono float32 take")
+        span = np.array(take[first:stop], dtype=np.float32)
+        if not np.isfinite(span).all():
             raise DamagedTake(path)
         return span
     import soundfile as sf

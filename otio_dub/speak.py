@@ -6,6 +6,7 @@ process, a Ray worker) can run it and hand the result to the driver, which does 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from dataclasses import asdict, dataclass, replace
@@ -349,26 +350,42 @@ def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semit
                  policy: fit.FitPolicy, tolerance: int) -> str:
     """Everything a take depends on but its window: a take may move only when this is unchanged."""
     return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=_voice_identity(spec), speed=float(speed),
-                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
+                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=_policy_fields(policy),
                     tolerance=tolerance, fit_model=FIT_MODEL)
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_fields(policy: fit.FitPolicy) -> dict:
+    """A policy's fields (asked once per line: kept per policy; callers only serialise them)."""
+    return asdict(policy)
 
 
 def _voice_identity(spec: VoiceSpec) -> dict:
     """A voice as keys see it: its fields, a voice given as a file by that file's content."""
-    voice = asdict(spec)
-    if spec.voice and Path(spec.voice).expanduser().is_file():
-        voice["voice"] = _file_fingerprint(Path(spec.voice).expanduser())
+    voice = dict(_spec_fields(spec))
+    path = Path(spec.voice).expanduser() if spec.voice else None
+    if path is not None and path.is_file():
+        parts = [(str(part), part.stat().st_size, part.stat().st_mtime_ns) if part.is_file() else (str(part), -1, -1)
+                 for part in (path, path.with_name(path.name + ".json"))]
+        voice["voice"] = _file_fingerprint(tuple(parts))
     return voice
 
 
-def _file_fingerprint(path: Path) -> str:
-    """SHA-256 of a voice model and its config beside it (same file anywhere = same key)."""
+@functools.lru_cache(maxsize=64)
+def _spec_fields(spec: VoiceSpec) -> dict:
+    return asdict(spec)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_fingerprint(parts: tuple[tuple[str, int, int], ...]) -> str:
+    """SHA-256 of a voice model and its config beside it (same file anywhere = same key). Kept by
+    path, size and modification time: a feature's every line names the same 60 MB model."""
     import hashlib
 
     digest = hashlib.sha256()
-    for part in (path, path.with_name(path.name + ".json")):
-        if part.is_file():
-            with part.open("rb") as fh:
+    for name, size, _ in parts:
+        if size >= 0:
+            with open(name, "rb") as fh:
                 for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()

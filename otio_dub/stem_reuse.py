@@ -107,8 +107,22 @@ def reusable(folder: Path | None, key: str) -> dict | None:
     return manifest
 
 
-def link_into(source: Path, target: Path) -> Path:
-    """``source`` at ``target`` without copying where possible (hard link), whole or not at all."""
+def link_into(source: Path, target: Path, fresh: bool = False) -> Path:
+    """``source`` at ``target`` without copying where possible (hard link), whole or not at all.
+
+    ``fresh``: ``target`` is new, in a folder only this run writes (a spool or staging folder that
+    appears whole or not at all): linked straight to its name, without a temporary one.
+    """
+    if fresh:
+        try:
+            target.unlink(missing_ok=True)  # never write through an earlier link to another file's samples
+            try:
+                os.link(source, target)
+            except OSError:  # another file system, or one without hard links
+                shutil.copyfile(source, target)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot write ({exc.strerror})") from None
+        return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)

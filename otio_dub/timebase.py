@@ -40,8 +40,12 @@ def _round_half_up(x: Fraction) -> int:
 
 
 def frame_to_sample(frame: int, rate: Fraction, sample_rate: int = SAMPLE_RATE) -> int:
-    """Sample index of the first sample of absolute ``frame`` (exact, no running sums)."""
-    return _round_half_up(Fraction(frame) * sample_rate / rate)
+    """Sample index of the first sample of absolute ``frame`` (exact, no running sums).
+
+    ``frame * sample_rate / rate`` rounded half up, in integers (no Fraction per call: a feature's
+    plan asks this some ten thousand times)."""
+    num, den = rate.numerator, rate.denominator
+    return (2 * frame * sample_rate * den + num) // (2 * num)
 
 
 def sample_to_frame_ceil(sample: int, rate: Fraction, sample_rate: int = SAMPLE_RATE) -> int:

@@ -119,10 +119,11 @@ def test_a_warm_re_dub_links_what_the_previous_dub_made(tmp_path, tools, monkeyp
 
 
 
-def test_a_cached_take_found_damaged_where_it_is_read_is_forgotten_with_one_line(tmp_path, tools):
-    """A warm dub links cached takes without scanning them; the one that turns out to hold NaNs when
-    its line media is written stops the run with one line naming the line, writes nothing, and is
-    forgotten, so the next run speaks that line again and delivers."""
+@pytest.mark.parametrize("damage", ["nan", "header"])
+def test_a_cached_take_found_damaged_where_it_is_read_is_forgotten_with_one_line(tmp_path, tools, damage):
+    """A warm dub links cached takes without opening them (their size is checked); the one that turns
+    out to hold NaNs, or no readable take, when its line media is written stops the run with one line
+    naming the line, writes nothing, and is forgotten, so the next run speaks that line again."""
     import numpy as np
 
     from otio_dub.cache import RenderCache
@@ -134,9 +135,13 @@ def test_a_cached_take_found_damaged_where_it_is_read_is_forgotten_with_one_line
     store = RenderCache(tmp_path / "cache")
     path = store._path(row["key"])
     store.close()
-    take = np.load(path)
-    take[len(take) // 2] = np.nan
-    np.save(path, take)
+    if damage == "nan":
+        take = np.load(path)
+        take[len(take) // 2] = np.nan
+        np.save(path, take)
+    else:  # same size, the header overwritten
+        with path.open("r+b") as fh:
+            fh.write(b"\x00" * 16)
 
     with pytest.raises(OtioDubError, match=rf"^{row['id']}: its take in the render cache .* was damaged .* forgotten"):
         otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "b", options)  # a new folder: every take is read

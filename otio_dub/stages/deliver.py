@@ -106,7 +106,7 @@ def _deliver_media(plan: DubPlan, placed: list[PlacedLine], staging: Path, loud:
                        time_reference=where, description=description, length=length) if p.rendered.identity else ""
         old = plan.out / p.clip.media_url
         if key and previous.get(p.clip.media_url) == key and _whole(old, length):
-            link_into(old, staging / p.clip.media_url)
+            link_into(old, staging / p.clip.media_url, fresh=True)
         else:
             finish_line(p.rendered.spooled, staging / p.clip.media_url, gain, where, description, length)
         p.rendered.spooled.unlink()
@@ -126,8 +126,8 @@ def _forgotten(plan: DubPlan, placed: list[PlacedLine], exc: DamagedTake) -> Out
         cache.forget(line.rendered.identity)
     finally:
         cache.close()
-    return OutputError(f"{line.line_id}: its take in the render cache {cache.folder} was damaged (samples that are "
-                       "not numbers) and is forgotten; run the dub again to speak it anew")
+    return OutputError(f"{line.line_id}: its take in the render cache {cache.folder} was damaged ({exc.why}) and is "
+                       "forgotten; run the dub again to speak it anew")
 
 
 def _previous_media(out: Path) -> dict[str, str]:

@@ -77,7 +77,7 @@ def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] |
             if cache is not None:
                 stored = cache.put(job.key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
                 if spool is not None:  # the take is written once: its spool entry is the cache's file, linked
-                    rendered = _linked(rendered, link_into(stored, spool / f"{job.line.id}.npy"))
+                    rendered = _linked(rendered, link_into(stored, spool / f"{job.line.id}.npy", fresh=True))
             done[job.index] = _spool(rendered, spool)
             if progress:
                 progress(len(done), total, by_job[job.index].line)
@@ -113,7 +113,7 @@ def _known(lj: LineJob, old: Fitted | None, cache: RenderCache | None, fresh: bo
     if spool is not None and (found := cache.locate(key)) is not None:
         path, meta = found
         take = Fitted(np.zeros(0, np.float32), fit.FitPlan(**meta["plan"]), meta["report"])
-        return Rendered(lj, take, "cache", link_into(path, spool / f"{lj.line.id}.npy"), key)
+        return Rendered(lj, take, "cache", link_into(path, spool / f"{lj.line.id}.npy", fresh=True), key)
     if spool is None and (hit := cache.get(key)) is not None:
         return Rendered(lj, Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache", identity=key)
     return None
