@@ -130,11 +130,15 @@ def time_stretch(audio: np.ndarray, factor: float, rate: int = SAMPLE_RATE, leng
     ``semitones`` shifts pitch in the same pass, formants kept (a character's cast pitch).
 
     Rubber Band's output can be a few hundred samples off; with ``length`` the result is exactly
-    that long (its own trailing silence trimmed first, then the stretch redone if speech is longer).
+    that long (its own trailing silence trimmed first, then the stretch redone if speech is longer),
+    and the stretch is ``audio.size / length`` whatever ``factor`` says: a factor measured at another
+    rate misses by a sample or two, which cost a second Rubber Band pass on a third of the lines.
     """
     import pedalboard
 
     target = length if length is not None else int(round(audio.size / factor))
+    if length is not None and length > 0 and audio.size:
+        factor = audio.size / length
     out = audio
     for _ in range(3):
         out = pedalboard.time_stretch(

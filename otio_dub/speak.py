@@ -59,8 +59,9 @@ pin_onnxruntime_threads()
 #: How a take is made (bumped when the same inputs give other samples): 4 = rate passes read off the voice's
 #: response curve, aimed mid-band; resampling in numpy; onnxruntime on one thread. 6 = a take within
 #: ``ACCEPT_STRETCH`` of its target is accepted and stretched; takes trimmed at the engine's rate.
-#: 7 = the residual stretch (and cast pitch) done at the engine's rate, before resampling.
-FIT_MODEL = 7
+#: 7 = the residual stretch (and cast pitch) done at the engine's rate, before resampling. 8 = a stretch to a
+#: given length is exactly that ratio (one Rubber Band pass); piper's first pass at its predicted rate.
+FIT_MODEL = 8
 
 #: The residual Rubber Band stretch a take may need and still be accepted without another synthesis
 #: (a fraction of its length, either way). Each pass saved is a whole synthesis, and a corrected pass

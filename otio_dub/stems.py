@@ -32,7 +32,7 @@ import opentimelineio as otio
 
 from .character_levels import CharacterLevels, measure_characters, mix_peaks
 from .errors import InputError, OtioDubError, OutputError
-from .loudness import Loudness, Meter, channel_weights, loudness_of, to_db
+from .loudness import Loudness, Meter, TruePeak, channel_weights, loudness_of, to_db
 from .render import BLOCK, BwfWriter, Placement, mix_spans, read_bext, write_text_atomic
 from .stem_reuse import MANIFEST as STEMS_MANIFEST
 from .stem_reuse import STEMS_VERSION, inputs_key, link_into, load_manifest, mix_identity, reusable
@@ -105,7 +105,7 @@ class LoudnessPlan:
     gains_db: dict[Key, float]
     set_by: str  # "target", "true_peak", or "unmeasured" (nothing above the gate: no gain)
     dialogue: float  # the DIALOGUE loudness the gains give, LKFS
-    dialogue_true_peak: float  # and its true peak, dBTP
+    dialogue_true_peak: float  # and its true peak, dBTP (NaN until the stems render measures it, where it could not bind)
     measured: dict[Key, float]  # each character's own loudness before any gain, LKFS
     inputs: str = ""  # the key of what it was measured from (stem_reuse.inputs_key)
     levels: _Levels | None = field(default=None, compare=False, repr=False)  # measured here, not read back
@@ -268,24 +268,46 @@ def _measure_plan(placements: Sequence[tuple[str, str, Placement]], total: int, 
                 for i, key in enumerate(keys)}
     weights = [10 ** (relative[key] / 20) for key in keys]
     energies = levels.mix(weights)
-    peak, sample_peak = mix_peaks(groups, total, weights, block)
-    integrated, true_peak = energies.integrated(), to_db(peak)
-    if not math.isfinite(integrated):
+    if not math.isfinite(energies.integrated()):
         log.warning("dialogue has nothing above the -70 LKFS gate: no loudness gain applied")
-        return LoudnessPlan(target, limit, {k: 0.0 for k in keys}, "unmeasured", integrated, true_peak, measured)
+        peak = to_db(mix_peaks(groups, total, weights, block)[0])
+        return LoudnessPlan(target, limit, {k: 0.0 for k in keys}, "unmeasured", energies.integrated(), peak, measured)
     common = energies.gain_for(target)
-    set_by = "target"
-    ceiling = limit - _TRUE_PEAK_MARGIN_DB - true_peak
-    if common > ceiling:
-        common, set_by = ceiling, "true_peak"
+    peaks = _dialogue_peaks(groups, total, weights, levels, limit - _TRUE_PEAK_MARGIN_DB - common,
+                            options.mode != "none", block)
+    set_by, true_peak = "target", math.nan
+    if peaks is not None:
+        true_peak = to_db(peaks[0])
+        if common > limit - _TRUE_PEAK_MARGIN_DB - true_peak:
+            common, set_by = limit - _TRUE_PEAK_MARGIN_DB - true_peak, "true_peak"
     level = energies.scaled(common).integrated()
     gains = {key: relative[key] + common for key in keys}
     if set_by == "true_peak":
         log.warning("the true-peak limit (%.1f dBTP) set the dialogue level: DIALOGUE %.1f LKFS, %.1f LU under "
                     "the %.1f LKFS target", limit, level, target - level, target)
     scale = 10 ** (common / 20)
+    dialogue_peaks = (peaks[0] * scale, peaks[1] * scale) if peaks is not None else None
     return LoudnessPlan(target, limit, gains, set_by, level, true_peak + common, measured,
-                        levels=_Levels(keys, levels, (peak * scale, sample_peak * scale)))
+                        levels=_Levels(keys, levels, dialogue_peaks))
+
+
+def _dialogue_peaks(groups: list[list[Placement]], total: int, weights: list[float], levels: CharacterLevels,
+                    headroom: float, deferrable: bool, block: int) -> tuple[float, float] | None:
+    """The DIALOGUE's (true, sample) peak at ``weights``, linear; None when it cannot reach the limit
+    (``headroom`` dB over it, at the relative gains) and the DIALOGUE stem, measuring it as it is
+    written, will tell. The bound: the mix's true peak is at most the sum of its parts' (weighted)."""
+    bound = sum(w * peak for w, peak in zip(weights, levels.peaks, strict=True))
+    if deferrable and to_db(bound) <= headroom:
+        return None
+    return mix_peaks(groups, total, weights, block)
+
+
+def _completed(plan: LoudnessPlan | None, files: dict[str, StemFile]) -> LoudnessPlan | None:
+    """``plan`` with the DIALOGUE's true peak measured by the stems render, where the plan left it
+    to that render (it could not bind the level)."""
+    if plan is None or not math.isnan(plan.dialogue_true_peak) or "DIALOGUE" not in files:
+        return plan
+    return replace(plan, dialogue_true_peak=files["DIALOGUE"].measured.true_peak)
 
 
 @dataclass(frozen=True)
@@ -294,45 +316,55 @@ class _Levels:
 
     keys: list[Key]
     characters: CharacterLevels
-    dialogue_peaks: tuple[float, float]  # the DIALOGUE's true and sample peak at the plan's gains, linear
+    dialogue_peaks: tuple[float, float] | None  # the DIALOGUE's true and sample peak at the plan's gains, linear
 
     def known(self, plan: LoudnessPlan, keys: list[Key]) -> dict[Key | str, Loudness]:
-        """Each character stem's and the DIALOGUE's measurement at the plan's gains (the same keys only)."""
+        """Each character stem's and the DIALOGUE's measurement at the plan's gains (the same keys only;
+        the DIALOGUE's peaks NaN where the plan left them to the render)."""
         if keys != self.keys:
             return {}
         gains = [plan.linear(key) for key in keys]
         known: dict[Key | str, Loudness] = {key: self.characters.loudness(i, gains[i]) for i, key in enumerate(keys)}
-        known["DIALOGUE"] = loudness_of(self.characters.mix(gains), *self.dialogue_peaks)
+        known["DIALOGUE"] = loudness_of(self.characters.mix(gains), *(self.dialogue_peaks or (math.nan, math.nan)))
         return known
 
 
 class _Output:
-    """One stem being written and measured (unless ``known``: what the loudness plan measured already)."""
+    """One stem being written and measured, unless ``known``: what the loudness plan measured already
+    (its peaks NaN: those alone are measured here)."""
 
     def __init__(self, name: str, path: Path, writer: BwfWriter, channels: int, gain_db: float | None,
                  known: Loudness | None = None) -> None:
         self.name, self.path, self.writer, self.channels, self.gain_db = name, path, writer, channels, gain_db
         self.meter = Meter(SAMPLE_RATE, channels, channel_weights(channels)) if known is None else None
+        self.peaks = TruePeak(channels) if known is not None and math.isnan(known.true_peak) else None
         self.clipped = 0
         self.measured: Loudness | None = known
 
     def write(self, block: np.ndarray) -> None:
-        if self.measured is None or self.measured.sample_peak > 0.0:  # known under full scale: nothing clips
+        if self.measured is None or not self.measured.sample_peak <= 0.0:  # known under full scale: nothing clips
             self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
         self.writer.write(block)
         if self.meter is not None:
             self.meter.feed(block)
+        if self.peaks is not None:
+            self.peaks.feed(block)
 
     def silence(self, n: int) -> None:
         """``n`` samples of silence: neither computed nor measured sample by sample."""
         self.writer.write_silence(n)
         if self.meter is not None:
             self.meter.feed_silence(n)
+        if self.peaks is not None:
+            self.peaks.feed_silence(n)
 
     def finish(self) -> Loudness:
         """The stem's measurement (measured now, unless known), also written into its bext chunk."""
         if self.meter is not None:
             self.measured = self.meter.result()
+        if self.peaks is not None:
+            self.measured = replace(self.measured, true_peak=to_db(self.peaks.finish()),
+                                    sample_peak=to_db(self.peaks.sample_peak))
         self.writer.set_loudness(self.measured)
         return self.measured
 
@@ -425,6 +457,7 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
         if out.clipped:
             log.warning("%s: %d samples over full scale were clipped (true peak %.1f dBTP)",
                         out.path.name, out.clipped, out.measured.true_peak)
+    result.plan = _completed(plan, result.files)
     return result
 
 
@@ -546,6 +579,7 @@ def dub_stems(out: Path, placements: Sequence[tuple[str, str, Placement]], total
     else:
         known = plan.levels.known(plan, _keys(placements)) if plan is not None and plan.levels is not None else None
         result = render_stems(folder, placements, total, time_reference, title, options, None, mix, known=known)
+    plan = _completed(plan, result.files)
     result.plan = plan
     if plan is not None:  # the gains are in the media; report them with the character stems
         for k, name in result.names.items():

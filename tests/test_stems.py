@@ -147,6 +147,8 @@ def test_demo_dialogue_is_on_target_and_under_the_true_peak_limit(demo, tools):
     files = section["files"]
     assert files["DIALOGUE"]["integrated_lkfs"] == pytest.approx(measured, abs=0.01)
     assert files["DIALOGUE"]["true_peak_dbtp"] == pytest.approx(tools.true_peak_dbtp(dialogue), abs=0.01)
+    # far under the limit, the plan left the DIALOGUE's true peak to the stem's write: the same figure
+    assert section["loudness"]["dialogue_true_peak_dbtp"] == files["DIALOGUE"]["true_peak_dbtp"]
     assert section["loudness"]["target_lkfs"] == -27.0 and section["loudness"]["true_peak_limit_dbtp"] == -2.0
     assert section["loudness"]["level_set_by"] == "target"
     for name in ("ANNA", "MARCUS", "NARRATOR", "DIALOGUE"):
@@ -593,7 +595,8 @@ def _dub_stems(out: Path, placements, total, previous=None, title="scene", optio
     plan = plan_loudness(placements, total, options, previous=previous)
     # as a dub delivers them: each line's media carries its character's gain
     gained = [(lang, c, replace(p, gain=p.gain * plan.linear((lang, c)))) for lang, c, p in placements]
-    return plan, dub_stems(out, gained, total, 1234, title, options, plan, None, previous=previous)
+    result = dub_stems(out, gained, total, 1234, title, options, plan, None, previous=previous)
+    return result.plan, result  # the plan as the render completed it (the DIALOGUE's true peak)
 
 
 def test_unchanged_inputs_reuse_the_previous_stems_and_plan(tmp_path, monkeypatch):
