@@ -226,6 +226,10 @@ def watched(command: list[str]) -> dict:
 
 
 def run_child(task: dict) -> dict:
+    """One dub in a fresh interpreter, timed from a settled disk: the gigabytes the previous run wrote
+    are flushed first (os.sync), so a run is not charged for its predecessor's writeback."""
+    if hasattr(os, "sync"):
+        os.sync()
     return watched([sys.executable, __file__, "--child", json.dumps(task)])
 
 

@@ -317,25 +317,26 @@ class Meter:
 
     def ring_out(self, n: int, keep: bool = True) -> np.ndarray | None:
         """``n`` zero samples as :meth:`feed_silence` takes them, returning their K-weighted output
-        ``(n, channels)``: earlier samples ringing out, then zeros (None when the filter was at rest)."""
+        ``(m, channels)`` for the first ``m <= n`` samples, while earlier samples ring out (the rest is
+        zeros); None when the filter was at rest."""
         if n <= 0:
             return None
         if self._tp is not None:
             self._tp.feed_silence(n)
-        out = np.zeros((n, self.channels)) if keep and self._zi.any() else None
+        parts = []
         tp, self._tp = self._tp, None
         pos = 0
         try:
             while pos < n and self._zi.any():
                 step = min(n - pos, self._segment)
                 filtered = self.filter(np.zeros((step, self.channels)))
-                if out is not None and filtered is not None:
-                    out[pos: pos + step] = filtered
+                if keep:
+                    parts.append(filtered if filtered is not None else np.zeros((step, self.channels)))
                 pos += step
         finally:
             self._tp = tp
         self._accumulate(None, n - pos)
-        return out
+        return np.concatenate(parts) if parts else None
 
     def _accumulate(self, squares: np.ndarray | None, n: int) -> None:
         """Add ``n`` samples of K-weighted squares (None: all zero) to the 100 ms segments."""

@@ -337,7 +337,7 @@ def read_bext(path: str | Path) -> Bext:
 
 
 def read_span(path: str | Path, first: int, stop: int) -> np.ndarray:
-    """Samples ``[first, stop)`` of a mono take (float32 ``.npy``, memory-mapped) or audio file, as
+    """Samples ``[first, stop)`` of a mono take (float32 ``.npy``, only the span read) or audio file, as
     float32; fewer where the file ends sooner."""
     if Path(path).suffix == ".npy":  # a take, maybe from the cache, whose file nobody had opened yet
         span = _npy_span(path, first, stop)

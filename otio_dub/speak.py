@@ -173,7 +173,7 @@ def _measured_passes(passes: _Passes, window: fit.Window, policy: fit.FitPolicy,
                      responses: str | Path | None) -> _Goal:
     """Speak at natural pace, plan from its length, then correct through the voice's response curve."""
     engine = passes.engine
-    natural = dict(passes.history).get(1.0) or passes.speak(1.0)
+    natural = next((n for s, n in passes.history if abs(s - 1.0) < 1e-4), None) or passes.speak(1.0)
     if natural == 0:
         raise EngineError(f"{passes.line.origin}: engine {engine.info.name!r} produced no speech for "
                           f"{passes.line.text[:40]!r}")
@@ -351,40 +351,37 @@ def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semit
                  policy: fit.FitPolicy, tolerance: int) -> str:
     """Everything a take depends on but its window: a take may move only when this is unchanged."""
     return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=_voice_identity(spec), speed=float(speed),
-                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=_policy_fields(policy),
+                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
                     tolerance=tolerance, fit_model=FIT_MODEL)
-
-
-@functools.lru_cache(maxsize=64)
-def _policy_fields(policy: fit.FitPolicy) -> dict:
-    """A policy's fields (asked once per line: kept per policy; callers only serialise them)."""
-    return asdict(policy)
 
 
 def _voice_identity(spec: VoiceSpec) -> dict:
     """A voice as keys see it: its fields, a voice given as a file by that file's content."""
-    voice = dict(_spec_fields(spec))
+    voice = asdict(spec)
     path = Path(spec.voice).expanduser() if spec.voice else None
     if path is not None and path.is_file():
-        parts = [(str(part), part.stat().st_size, part.stat().st_mtime_ns) if part.is_file() else (str(part), -1, -1)
-                 for part in (path, path.with_name(path.name + ".json"))]
-        voice["voice"] = _file_fingerprint(tuple(parts))
+        voice["voice"] = _file_fingerprint(tuple(_file_state(part) for part in (path, path.with_name(path.name + ".json"))))
     return voice
 
 
-@functools.lru_cache(maxsize=64)
-def _spec_fields(spec: VoiceSpec) -> dict:
-    return asdict(spec)
+def _file_state(path: Path) -> tuple[str, int, int, int, int]:
+    """What tells a file's content changed without reading it: path, size, inode, mtime and ctime (a
+    rewrite moves ctime even when a copy keeps size and mtime); size -1 when there is no file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), -1, 0, 0, 0)
+    return (str(path), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns) if path.is_file() else (str(path), -1, 0, 0, 0)
 
 
 @functools.lru_cache(maxsize=16)
-def _file_fingerprint(parts: tuple[tuple[str, int, int], ...]) -> str:
-    """SHA-256 of a voice model and its config beside it (same file anywhere = same key). Kept by
-    path, size and modification time: a feature's every line names the same 60 MB model."""
+def _file_fingerprint(parts: tuple[tuple[str, int, int, int, int], ...]) -> str:
+    """SHA-256 of a voice model and its config beside it (same file anywhere = same key), kept by
+    :func:`_file_state`: a feature's every line names the same 60 MB model."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name, size, _ in parts:
+    for name, size, *_ in parts:
         if size >= 0:
             with open(name, "rb") as fh:
                 for block in iter(lambda fh=fh: fh.read(1 << 20), b""):

@@ -2,8 +2,8 @@
 
 A stem is exactly the timeline's length and starts at its start timecode (bext TimeReference), so
 it lands in place when imported by timecode. Every stem of a render is written in one streamed
-pass over the timeline (:func:`render_stems`), each with its loudness and true peak measured as it
-is written.
+pass over the timeline (:func:`render_stems`), with its loudness and true peak: those the loudness
+plan derived already (:mod:`otio_dub.character_levels`), the others measured as it is written.
 
 Loudness (:func:`plan_loudness`) sets one gain per character for the whole programme, never per
 line: first every character is brought to the target on its own (measured BS.1770 over the whole
@@ -236,9 +236,11 @@ def plan_loudness(placements: Sequence[tuple[str, str, Placement]], total: int, 
                   block: int = BLOCK, previous: Path | None = None) -> LoudnessPlan:
     """One gain per (language, character): equal loudness each, then DIALOGUE on target or on the limit.
 
-    Two streamed passes over the line media: each character's loudness, then the DIALOGUE's
-    loudness and true peak at the relative gains. Loudness follows a common gain exactly (gates
-    included, see SegmentEnergies.gain_for) and true peak scales with it, so no third pass is needed.
+    One streamed pass over the line media measures each character (:func:`measure_characters`); the
+    DIALOGUE's loudness at any gains follows from it. Its true peak takes a second pass only where the
+    characters' peaks could reach the limit; else the DIALOGUE stem measures it as it is written
+    (:func:`_completed`). Loudness follows a common gain exactly (gates included, see
+    SegmentEnergies.gain_for) and true peak scales with it, so no further pass is needed.
     ``previous``: an earlier dub's output folder; its plan is taken when made from the same inputs.
     """
     if options.loudness is None:
@@ -372,7 +374,8 @@ class _Output:
 def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]], total: int, time_reference: int,
                  title: str, options: StemOptions, plan: LoudnessPlan | None = None, mix: MixSource | None = None,
                  block: int = BLOCK, known: dict[Key | str, Loudness] | None = None) -> StemsResult:
-    """Write the stems (and the full mix) into ``folder`` in one streamed pass, measuring each.
+    """Write the stems (and the full mix) into ``folder`` in one streamed pass, measuring each one
+    the loudness plan has not measured already.
 
     Character stems (``--stems character``), one stem per language when there are several, the
     ``DIALOGUE`` sum, and ``MIX`` (dialogue over the M&E) when ``mix`` is given. ``plan`` gains are

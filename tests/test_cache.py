@@ -756,3 +756,19 @@ def test_prune_never_follows_a_symlink_out_of_the_cache(tmp_path):
     store.prune(None)
     store.close()
     assert all(v.exists() for v in victims)
+
+
+def test_a_take_one_sample_short_is_not_located(tmp_path):
+    """locate judges a take by its file's size (no header parsed): a file one sample short is damaged,
+    forgotten, and a miss."""
+    from otio_dub.cache import RenderCache
+
+    store = RenderCache(tmp_path)
+    key = "cd" * 32
+    meta = {"plan": {"status": "fit", "speed": 1.0, "speech_samples": 90, "offset": 0, "media_samples": 100,
+                     "needed_speed": 1.0, "borrowed": 0}, "report": {}}
+    path = store.put(key, np.zeros(100, np.float32), meta)
+    assert store.locate(key) == (path, meta)
+    path.write_bytes(path.read_bytes()[:-4])
+    assert store.locate(key) is None and not path.exists()
+    store.close()

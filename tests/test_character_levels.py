@@ -93,3 +93,18 @@ def test_block_size_does_not_change_the_measurement(scene):
     small, large = measure_characters(groups, total, block=4801), measure_characters(groups, total)
     np.testing.assert_allclose(small.mix((1.0, 2.0, 0.5)).values, large.mix((1.0, 2.0, 0.5)).values, rtol=1e-9, atol=1e-15)
     assert small.peaks == pytest.approx(large.peaks, abs=1e-12)
+
+
+def test_lines_ending_together_ring_out_together(tmp_path):
+    """Two characters stop on the same sample and nobody speaks after: their tails still ring together
+    into the silence, and that counts in the mix's energies too."""
+    rng = np.random.default_rng(11)
+    groups = []
+    for who, (start, seconds) in enumerate([(1.0, 1.0), (1.5, 0.5)]):
+        path = tmp_path / f"{who}.npy"
+        np.save(path, (rng.standard_normal(int(seconds * RATE)) * 0.2).astype(np.float32))  # no fade: a hard stop
+        groups.append([Placement(path, int(start * RATE), int(seconds * RATE))])
+    total = 4 * RATE
+    levels = measure_characters(groups, total, block=48000)
+    direct = _direct(groups, total, (1.0, 0.7)).energies().values
+    np.testing.assert_allclose(levels.mix((1.0, 0.7)).values, direct, rtol=1e-9, atol=1e-15)

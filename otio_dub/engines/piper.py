@@ -57,7 +57,7 @@ class PiperEngine:
         except PackageNotFoundError:
             piper_version = "unknown"
         # takes are fitted otherwise with the duration predictor than without it: keys must differ
-        self._timed = importlib.util.find_spec("onnx") is not None
+        self._timed = _onnx_works()
         piper_version += " +durations" if self._timed else ""
         self._default = self._voice(DEFAULT_VOICE) if DEFAULT_VOICE in _bundled() else None
         rate = self._default.config.sample_rate if self._default is not None else 22050
@@ -258,6 +258,19 @@ def _duration_session(model: Path) -> object | None:
     except Exception as exc:  # noqa: BLE001 - an unusual export: fit by measuring, as without onnx
         log.debug("piper voice %s: no duration predictor (%s)", model.name, exc)
         return None
+
+
+def _onnx_works() -> bool:
+    """Whether the onnx package imports (an install broken by another protobuf raises more than ImportError)."""
+    if importlib.util.find_spec("onnx") is None:
+        return False
+    try:
+        import onnx  # noqa: F401
+        from onnx.utils import Extractor  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any failure: fit by measuring, and say why in the debug log
+        log.debug("piper: onnx does not import (%s): lines are fitted by measuring", exc)
+        return False
+    return True
 
 
 def _reads_scales(name: str, made: dict) -> bool:

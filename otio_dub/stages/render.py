@@ -77,7 +77,7 @@ def render_lines(plan: DubPlan, executor: Executor | Callable[[int], Executor] |
             if cache is not None:
                 stored = cache.put(job.key, fitted.media, {"plan": asdict(fitted.plan), "report": fitted.report})
                 if spool is not None:  # the take is written once: its spool entry is the cache's file, linked
-                    rendered = _linked(rendered, link_into(stored, spool / f"{job.line.id}.npy", fresh=True))
+                    rendered = _linked_from_cache(rendered, stored, spool)
             done[job.index] = _spool(rendered, spool)
             if progress:
                 progress(len(done), total, by_job[job.index].line)
@@ -117,6 +117,15 @@ def _known(lj: LineJob, old: Fitted | None, cache: RenderCache | None, fresh: bo
     if spool is None and (hit := cache.get(key)) is not None:
         return Rendered(lj, Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"]), "cache", identity=key)
     return None
+
+
+def _linked_from_cache(r: Rendered, stored: Path, spool: Path) -> Rendered:
+    """``r`` spooled as a link to its file in the render cache; written from memory if that file is
+    already gone (another run pruned the cache meanwhile)."""
+    try:
+        return _linked(r, link_into(stored, spool / f"{r.job.line.id}.npy", fresh=True))
+    except OutputError:
+        return r  # _spool writes it
 
 
 def _linked(r: Rendered, path: Path) -> Rendered:
