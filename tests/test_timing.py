@@ -139,3 +139,26 @@ def test_speed_for_picks_the_step_nearest_the_aim():
         assert abs(length(speed) - aim) == abs(best - aim)
     assert fit.speed_for(length, 10, 0.4, 2.5) == 2.5  # too short to reach: the fastest allowed
     assert fit.speed_for(length, 10 ** 6, 0.4, 2.5) == 0.4
+
+
+def test_the_cut_predictor_is_stored_once_and_loaded_after(piper, tmp_path, monkeypatch):
+    """Cutting the predictor loads the whole model (a worker's memory peak): it is cut once, stored by
+    the model's content under the voice cache, and later processes only load the stored part."""
+    from otio_dub import piper_voices
+    from otio_dub.engines import piper as piper_module
+
+    monkeypatch.setenv("OTIO_DUB_VOICES", str(tmp_path))
+    model = piper._paths("joe")[0]
+    first = piper_module._duration_session(model)
+    stored = list((piper_voices.cache_root() / "durations").glob("*.onnx"))
+    assert first is not None and len(stored) == 1
+    assert stored[0].stat().st_size < model.stat().st_size / 2  # the encoder and duration predictor only
+
+    def no_cut(*args):
+        raise AssertionError("cut again although stored")
+
+    monkeypatch.setattr(piper_module, "_cut_predictor", no_cut)
+    again = piper_module._duration_session(model)
+    feed = {"input": np.array([[1, 0, 35, 0, 61, 0, 2]], dtype=np.int64), "input_lengths": np.array([7], dtype=np.int64),
+            "scales": np.array([0.0, 1.0, 0.0], dtype=np.float32)}
+    assert np.array_equal(first.run(None, feed)[0], again.run(None, feed)[0])

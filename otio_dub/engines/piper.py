@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -226,38 +227,98 @@ class PiperTiming:
         return max(0, self.samples(speed) - int(edges) * self.hop)
 
 
+#: Bumped when the cut-out duration predictor would come out otherwise (the stored ones are then cut again).
+_PREDICTOR_VERSION = 1
+
+
 def _duration_session(model: Path) -> object | None:
     """An onnxruntime session computing a piper model's unscaled phoneme widths, or None.
 
     The widths are the input of the ``Mul`` by length scale that feeds the graph's one ``Ceil``
-    (the tensor piper's own ``patch_voice_with_alignment`` finds the same way); the subgraph up to
-    it is cut out with onnx's Extractor. One thread, as every render session: a width's last bit
-    decides a ceil, so it must not depend on the thread count.
+    (the tensor piper's own ``patch_voice_with_alignment`` finds the same way); the nodes and weights
+    it depends on are cut out into a model of their own. Cutting means loading the whole model
+    with onnx (some 170 MB at its peak), so the cut is stored, by the model's content, under the
+    voice cache (``durations/``) and every later process, every render worker, loads only that
+    (26 MB for a medium voice). One thread, as every render session: a width's last bit decides a
+    ceil, so it must not depend on the thread count.
     """
     try:
-        import onnx
         import onnxruntime
-        from onnx.utils import Extractor
     except ImportError:
         return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
     try:
-        graph = onnx.load(str(model))
-        made = {out: node for node in graph.graph.node for out in node.output}
-        ceils = [node for node in graph.graph.node if node.op_type == "Ceil"]
-        scaled = made.get(ceils[0].input[0]) if len(ceils) == 1 else None
-        if scaled is None or scaled.op_type != "Mul":
-            return None
-        widths = [name for name in scaled.input if not _reads_scales(name, made)]
-        inputs = [i.name for i in graph.graph.input if i.name in ("input", "input_lengths", "scales", "sid")]
-        if len(widths) != 1:
-            return None
-        part = Extractor(graph).extract_model(inputs, widths)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        return onnxruntime.InferenceSession(part.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        stored = _stored_predictor(model)
+        if stored is not None:
+            return onnxruntime.InferenceSession(stored, options, providers=["CPUExecutionProvider"])
+        part = _cut_predictor(model)
+        return None if part is None else onnxruntime.InferenceSession(part, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - an unusual export: fit by measuring, as without onnx
         log.debug("piper voice %s: no duration predictor (%s)", model.name, exc)
         return None
+
+
+def _stored_predictor(model: Path) -> bytes | None:
+    """The cut predictor of ``model`` from the voice cache, cut and stored there first if missing;
+    None where that folder cannot be used (then it is cut in memory, each process)."""
+    import hashlib
+
+    from filelock import FileLock, Timeout
+
+    digest = hashlib.sha256()
+    with model.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    path = piper_voices.cache_root() / "durations" / f"{digest.hexdigest()}-{_PREDICTOR_VERSION}.onnx"
+    try:
+        if path.is_file():
+            return path.read_bytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{path}.lock", timeout=300):
+            if not path.is_file():  # another process may have cut it meanwhile
+                part = _cut_predictor(model)
+                if part is None:
+                    return None
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+                tmp.write_bytes(part)
+                os.replace(tmp, path)
+            return path.read_bytes()
+    except (OSError, Timeout) as exc:
+        log.debug("piper: duration predictor not stored (%s)", exc)
+        return None
+
+
+def _cut_predictor(model: Path) -> bytes | None:
+    """The widths' part of a piper model, serialised; None when its graph is not piper's."""
+    import onnx
+
+    graph = onnx.load(str(model))
+    made = {out: node for node in graph.graph.node for out in node.output}
+    ceils = [node for node in graph.graph.node if node.op_type == "Ceil"]
+    scaled = made.get(ceils[0].input[0]) if len(ceils) == 1 else None
+    if scaled is None or scaled.op_type != "Mul":
+        return None
+    widths = [name for name in scaled.input if not _reads_scales(name, made)]
+    if len(widths) != 1:
+        return None
+    weights = {init.name: init for init in graph.graph.initializer}
+    needed, stack, seen = [], [widths[0]], set()
+    while stack:  # every node the widths depend on, back to the inputs and weights
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in made:
+            needed.append(made[name])
+            stack.extend(i for i in made[name].input if i)
+    order = {id(node): n for n, node in enumerate(graph.graph.node)}
+    nodes = sorted({id(node): node for node in needed}.values(), key=lambda node: order[id(node)])
+    part = onnx.helper.make_graph(
+        nodes, "piper-durations", [i for i in graph.graph.input if i.name in seen],
+        [onnx.helper.make_tensor_value_info(widths[0], onnx.TensorProto.FLOAT, None)],
+        [weights[name] for name in sorted(seen & weights.keys())])
+    return onnx.helper.make_model(part, opset_imports=graph.opset_import, ir_version=graph.ir_version).SerializeToString()
 
 
 def _onnx_works() -> bool:
@@ -266,7 +327,6 @@ def _onnx_works() -> bool:
         return False
     try:
         import onnx  # noqa: F401
-        from onnx.utils import Extractor  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - any failure: fit by measuring, and say why in the debug log
         log.debug("piper: onnx does not import (%s): lines are fitted by measuring", exc)
         return False
