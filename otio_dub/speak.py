@@ -156,7 +156,7 @@ def fit_line(engine: Engine, line: Line, voice: VoiceSpec, window: fit.Window, p
     """
     passes = _Passes(engine, line, voice, speed)
     timing = getattr(engine, "timing", None) if engine.info.speed_range else None
-    timing = timing(line.text, voice) if timing is not None else None
+    timing = timing(line.text, voice, responses) if timing is not None else None
     goal = _timed_passes(passes, timing, window, policy, tolerance // 2) if timing is not None else None
     if goal is None:
         goal = _measured_passes(passes, window, policy, tolerance // 2, responses)

@@ -105,7 +105,7 @@ class _Wrapped:
         self.spoken.append(speed)
         return self.engine.synthesize(text, voice, speed)
 
-    def timing(self, text: str, voice: VoiceSpec) -> _Timing:
+    def timing(self, text: str, voice: VoiceSpec, store: object = None) -> _Timing:
         return _Timing(self.engine, text, voice, self.off)
 
 
@@ -143,14 +143,12 @@ def test_speed_for_picks_the_step_nearest_the_aim():
 
 def test_the_cut_predictor_is_stored_once_and_loaded_after(piper, tmp_path, monkeypatch):
     """Cutting the predictor loads the whole model (a worker's memory peak): it is cut once, stored by
-    the model's content under the voice cache, and later processes only load the stored part."""
-    from otio_dub import piper_voices
+    the model's content in the render cache folder, and later processes only load the stored part."""
     from otio_dub.engines import piper as piper_module
 
-    monkeypatch.setenv("OTIO_DUB_VOICES", str(tmp_path))
     model = piper._paths("joe")[0]
-    first = piper_module._duration_session(model)
-    stored = list((piper_voices.cache_root() / "durations").glob("*.onnx"))
+    first = piper_module._duration_session(model, tmp_path)
+    stored = list((tmp_path / "durations").glob("*.onnx"))
     assert first is not None and len(stored) == 1
     assert stored[0].stat().st_size < model.stat().st_size / 2  # the encoder and duration predictor only
 
@@ -158,7 +156,7 @@ def test_the_cut_predictor_is_stored_once_and_loaded_after(piper, tmp_path, monk
         raise AssertionError("cut again although stored")
 
     monkeypatch.setattr(piper_module, "_cut_predictor", no_cut)
-    again = piper_module._duration_session(model)
+    again = piper_module._duration_session(model, tmp_path)
     feed = {"input": np.array([[1, 0, 35, 0, 61, 0, 2]], dtype=np.int64), "input_lengths": np.array([7], dtype=np.int64),
             "scales": np.array([0.0, 1.0, 0.0], dtype=np.float32)}
     assert np.array_equal(first.run(None, feed)[0], again.run(None, feed)[0])

@@ -94,7 +94,8 @@ class Engine(Protocol):
 
 class Timing(Protocol):
     """How long one text will be at any speed, known before it is spoken (an engine may offer
-    ``timing(text, voice) -> Timing | None``; piper does, from its duration predictor)."""
+    ``timing(text, voice, store=None) -> Timing | None``, ``store`` a folder it may keep what it
+    derives in; piper does, from its duration predictor)."""
 
     sample_rate: int
 

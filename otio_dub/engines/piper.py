@@ -155,19 +155,20 @@ class PiperEngine:
         audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
         return Take(audio, piper_voice.config.sample_rate)
 
-    def timing(self, text: str, voice: VoiceSpec) -> PiperTiming | None:
+    def timing(self, text: str, voice: VoiceSpec, store: str | Path | None = None) -> PiperTiming | None:
         """How long ``text`` will be at any speed, from the voice's duration predictor alone.
 
         One run of the model's encoder and duration predictor (about a tenth of a synthesis) gives
         every phoneme's width; a take at ``speed`` is then ``hop x sum(ceil(width / speed))`` samples,
         exactly, as the full model computes it. None without the ``onnx`` package or for a voice
-        whose graph does not have piper's single ``Ceil`` of scaled widths.
+        whose graph does not have piper's single ``Ceil`` of scaled widths. ``store``: a folder (the
+        render cache) where the cut predictor is kept for every later process.
         """
         if not self._timed:
             return None
         self.check(voice)
         name = voice.voice or DEFAULT_VOICE
-        predictor = self._predictor(name)
+        predictor = self._predictor(name, store)
         if predictor is None:
             return None
         piper_voice = self._voice(name)
@@ -187,11 +188,11 @@ class PiperEngine:
                 widths.append(np.asarray(width, dtype=np.float32).reshape(-1))
         return PiperTiming(tuple(widths), config.hop_length, config.sample_rate)
 
-    def _predictor(self, name: str) -> object | None:
+    def _predictor(self, name: str, store: str | Path | None) -> object | None:
         """The voice's duration predictor as its own onnxruntime session (built once per voice)."""
         with self._lock:
             if name not in self._predictors:
-                self._predictors[name] = _duration_session(self._paths(name)[0])
+                self._predictors[name] = _duration_session(self._paths(name)[0], store)
             return self._predictors[name]
 
 
@@ -231,16 +232,17 @@ class PiperTiming:
 _PREDICTOR_VERSION = 1
 
 
-def _duration_session(model: Path) -> object | None:
+def _duration_session(model: Path, store: str | Path | None = None) -> object | None:
     """An onnxruntime session computing a piper model's unscaled phoneme widths, or None.
 
     The widths are the input of the ``Mul`` by length scale that feeds the graph's one ``Ceil``
     (the tensor piper's own ``patch_voice_with_alignment`` finds the same way); the nodes and weights
     it depends on are cut out into a model of their own. Cutting means loading the whole model
-    with onnx (some 170 MB at its peak), so the cut is stored, by the model's content, under the
-    voice cache (``durations/``) and every later process, every render worker, loads only that
-    (26 MB for a medium voice). One thread, as every render session: a width's last bit decides a
-    ceil, so it must not depend on the thread count.
+    with onnx (some 170 MB at its peak), so with a ``store`` folder (the render cache) the cut is kept
+    there by the model's content (``durations/``) and every later process, every render worker,
+    loads only that (26 MB for a medium voice); without one, each process cuts it in memory. One
+    thread, as every render session: a width's last bit decides a ceil, so it must not depend on
+    the thread count.
     """
     try:
         import onnxruntime
@@ -249,7 +251,7 @@ def _duration_session(model: Path) -> object | None:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     try:
-        stored = _stored_predictor(model)
+        stored = _stored_predictor(model, Path(store).expanduser()) if store else None
         if stored is not None:
             return onnxruntime.InferenceSession(stored, options, providers=["CPUExecutionProvider"])
         part = _cut_predictor(model)
@@ -259,8 +261,8 @@ def _duration_session(model: Path) -> object | None:
         return None
 
 
-def _stored_predictor(model: Path) -> bytes | None:
-    """The cut predictor of ``model`` from the voice cache, cut and stored there first if missing;
+def _stored_predictor(model: Path, store: Path) -> bytes | None:
+    """The cut predictor of ``model`` from ``store``/durations, cut and stored there first if missing;
     None where that folder cannot be used (then it is cut in memory, each process)."""
     import hashlib
 
@@ -270,7 +272,7 @@ def _stored_predictor(model: Path) -> bytes | None:
     with model.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    path = piper_voices.cache_root() / "durations" / f"{digest.hexdigest()}-{_PREDICTOR_VERSION}.onnx"
+    path = store / "durations" / f"{digest.hexdigest()}-{_PREDICTOR_VERSION}.onnx"
     try:
         if path.is_file():
             return path.read_bytes()
