@@ -52,6 +52,7 @@ class PiperEngine:
             raise EngineError(_INSTALL) from exc
         self._loaded: dict[str, object] = {}
         self._predictors: dict[str, object | None] = {}
+        self._checked: dict[str, int] = {}  # voices checked but not kept: their speaker counts
         self._lock = threading.Lock()
         try:
             piper_version = version("piper-tts")
@@ -60,8 +61,9 @@ class PiperEngine:
         # takes are fitted otherwise with the duration predictor than without it: keys must differ
         self._timed = _onnx_works()
         piper_version += " +durations" if self._timed else ""
-        self._default = self._voice(DEFAULT_VOICE) if DEFAULT_VOICE in _bundled() else None
-        rate = self._default.config.sample_rate if self._default is not None else 22050
+        # the default voice's config, not the voice: the driver, which never speaks, need not hold its model
+        self._default = self._config(DEFAULT_VOICE) if DEFAULT_VOICE in _bundled() else None
+        rate = int(self._default.get("audio", {}).get("sample_rate", 22050)) if self._default else 22050
         # length_scale 0.4-2.5 keeps piper intelligible; the fit's bounds are far inside it
         self.info = EngineInfo("piper", rate, True, (0.4, 2.5), f"piper-tts {piper_version}")
 
@@ -85,16 +87,20 @@ class PiperEngine:
         return model, config
 
     def _voice(self, name: str) -> object:
+        """The voice ``name``, loaded once for this process."""
         with self._lock:
             if name not in self._loaded:
-                from piper import PiperVoice
-
-                model, config = self._paths(name)
-                try:
-                    self._loaded[name] = PiperVoice.load(model, config_path=config)
-                except Exception as exc:  # onnxruntime / JSON errors: name the voice file
-                    raise EngineError(f"cannot load piper voice {model}: {exc}") from None
+                self._loaded[name] = self._load(name)
             return self._loaded[name]
+
+    def _load(self, name: str) -> object:
+        from piper import PiperVoice
+
+        model, config = self._paths(name)
+        try:
+            return PiperVoice.load(model, config_path=config)
+        except Exception as exc:  # onnxruntime / JSON errors: name the voice file
+            raise EngineError(f"cannot load piper voice {model}: {exc}") from None
 
     def languages(self) -> list[str]:
         """Languages of the installed piper voices."""
@@ -122,9 +128,21 @@ class PiperEngine:
             raise EngineError(f"piper voice {name!r}: unreadable config ({exc})") from None
 
     def check(self, voice: VoiceSpec) -> None:
-        """Raise EngineError unless the voice loads and has the speaker asked for."""
-        loaded = self._voice(voice.voice or DEFAULT_VOICE)
-        speakers = loaded.config.num_speakers
+        """Raise EngineError unless the voice loads and has the speaker asked for.
+
+        A voice this process has not spoken with is loaded to check it and let go again: the process
+        that checks a cast (the driver) never speaks, and a voice model is some 100 MB it would hold
+        while the render workers hold their own.
+        """
+        name = voice.voice or DEFAULT_VOICE
+        with self._lock:
+            loaded = self._loaded.get(name)
+        if loaded is None and name not in self._checked:
+            self._checked[name] = self._load(name).config.num_speakers
+        self._speaker_ok(voice, loaded.config.num_speakers if loaded is not None else self._checked[name])
+
+    @staticmethod
+    def _speaker_ok(voice: VoiceSpec, speakers: int) -> None:
         if voice.speaker is not None and not 0 <= voice.speaker < max(1, speakers):
             raise EngineError(f"piper voice {voice.voice!r} has {speakers} speaker(s); no speaker {voice.speaker}")
 
@@ -137,15 +155,15 @@ class PiperEngine:
         if pool:
             voice, speaker = pool[index % len(pool)]
             return VoiceSpec(voice=voice, lang=lang, speaker=speaker)
-        speakers = self._default.config.num_speakers if self._default is not None else 1
+        speakers = int(self._default.get("num_speakers", 1)) if self._default else 1
         return VoiceSpec(voice=DEFAULT_VOICE, lang=lang, speaker=index % speakers if speakers > 1 else None)
 
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> Take:
         """Speak ``text``: ``length_scale = 1 / speed``, zero noise, native sample rate, no normalising."""
         from piper import SynthesisConfig
 
-        self.check(voice)
         piper_voice = self._voice(voice.voice or DEFAULT_VOICE)
+        self._speaker_ok(voice, piper_voice.config.num_speakers)
         speakers = piper_voice.config.num_speakers
         config = SynthesisConfig(
             speaker_id=voice.speaker if speakers > 1 else None, length_scale=1.0 / speed,
@@ -166,12 +184,12 @@ class PiperEngine:
         """
         if not self._timed:
             return None
-        self.check(voice)
         name = voice.voice or DEFAULT_VOICE
+        piper_voice = self._voice(name)
+        self._speaker_ok(voice, piper_voice.config.num_speakers)
         predictor = self._predictor(name, store)
         if predictor is None:
             return None
-        piper_voice = self._voice(name)
         config = piper_voice.config
         speaker = (voice.speaker if voice.speaker is not None else config.default_speaker_id) \
             if config.num_speakers > 1 else None
