@@ -160,3 +160,24 @@ def test_the_cut_predictor_is_stored_once_and_loaded_after(piper, tmp_path, monk
     feed = {"input": np.array([[1, 0, 35, 0, 61, 0, 2]], dtype=np.int64), "input_lengths": np.array([7], dtype=np.int64),
             "scales": np.array([0.0, 1.0, 0.0], dtype=np.float32)}
     assert np.array_equal(first.run(None, feed)[0], again.run(None, feed)[0])
+
+
+def test_a_predicted_take_is_the_same_in_a_fresh_process(piper, tmp_path):
+    """Workers are fresh processes (pool, Ray): the predictor's widths, hence the rate chosen and the
+    take, must not depend on which process ran it (onnxruntime sums on one thread in both)."""
+    import subprocess
+    import sys
+
+    voice = piper.default_voice("en", 0)
+    window = Window(samples=50 * FRAME)
+    line = Line("x", 0, 50, "A", "en", TEXTS[2])
+    here = fit_line(piper, line, voice, window, FitPolicy(), FRAME, semitones=2.0, responses=tmp_path / "a")
+    code = ("import sys, numpy as np; from otio_dub.engines import get_engine; from otio_dub.fit import FitPolicy, Window; "
+            "from otio_dub.lines import Line; from otio_dub.speak import fit_line; e = get_engine('piper'); "
+            f"f = fit_line(e, Line('x', 0, 50, 'A', 'en', {TEXTS[2]!r}), e.default_voice('en', 0), Window(samples={50 * FRAME}), "
+            f"FitPolicy(), {FRAME}, semitones=2.0, responses=sys.argv[2]); np.save(sys.argv[1], f.media)")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "take.npy"), str(tmp_path / "b")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert here.report["passes"] == 1
+    assert np.load(tmp_path / "take.npy").tobytes() == here.media.tobytes()
