@@ -279,31 +279,25 @@ def _duration_session(model: Path, store: str | Path | None = None) -> object | 
         return None
 
 
-def _stored_predictor(model: Path, store: Path) -> bytes | None:
-    """The cut predictor of ``model`` from ``store``/durations, cut and stored there first if missing;
-    None where that folder cannot be used (then it is cut in memory, each process)."""
-    import hashlib
-
+def _stored_predictor(model: Path, store: Path) -> str | None:
+    """The file of ``model``'s cut predictor in ``store``/durations, cut and stored there first if
+    missing; None where that folder cannot be used (then it is cut in memory, each process).
+    Raises LookupError when the model's graph is not piper's (nothing to cut)."""
     from filelock import FileLock, Timeout
 
-    digest = hashlib.sha256()
-    with model.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    path = store / "durations" / f"{digest.hexdigest()}-{_PREDICTOR_VERSION}.onnx"
+    path = store / "durations" / f"{piper_voices._sha256(model)}-{_PREDICTOR_VERSION}.onnx"
     try:
-        if path.is_file():
-            return path.read_bytes()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{path}.lock", timeout=300):
-            if not path.is_file():  # another process may have cut it meanwhile
-                part = _cut_predictor(model)
-                if part is None:
-                    return None
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-                tmp.write_bytes(part)
-                os.replace(tmp, path)
-            return path.read_bytes()
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(f"{path}.lock", timeout=300):
+                if not path.is_file():  # another process may have cut it meanwhile
+                    part = _cut_predictor(model)
+                    if part is None:
+                        raise LookupError(f"{model.name}: no Ceil of scaled widths")
+                    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+                    tmp.write_bytes(part)
+                    os.replace(tmp, path)
+        return str(path)  # onnxruntime reads the file itself: no copy of it held in this process
     except (OSError, Timeout) as exc:
         log.debug("piper: duration predictor not stored (%s)", exc)
         return None
