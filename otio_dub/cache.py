@@ -17,6 +17,7 @@ agree with each other is forgotten and rendered again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -171,9 +172,16 @@ def checked_take(audio: object, meta: object, samples: bool = True) -> str | Non
 
 def npy_bytes(samples: int) -> int:
     """The size of the ``.npy`` file ``np.save`` writes for ``samples`` mono float32 samples."""
+    return _npy_header(len(str(samples))) + 4 * samples
+
+
+@functools.cache
+def _npy_header(digits: int) -> int:
+    """The ``.npy`` header's size for a shape of that many digits (it is padded to 64 bytes, so only
+    the digits can change it): asked once per take a warm dub links."""
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (samples,)})
-    return header.tell() + 4 * samples
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** (digits - 1),)})
+    return header.tell()
 
 
 def checked_meta(meta: object) -> str | None:
@@ -271,27 +279,27 @@ class RenderCache:
         if row is None:
             self.misses += 1
             return None
-        audio = None
+        audio, path = None, self._path(key)
         try:
             meta = json.loads(row[0])
             if read:
-                audio = np.load(self._path(key), allow_pickle=False)
+                audio = np.load(path, allow_pickle=False)
                 problem = checked_take(audio, meta)
             elif (problem := checked_meta(meta)) is None \
-                    and self._path(key).stat().st_size != npy_bytes(meta["plan"]["media_samples"]):
+                    and os.stat(path).st_size != npy_bytes(meta["plan"]["media_samples"]):
                 # not the size np.save gives (another numpy may pad its header otherwise): read the header
-                problem = checked_take(np.load(self._path(key), mmap_mode="r", allow_pickle=False), meta, samples=False)
+                problem = checked_take(np.load(path, mmap_mode="r", allow_pickle=False), meta, samples=False)
         except (OSError, ValueError, EOFError, TypeError):  # missing, truncated, empty or not JSON
             problem = "its file or index entry is unreadable"
         if problem is not None:
             log.warning("render cache: take %s… is damaged (%s): rendered again", key[:12], problem)
             self._db.execute("DELETE FROM takes WHERE key = ?", (key,))
-            self._path(key).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
             self.misses += 1
             return None
         self._used.append(key)  # recorded in one transaction at close: one commit per take cost more than the take
         self.hits += 1
-        return self._path(key), audio, meta
+        return path, audio, meta
 
     def forget(self, key: str) -> None:
         """Drop a take found damaged after :meth:`locate` handed it out: the next run renders it again."""

@@ -344,20 +344,27 @@ def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones
     borrowable = min(window.free_after, policy.max_borrow_ms * 48) if policy.overflow == "borrow" else 0
     if delivery is None:
         delivery = delivery_key(engine, text, spec, speed, semitones, gain_db, policy, tolerance)
-    return make_key(delivery=delivery, window=asdict(replace(window, free_after=borrowable)))
+    return make_key(delivery=delivery, window=dict(vars(replace(window, free_after=borrowable))))  # flat: asdict's deep copy buys nothing
 
 
 def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
                  policy: fit.FitPolicy, tolerance: int) -> str:
     """Everything a take depends on but its window: a take may move only when this is unchanged."""
     return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=_voice_identity(spec), speed=float(speed),
-                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=asdict(policy),
+                    semitones=float(semitones), gain_db=float(gain_db), text=text, policy=_fields(policy),
                     tolerance=tolerance, fit_model=FIT_MODEL)
+
+
+@functools.lru_cache(maxsize=64)
+def _fields(value: object) -> dict:
+    """``asdict`` of a frozen dataclass, once per value: a feature keys thousands of lines with the
+    same few voices and one policy. Callers must not change the dict they get."""
+    return asdict(value)
 
 
 def _voice_identity(spec: VoiceSpec) -> dict:
     """A voice as keys see it: its fields, a voice given as a file by that file's content."""
-    voice = asdict(spec)
+    voice = dict(_fields(spec))
     path = Path(spec.voice).expanduser() if spec.voice else None
     if path is not None and path.is_file():
         voice["voice"] = _file_fingerprint(tuple(_file_state(part) for part in (path, path.with_name(path.name + ".json"))))

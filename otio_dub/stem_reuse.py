@@ -115,10 +115,13 @@ def link_into(source: Path, target: Path, fresh: bool = False) -> Path:
     """
     if fresh:
         try:
-            target.unlink(missing_ok=True)  # never write through an earlier link to another file's samples
             try:
-                os.link(source, target)
-            except OSError:  # another file system, or one without hard links
+                os.link(source, target)  # a fresh name: linked at once (one call per take on a warm dub)
+            except FileExistsError:  # never write through an earlier link to another file's samples
+                target.unlink()
+                _link_or_copy(source, target)
+            except OSError:
+                target.unlink(missing_ok=True)
                 shutil.copyfile(source, target)
         except OSError as exc:
             raise OutputError(f"{target}: cannot write ({exc.strerror})") from None
@@ -128,11 +131,16 @@ def link_into(source: Path, target: Path, fresh: bool = False) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         os.close(fd)
         os.unlink(tmp)
-        try:
-            os.link(source, tmp)
-        except OSError:  # another file system, or one without hard links
-            shutil.copyfile(source, tmp)
+        _link_or_copy(source, tmp)
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"{target}: cannot write ({exc.strerror})") from None
     return target
+
+
+def _link_or_copy(source: Path, target: str | Path) -> None:
+    """A hard link at ``target`` (absent), or a copy on another file system or one without links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

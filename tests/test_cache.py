@@ -772,3 +772,14 @@ def test_a_take_one_sample_short_is_not_located(tmp_path):
     path.write_bytes(path.read_bytes()[:-4])
     assert store.locate(key) is None and not path.exists()
     store.close()
+
+
+@pytest.mark.parametrize("samples", [0, 1, 9, 10, 99_999, 100_000, 480_000, 12_345_678])
+def test_npy_bytes_is_the_size_np_save_writes(tmp_path, samples):
+    """locate trusts a take by size alone: the size it expects must be np.save's for every length
+    (the header size is worked out once per digit count)."""
+    from otio_dub.cache import npy_bytes
+
+    path = tmp_path / "t.npy"
+    np.save(path, np.zeros(samples, np.float32))
+    assert npy_bytes(samples) == path.stat().st_size

@@ -581,3 +581,29 @@ def test_frame_rates_place_lines_on_exact_samples(tools, fresh_dub, rate, start_
         at = tools.abs_sample(abs_in, rate) - stem_start
         first = first_loud(dialogue, at - frame_len, at + 48000)
         assert first is not None and abs(first - at) <= frame_len, (row["id"], first, at)
+
+
+@pytest.mark.parametrize("value", [
+    {"text": "Ça va — «oui» 日本語", "n": -3, "big": 2**62, "f": 0.1, "neg": -369.4, "b": True, "none": None,
+     "nested": {"list": [1, "a", 2.5, [True]], "empty": {}}, "key": "d57c9f41"},
+    {"odd": float("nan")},  # JSON cannot carry it: OTIO converts it its own way
+])
+@pytest.mark.parametrize("pyany", [True, False])
+def test_dub_clip_metadata_is_what_otio_makes_of_the_dict(monkeypatch, value, pyany):
+    """The dub clips' metadata goes through OTIO's JSON reader (a workaround for its slow Python
+    conversion): the clip must serialize exactly as with the plain dictionary, also where OTIO has
+    no PyAny to take it whole."""
+    import math
+
+    from otio_dub import apply
+
+    if not pyany:
+        monkeypatch.setattr(apply, "_PyAny", None)
+    fast = otio.schema.Clip(name="c", metadata={"otio_dub": apply.otio_metadata(value)})
+    plain = otio.schema.Clip(name="c", metadata={"otio_dub": value})
+    if any(isinstance(v, float) and math.isnan(v) for v in value.values()):
+        assert math.isnan(fast.metadata["otio_dub"]["odd"])
+        return
+    assert otio.adapters.write_to_string(fast, "otio_json") == otio.adapters.write_to_string(plain, "otio_json")
+    assert list(fast.metadata["otio_dub"]["nested"]["list"])[:3] == [1, "a", 2.5]
+    assert fast.metadata["otio_dub"]["text"] == value["text"] and fast.metadata["otio_dub"]["big"] == 2**62

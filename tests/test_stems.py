@@ -644,3 +644,28 @@ def test_any_changed_input_renders_the_stems_again(tmp_path, change):
         assert again.files[name].path.read_bytes() == f.path.read_bytes()
         if change != "missing":
             assert again.files[name].path.stat().st_ino != (tmp_path / "a" / "stems" / f.path.name).stat().st_ino
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+@pytest.mark.parametrize("links", [True, False])
+def test_link_into_replaces_a_name_without_writing_through_it(tmp_path, monkeypatch, fresh, links):
+    """A target already linked to another file is replaced, never written through (that file keeps its
+    bytes); where hard links fail (another file system) the source is copied."""
+    import errno
+    import os
+
+    from otio_dub.stem_reuse import link_into
+
+    source, other, target = tmp_path / "take.npy", tmp_path / "other.npy", tmp_path / "spool.npy"
+    source.write_bytes(b"new samples")
+    other.write_bytes(b"someone else's")
+    os.link(other, target)
+    if not links:
+        def no_link(src, dst, *args, **kwargs):
+            if os.path.exists(dst):
+                raise FileExistsError(errno.EEXIST, "File exists", str(dst))
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        monkeypatch.setattr(os, "link", no_link)
+    assert link_into(source, target, fresh=fresh) == target
+    assert target.read_bytes() == b"new samples" and other.read_bytes() == b"someone else's"
+    assert (target.stat().st_ino == source.stat().st_ino) is links
