@@ -68,6 +68,21 @@ def test_synthesis_is_deterministic(piper, joe_take):
     np.testing.assert_array_equal(again.audio, joe_take.audio)
 
 
+def test_voice_speaks_as_piper_loads_it(piper, joe_take):
+    """The engine builds the voice itself (a session without onnxruntime's memory arena; load takes
+    no options): the samples are those of ``PiperVoice.load``'s voice, bit for bit."""
+    from piper import PiperVoice, SynthesisConfig
+
+    from otio_dub.engines.piper import _bundled
+
+    model, config = _bundled()["joe"]
+    theirs = PiperVoice.load(model, config_path=config)
+    settings = SynthesisConfig(length_scale=1.0, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False, volume=1.0)
+    audio = np.concatenate([c.audio_float_array for c in theirs.synthesize(TEXT, settings)]).astype(np.float32)
+    np.testing.assert_array_equal(audio, joe_take.audio)
+    assert piper._voice("joe").session.get_session_options().enable_cpu_mem_arena is False
+
+
 def test_voices_lists_joe(piper):
     voices = piper.voices()
     joe = [v for v in voices if v.id == "joe"]
