@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -219,7 +219,14 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
     if tb.rate != old_tb.rate:
         raise InputError(str(new_cut), f"is at {float(tb.rate):g} fps but the dub is at {float(old_tb.rate):g} fps")
     pairs = match(new_lines, old_lines)
-    reuse = _cached_takes(pairs, options)
+    with CachedTakes(pairs, options.cache) as reuse:
+        return _conform(new_cut, script, out_dir, options, pairs, reuse, reset, old_tb, old_dub, tb, fmt)
+
+
+def _conform(new_cut: str | Path | otio.schema.Timeline, script: str | Path | None, out_dir: str | Path,
+             options: DubOptions, pairs: list, reuse: CachedTakes, reset: bool, old_tb: TimeBase,
+             old_dub: str | Path, tb: TimeBase, fmt: str) -> ConformResult:
+    """The dub of the new cut with the old takes in ``reuse``, and its conform.json."""
     edited = {} if reset else {line.id: old for line, old in pairs if line and old and old.edited}
     adjust = (lambda timeline: carry_edits(timeline, edited, tb)) if edited else None
     outcome: dict[str, object] = {}
@@ -275,22 +282,50 @@ def check_old_dub_kept(old_dub: str | Path, out_dir: str | Path, name: str) -> N
                                        "write it to another folder (-o)")
 
 
-def _cached_takes(pairs: list[tuple[Line | None, OldLine | None]], options: DubOptions) -> dict[str, Fitted]:
-    """The old takes of kept and moved lines, from the render cache (missing ones are fitted again)."""
-    reuse: dict[str, Fitted] = {}
-    if not options.cache:
-        return reuse
-    cache = RenderCache(options.cache)
-    try:
+class CachedTakes(Mapping):
+    """The old takes of kept and moved lines by new line id, read from the render cache when asked.
+
+    Which lines have one is known up front (each take's index entry and file size, as a warm dub
+    checks them); the samples are read only when the render stage places the line, and not kept:
+    a feature's 1,000 takes held at once were 1.5 GB of a conform. A take found damaged by then is
+    missing (the line is fitted again). Close it (or use it as a context manager) when done.
+    """
+
+    def __init__(self, pairs: list[tuple[Line | None, OldLine | None]], folder: str | Path | None) -> None:
+        self._cache = RenderCache(folder) if folder else None
+        self._keys: dict[str, str] = {}
         for line, old in pairs:
-            if line is None or old is None or _kind(line, old) not in ("kept", "moved") or not old.key:
+            if self._cache is None or line is None or old is None or not old.key \
+                    or _kind(line, old) not in ("kept", "moved"):
                 continue
-            hit = cache.get(old.key)
-            if hit is not None:
-                reuse[line.id] = Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"])
-    finally:
-        cache.close()
-    return reuse
+            if self._cache.locate(old.key) is not None:
+                self._keys[line.id] = old.key
+
+    def __getitem__(self, line_id: str) -> Fitted:
+        hit = self._cache.get(self._keys[line_id]) if self._cache is not None else None
+        if hit is None:
+            raise KeyError(line_id)
+        return Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"])
+
+    def __contains__(self, line_id: object) -> bool:
+        return line_id in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def __enter__(self) -> CachedTakes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def carry_edits(timeline: otio.schema.Timeline, edited: dict[str, OldLine], tb: TimeBase) -> None:

@@ -224,3 +224,26 @@ def test_a_take_in_another_voice_is_never_reused(tools, tmp_path, old_dub):
     for row in fresh.lines:  # what conform placed for ANNA is what a fresh dub in the new voice gives
         if row["character"] == "ANNA":
             assert (tmp_path / "d2" / row["media"]).read_bytes()[700:] == (tmp_path / "d3" / row["media"]).read_bytes()[700:]
+
+
+def test_old_takes_are_read_when_placed_and_never_held(tools, tmp_path, old_dub):
+    """Conform knows up front which old takes the cache has, but reads each only when asked and keeps
+    none (a feature's takes at once were 1.5 GB); one damaged meanwhile is missing, so fitted again."""
+    from otio_dub.conform import CachedTakes, match
+    from otio_dub.lines import find_lines
+
+    old, options = old_dub
+    _, old_lines = read_old_dub(old.timeline_path)
+    new_lines = find_lines(_cut(tools, [(24, 72), (126, 180), (190, 250), (270, 320), (340, 400)], name="cut2"))
+    with CachedTakes(match(new_lines, old_lines), options.cache) as takes:
+        assert sorted(takes) == sorted(line.id for line in new_lines) and len(takes) == 5
+        first = takes[new_lines[0].id]
+        assert first.media.size == first.plan.media_samples
+        assert takes[new_lines[0].id].media is not first.media  # read again: nothing kept
+        key = next(old for old in old_lines if old.line_id == new_lines[1].id).key
+        npy = next((Path(options.cache) / "objects").rglob(f"{key}.npy"))
+        npy.write_bytes(npy.read_bytes()[:-400])  # damaged after the mapping was made
+        assert new_lines[1].id in takes and takes.get(new_lines[1].id) is None
+    result = conform(old.timeline_path, _cut(tools, [(24, 72), (126, 180), (190, 250), (270, 320), (340, 400)],
+                                             name="cut2"), tmp_path / "d2", options=options)
+    assert result.dub.takes == {"reused": 4, "synthesized": 1}
