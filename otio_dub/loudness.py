@@ -17,10 +17,24 @@ and the 3 s short-term windows are whole sums of those 100 ms segments.
 from __future__ import annotations
 
 import math
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def prefetch() -> None:
+    """Import the K-weighting filter's module (scipy.signal: 1.3 s, it pulls in scipy.stats) on a
+    background thread, for a process that measures loudness after waiting on its render workers:
+    the import then costs no wall time. Importing it later on any thread simply waits for this one."""
+    if "scipy.signal" not in sys.modules:
+        threading.Thread(target=_import_filter, name="otio-dub-prefetch", daemon=True).start()
+
+
+def _import_filter() -> None:
+    import scipy.signal  # noqa: F401
 
 ABSOLUTE_GATE = -70.0
 RELATIVE_GATE = -10.0

@@ -19,6 +19,7 @@ from .cache import RenderCache
 from .errors import InputError, OtioDubError, OutputError
 from .executors import Executor, SerialExecutor
 from .lines import Line
+from .loudness import prefetch
 from .options import DubOptions
 from .outdir import OutputFolder
 from .speak import Fitted, delivery_key, fit_line, fit_reused, take_key
@@ -74,15 +75,13 @@ def dub(
 def executor_for(options: DubOptions) -> Callable[[int], Executor]:
     """The render stage's executor, chosen once the number of takes to speak is known."""
     def make(missing: int) -> Executor:
-        if options.ray:
-            from .executors import make_executor
-
-            return make_executor(options.jobs, options.ray)
-        if missing < SERIAL_BELOW or options.jobs == 1:
+        if not options.ray and (missing < SERIAL_BELOW or options.jobs == 1):
             return SerialExecutor()
         from .executors import make_executor
 
-        return make_executor(options.jobs, None)
+        if missing and options.stems.mode != "none":
+            prefetch()  # the stems' meter, imported while this process waits on the workers
+        return make_executor(options.jobs, options.ray or None)
 
     return make
 

@@ -7,6 +7,7 @@ number (frames since midnight), ``round(frame * 48000 / rate)`` computed with ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -60,7 +61,16 @@ def sample_to_frame_ceil(sample: int, rate: Fraction, sample_rate: int = SAMPLE_
 
 def frames_of(time: otio.opentime.RationalTime, rate: Fraction) -> int:
     """A RationalTime as the nearest whole frame at ``rate`` (OTIO values may be floats)."""
-    return _round_half_up(Fraction(time.value) * rate / exact_rate(time.rate))
+    value, own = time.value, _exact_rate_of(time.rate)
+    if own == rate and value.is_integer():  # a whole frame at the timeline's own rate: most clips
+        return int(value)
+    return _round_half_up(Fraction(value) * rate / own)
+
+
+@functools.lru_cache(maxsize=64)
+def _exact_rate_of(rate: float) -> Fraction:
+    """:func:`exact_rate` of an OTIO rate, once per rate (a feature asks it for every clip edge)."""
+    return exact_rate(rate)
 
 
 def is_drop_frame_rate(rate: Fraction) -> bool:

@@ -219,3 +219,21 @@ def test_true_peak_between_samples_at_the_edge_of_silence_is_kept(tools):
     ref.feed(np.concatenate([edge, np.zeros(RATE)]))
     assert meter.result().true_peak == ref.result().true_peak
     assert meter.result().true_peak > meter.result().sample_peak
+
+
+def test_prefetch_imports_the_meter_filter_in_the_background():
+    """A dub waiting on its render workers imports scipy.signal (1.3 s) meanwhile, on a thread; a warm
+    re-dub, which measures nothing, never imports it. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import sys, threading\n"
+            "import otio_dub\n"
+            "from otio_dub.loudness import prefetch\n"
+            "assert 'scipy.signal' not in sys.modules, 'imported before it was asked for'\n"
+            "prefetch()\n"
+            "[t.join() for t in threading.enumerate() if t.name == 'otio-dub-prefetch']\n"
+            "assert 'scipy.signal' in sys.modules\n"
+            "prefetch()\n"
+            "assert not [t for t in threading.enumerate() if t.name == 'otio-dub-prefetch']\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
