@@ -215,7 +215,8 @@ def conform(old_dub: str | Path, new_cut: str | Path | otio.schema.Timeline, out
     fmt = options.to or ("otio" if isinstance(new_cut, otio.schema.Timeline) else format_of(new_cut))
     name = (new_cut.name or "timeline") if isinstance(new_cut, otio.schema.Timeline) else Path(new_cut).stem
     check_old_dub_kept(old_dub, out_dir, name)
-    tb, new_lines = collect_lines(source, script, options, where=None if isinstance(new_cut, otio.schema.Timeline) else str(new_cut))
+    tb, new_lines = collect_lines(source, script, options, where=None if isinstance(new_cut, otio.schema.Timeline) else str(new_cut),
+                                  checked=True)
     if tb.rate != old_tb.rate:
         raise InputError(str(new_cut), f"is at {float(tb.rate):g} fps but the dub is at {float(old_tb.rate):g} fps")
     pairs = match(new_lines, old_lines)

@@ -8,6 +8,7 @@ line naming the file and the item, before the clock, the stems or any allocation
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
@@ -132,10 +133,26 @@ def control_character(text: str) -> str | None:
 
     A NUL would cut a name short in C strings (track names, WAV chunks); none is ever speakable.
     """
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Cs") and not char.isspace():
-            return f"U+{ord(char):04X}"
-    return None
+    found = _CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def _control_pattern() -> re.Pattern:
+    """Unicode's control (Cc: U+0000-001F, U+007F-009F) and surrogate (Cs: U+D800-DFFF) characters
+    but white space, as one character class: searched in C, where a loop asking unicodedata per
+    character was a tenth of a warm re-dub's planning."""
+    codes = [c for c in (*range(0xA0), *range(0xD800, 0xE000))
+             if unicodedata.category(chr(c)) in ("Cc", "Cs") and not chr(c).isspace()]
+    runs: list[list[int]] = []
+    for code in codes:  # consecutive code points as ranges
+        if runs and code == runs[-1][1] + 1:
+            runs[-1][1] = code
+        else:
+            runs.append([code, code])
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in runs) + "]")
+
+
+_CONTROL = _control_pattern()
 
 
 def _kind(value: object) -> str:

@@ -353,6 +353,7 @@ def find_lines(
     script_offset: int = 0,
     lang: str | None = "en",
     dialogue_tracks: Sequence[str] = (),
+    checked: bool = False,
 ) -> list[Line]:
     """All dialogue lines of ``timeline``, in record order, found in this order of precedence:
     clip metadata; ``CHARACTER: text`` markers on dialogue clips; script events (tied to the
@@ -360,8 +361,11 @@ def find_lines(
 
     ``script_offset`` is the frame, relative to the timeline start, where script time zero falls.
     With ``lang=None`` lines that name no language keep ``None`` for the caller to resolve.
+    ``checked``: the caller has passed ``timeline`` through :func:`check_timeline` already (it walks
+    every item: a tenth of a second on a feature).
     """
-    check_timeline(timeline)
+    if not checked:
+        check_timeline(timeline)
     tb = timebase_of(timeline)
     record = _Record(timeline, tb)
     raw = _metadata_lines(record, tb, resolve_tracks(timeline, dialogue_tracks), lang)

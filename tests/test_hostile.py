@@ -379,3 +379,19 @@ def test_the_tagging_hook_never_makes_a_read_fail(tmp_path, case, monkeypatch):
     clip = next(c for c in timeline.find_clips() if c.name == "dia_001")
     expected = "Hello there." if case == "metadata is text" else GOOD
     assert clip.metadata["otio_dub"] == expected
+
+
+def test_control_characters_are_unicodes_own():
+    """The control-character check is a regular expression (speed): it must find exactly Unicode's
+    Cc and Cs characters that are not white space, in every plane, and the first of them."""
+    import unicodedata
+
+    from otio_dub.limits import control_character
+
+    def by_definition(char: str) -> bool:
+        return unicodedata.category(char) in ("Cc", "Cs") and not char.isspace()
+
+    wrong = [code for code in range(0x110000) if (control_character(chr(code)) is not None) != by_definition(chr(code))]
+    assert wrong == []
+    assert control_character("Line\t one\r\n\x1c\x85 fine") is None  # white space, however odd, is not refused
+    assert control_character("a\x07b\x00") == "U+0007" and control_character("x\ud800") == "U+D800"

@@ -21,6 +21,7 @@ from ..engines import DEFAULT_ENGINE, get_engine
 from ..errors import InputError, TimelineError
 from ..formats import check_writable, format_of
 from ..guide import guide_pads
+from ..limits import check_timeline
 from ..lines import Line, duration_frames, find_lines, timebase_of
 from ..options import DubOptions
 from ..script import ScriptEvent, read_script
@@ -75,6 +76,7 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     """Read and check every input, find the lines and plan each one's render."""
     if isinstance(timeline, otio.schema.Timeline):
         source, name, base, fmt, inputs = timeline, timeline.name or "timeline", None, options.to or "otio", []
+        check_timeline(source)  # where it enters, before any clock is made of it (read_timeline checks a file)
     else:
         source, name = read_timeline(timeline, options.rate, options.start, options.drop_frame), Path(timeline).stem
         base, fmt, inputs = Path(timeline).resolve().parent, options.to or format_of(timeline), [Path(timeline)]
@@ -82,7 +84,8 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
         raise InputError("-o", "the output folder is empty: name a folder")
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}_dub"
     mix = check_mix_with(options.stems.mix_with) if options.stems.mix_with else None
-    tb, lines = collect_lines(source, script, options, where=str(timeline) if not isinstance(timeline, otio.schema.Timeline) else None)
+    tb, lines = collect_lines(source, script, options, where=str(timeline) if not isinstance(timeline, otio.schema.Timeline) else None,
+                              checked=True)
     check_writable(fmt, tb)
     total_frames = duration_frames(source, tb)
     cast = cast_of(options)
@@ -160,13 +163,14 @@ def clip_extent(tb: TimeBase, line: Line, media_samples: int) -> tuple[int, int]
 
 
 def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, options: DubOptions,
-                  where: str | None = None) -> tuple[TimeBase, list[Line]]:
+                  where: str | None = None, checked: bool = False) -> tuple[TimeBase, list[Line]]:
     """The timeline's clock and every dialogue line in it (metadata clips and script events).
 
-    ``where`` names the timeline file in errors (the sequence name when the timeline came from code).
+    ``where`` names the timeline file in errors (the sequence name when the timeline came from code);
+    ``checked``: ``timeline`` has been through ``check_timeline`` already.
     """
     try:
-        return _collect_lines(timeline, script, options, where)
+        return _collect_lines(timeline, script, options, where, checked)
     except TimelineError as exc:
         if where is None:
             raise
@@ -174,7 +178,7 @@ def collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, opt
 
 
 def _collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, options: DubOptions,
-                   where: str | None) -> tuple[TimeBase, list[Line]]:
+                   where: str | None, checked: bool) -> tuple[TimeBase, list[Line]]:
     tb = timebase_of(timeline, options.drop_frame)
     is_list = script is not None and Path(script).suffix.lower() in LIST_SUFFIXES
     offset = -tb.start_frame if is_list else 0  # a dialogue list is absolute timecode: its zero is 00:00:00:00
@@ -188,7 +192,7 @@ def _collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, op
     else:
         events = read_script(script) if script is not None else None
     lines = find_lines(timeline, events, script_name=str(script), script_offset=offset, lang=None,
-                       dialogue_tracks=options.dialogue_tracks)
+                       dialogue_tracks=options.dialogue_tracks, checked=checked)
     if not lines:
         hint = "" if script else " and no --script was given"
         raise InputError(where or timeline.name or "timeline",
