@@ -5,7 +5,7 @@ For espeak lines in several voices and speed factors 0.8-1.25: an artefact score
 distance after stretching there and back; lower is better), F0 drift, and real-time factor.
 WSOLA needs `pip install pytsmod` (not a dependency of otio-dub; skipped when missing).
 Then the small trims most fitted lines get (0.97-1.03), on espeak and piper takes alike, by R3
-(``high_quality``, what otio-dub uses) and R2 (about a third of R3's time on a 3 s take at 22 kHz):
+(``high_quality``) and R2 (what otio-dub uses there: about a third of R3's time on a 3 s take at 22 kHz):
 artefact score, real-time factor, and the word error rate tiny.en reads off the trimmed takes
 where the ``listen`` extra is installed (slow: a take is transcribed per engine and factor).
 

@@ -61,7 +61,8 @@ pin_onnxruntime_threads()
 #: ``ACCEPT_STRETCH`` of its target is accepted and stretched; takes trimmed at the engine's rate.
 #: 7 = the residual stretch (and cast pitch) done at the engine's rate, before resampling. 8 = a stretch to a
 #: given length is exactly that ratio (one Rubber Band pass); piper's first pass at its predicted rate.
-FIT_MODEL = 8
+#: 9 = a residual trim within ``dsp.TRIM_STRETCH`` on Rubber Band's R2 engine.
+FIT_MODEL = 9
 
 #: The residual Rubber Band stretch a take may need and still be accepted without another synthesis
 #: (a fraction of its length, either way). Each pass saved is a whole synthesis, and a corrected pass

@@ -214,3 +214,29 @@ def test_native_size_is_the_longest_take_that_resamples_within_a_length(rate):
         n = native_size(size, rate)
         assert resampled_size(n, rate) <= size < resampled_size(n + 1, rate)
     assert resample(np.zeros(native_size(4801, rate), np.float32), rate).size <= 4801
+
+
+@pytest.mark.parametrize(("factor", "semitones", "fine"), [
+    (1.01, 0.0, False), (0.975, 0.0, False),  # a residual trim: R2
+    (1.05, 0.0, True), (0.9, 0.0, True),  # a real stretch: R3
+    (1.0, 2.0, True), (1.01, -3.0, True),  # any pitch shift: R3
+])
+def test_a_small_trim_runs_on_rubber_bands_faster_engine(monkeypatch, factor, semitones, fine):
+    """Rubber Band's R2 engine for trims within TRIM_STRETCH without pitch change (a third of the time,
+    no worse by bench_stretch), R3 for everything else; the length is exact either way."""
+    import pedalboard
+
+    asked = []
+    real = pedalboard.time_stretch
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["high_quality"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pedalboard, "time_stretch", spy)
+    rate = 22050
+    t = np.arange(rate * 2) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    length = round(tone.size / factor)
+    out = dsp.time_stretch(tone, factor, rate, length=length, semitones=semitones)
+    assert out.size == length and set(asked) == {fine}
