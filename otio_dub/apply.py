@@ -68,6 +68,19 @@ def _meta(dc: DubClip) -> dict:
     return meta
 
 
+def _short_floats(value: object) -> bool:
+    """Whether every float in ``value`` has at most 15 significant digits, in a range OTIO's JSON
+    reader parses exactly (it is off by a unit in the last place on some 17-digit ones; the dub's
+    figures are rounded to 4 decimals)."""
+    if isinstance(value, float):
+        return value == 0.0 or (1e-15 < abs(value) < 1e15 and float(f"{value:.15g}") == value)
+    if isinstance(value, dict):
+        return all(_short_floats(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_short_floats(v) for v in value)
+    return True
+
+
 def _clip(dc: DubClip, tb: TimeBase) -> otio.schema.Clip:
     """The line's clip, with its metadata and its OVERRUN / BORROWED marker."""
     rate = float(tb.rate)
@@ -96,9 +109,10 @@ def otio_metadata(value: dict) -> object:
     Workaround: a dictionary set from Python is converted value by value in Python (OTIO's
     ``_value_to_any``, some 0.4 ms a dub clip: 0.5 s of a 1,200-line re-dub). A dictionary OTIO
     parsed itself, wrapped in its ``PyAny``, is stored as it is. Where ``PyAny`` is gone (another
-    OTIO) or JSON cannot carry a value (NaN), ``value`` is returned for OTIO to convert its own way.
+    OTIO), JSON cannot carry a value (NaN) or OTIO's reader might not parse a float exactly (see
+    :func:`_short_floats`), ``value`` is returned for OTIO to convert its own way.
     """
-    if _PyAny is None:
+    if _PyAny is None or not _short_floats(value):
         return value
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)

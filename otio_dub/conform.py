@@ -295,16 +295,21 @@ class CachedTakes(Mapping):
     def __init__(self, pairs: list[tuple[Line | None, OldLine | None]], folder: str | Path | None) -> None:
         self._cache = RenderCache(folder) if folder else None
         self._keys: dict[str, str] = {}
-        for line, old in pairs:
-            if self._cache is None or line is None or old is None or not old.key \
-                    or _kind(line, old) not in ("kept", "moved"):
-                continue
-            if self._cache.locate(old.key) is not None:
-                self._keys[line.id] = old.key
+        try:
+            for line, old in pairs:
+                if self._cache is None or line is None or old is None or not old.key \
+                        or _kind(line, old) not in ("kept", "moved"):
+                    continue
+                if self._cache.locate(old.key) is not None:
+                    self._keys[line.id] = old.key
+        except BaseException:
+            self.close()
+            raise
 
     def __getitem__(self, line_id: str) -> Fitted:
         hit = self._cache.get(self._keys[line_id]) if self._cache is not None else None
-        if hit is None:
+        if hit is None:  # damaged since: the line is fitted again, and no longer counts as having a take
+            self._keys.pop(line_id, None)
             raise KeyError(line_id)
         return Fitted(hit[0], fit.FitPlan(**hit[1]["plan"]), hit[1]["report"])
 

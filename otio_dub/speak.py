@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -345,7 +345,8 @@ def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones
     borrowable = min(window.free_after, policy.max_borrow_ms * 48) if policy.overflow == "borrow" else 0
     if delivery is None:
         delivery = delivery_key(engine, text, spec, speed, semitones, gain_db, policy, tolerance)
-    return make_key(delivery=delivery, window=dict(vars(replace(window, free_after=borrowable))))  # flat: asdict's deep copy buys nothing
+    laid = {f.name: getattr(window, f.name) for f in fields(window)}  # flat: asdict's deep copy buys nothing
+    return make_key(delivery=delivery, window=dict(laid, free_after=borrowable))
 
 
 def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
@@ -356,11 +357,20 @@ def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semit
                     tolerance=tolerance, fit_model=FIT_MODEL)
 
 
-@functools.lru_cache(maxsize=64)
 def _fields(value: object) -> dict:
     """``asdict`` of a frozen dataclass, once per value: a feature keys thousands of lines with the
-    same few voices and one policy. Callers must not change the dict they get."""
-    return asdict(value)
+    same few voices and one policy. By its repr, so 2 and 2.0 (equal, but keyed otherwise) are two
+    entries. Callers must not change the dict they get."""
+    text = f"{type(value).__qualname__}:{value!r}"
+    found = _FIELDS.get(text)
+    if found is None:
+        if len(_FIELDS) > 256:  # a few voices and policies per run: bounded all the same
+            _FIELDS.clear()
+        found = _FIELDS[text] = asdict(value)
+    return found
+
+
+_FIELDS: dict[str, dict] = {}
 
 
 def _voice_identity(spec: VoiceSpec) -> dict:

@@ -65,6 +65,7 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
     check_timeline(result, str(path))  # before any clock is made of it: rates, lengths, start in bounds
     if suffix == ".edl":
         _edl_programme_start(result)
+        check_timeline(result, str(path))  # the start found from its record timecodes is bounded too
     elif suffix == ".aaf":
         said = _aaf_drop_frame(path)
     elif suffix == ".fcpxml":

@@ -244,6 +244,7 @@ def test_old_takes_are_read_when_placed_and_never_held(tools, tmp_path, old_dub)
         npy = next((Path(options.cache) / "objects").rglob(f"{key}.npy"))
         npy.write_bytes(npy.read_bytes()[:-400])  # damaged after the mapping was made
         assert new_lines[1].id in takes and takes.get(new_lines[1].id) is None
+        assert new_lines[1].id not in takes and len(takes) == 4  # found damaged: no longer a take to reuse
     result = conform(old.timeline_path, _cut(tools, [(24, 72), (126, 180), (190, 250), (270, 320), (340, 400)],
                                              name="cut2"), tmp_path / "d2", options=options)
     assert result.dub.takes == {"reused": 4, "synthesized": 1}

@@ -395,3 +395,20 @@ def test_control_characters_are_unicodes_own():
     assert wrong == []
     assert control_character("Line\t one\r\n\x1c\x85 fine") is None  # white space, however odd, is not refused
     assert control_character("a\x07b\x00") == "U+0007" and control_character("x\ud800") == "U+D800"
+
+
+def test_an_edl_recorded_past_24_hours_is_refused_in_one_line(tmp_path):
+    """An EDL's programme start comes from its record timecodes after it is read: it is checked too
+    (a dub must not plan 30:00:00:00 and wrap its timecodes to 06:00:00:00)."""
+    import otio_dub
+    from otio_dub.errors import InputError
+
+    edl = tmp_path / "late.edl"
+    edl.write_text("TITLE: LATE\nFCM: NON-DROP FRAME\n\n"
+                   "001  AX       A     C        00:00:00:00 00:00:02:00 30:00:00:00 30:00:02:00\n"
+                   "* FROM CLIP NAME: dia_001\n", encoding="utf-8")
+    srt = tmp_path / "late.srt"
+    srt.write_text("1\n00:00:00,100 --> 00:00:01,500\nANNA: Hello there.\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"late\.edl.*24:00:00:00"):
+        otio_dub.dub(edl, script=srt, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
