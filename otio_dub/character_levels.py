@@ -11,13 +11,15 @@ measured as its stem is written where it cannot reach the limit.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .loudness import Loudness, Meter, SegmentEnergies, TruePeak, loudness_of
+from .loudness import TRUE_PEAK_REACH, Loudness, Meter, SegmentEnergies, TruePeak, loudness_of
 from .render import BLOCK, Placement, mix_spans
 from .timebase import SAMPLE_RATE
 
@@ -35,6 +37,10 @@ class CharacterLevels:
     # per pair, where they sounded together: (first segment, sums), kept sparse (a pair that spoke together
     # once does not cost a programme-long array)
     cross: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    # per character, its true and sample peak where no other character sounds within the true-peak
+    # filter's reach (see :func:`dialogue_peaks`); empty when not measured
+    solo_peaks: list[float] = field(default_factory=list)
+    solo_sample_peaks: list[float] = field(default_factory=list)
 
     def character(self, index: int, gain: float = 1.0) -> SegmentEnergies:
         """One character's energies at linear ``gain``."""
@@ -55,12 +61,19 @@ class CharacterLevels:
 
 def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block: int = BLOCK) -> CharacterLevels:
     """Stream the placed lines once: each group's energies and peaks, and the cross energies of groups
-    whose K-weighted signals overlap (a line still ringing into another character's counts)."""
-    meters = [Meter(SAMPLE_RATE) for _ in groups]
+    whose K-weighted signals overlap (a line still ringing into another character's counts).
+
+    Each group's true peak is metered in two parts, where it sounds alone and where another group
+    sounds near it (:func:`shared_spans`): its peak is the larger, and the solo part gives the
+    DIALOGUE's true peak there without streaming the mix (:func:`dialogue_peaks`)."""
+    meters = [Meter(SAMPLE_RATE, true_peak=False) for _ in groups]
+    solo, shared = [TruePeak() for _ in groups], [TruePeak() for _ in groups]
+    spans = shared_spans(groups)
     segments = total // _SEGMENT
     cross: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     for b0, buf, n in mix_spans(groups, total, block):
         sounding = {i for i in range(len(groups)) if buf is not None and buf[i].any()}
+        _feed_peaks(solo, shared, buf, n, sounding, _inside(spans, b0))
         together = len(sounding) + sum(m.ringing for i, m in enumerate(meters) if i not in sounding) > 1
         filtered = {}
         for i, meter in enumerate(meters):
@@ -74,9 +87,52 @@ def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block:
             size = min(filtered[a].shape[0], filtered[b].shape[0])  # a tail rung out is zeros after its end
             products = filtered[a][:size, 0] * filtered[b][:size, 0]
             cross.setdefault((a, b), []).append(_segment_sums(products, b0, segments))
-    peaks = [meter.peaks() for meter in meters]
-    return CharacterLevels([meter.energies().values for meter in meters], [p for p, _ in peaks],
-                           [s for _, s in peaks], cross)
+    alone = [(meter.finish(), meter.sample_peak) for meter in solo]
+    near = [(meter.finish(), meter.sample_peak) for meter in shared]
+    both = list(zip(alone, near, strict=True))
+    return CharacterLevels([meter.energies().values for meter in meters], [max(a[0], b[0]) for a, b in both],
+                           [max(a[1], b[1]) for a, b in both], cross, [a[0] for a in alone], [a[1] for a in alone])
+
+
+def _feed_peaks(solo: list[TruePeak], shared: list[TruePeak], buf: np.ndarray | None, n: int, sounding: set[int],
+                near_others: bool) -> None:
+    """One block into each group's solo or shared true-peak meter (the other hears silence)."""
+    for i in range(len(solo)):
+        if i in sounding:
+            fed, rest = (shared[i], solo[i]) if near_others else (solo[i], shared[i])
+            fed.feed(np.asarray(buf[i], dtype=np.float64))
+            rest.feed_silence(n)
+        else:
+            solo[i].feed_silence(n)
+            shared[i].feed_silence(n)
+
+
+def shared_spans(groups: Sequence[Sequence[Placement]]) -> list[tuple[int, int]]:
+    """The stretches (start, end) where more than one group sounds within the true-peak filter's reach.
+
+    Placements are chained into regions while fewer than ``TRUE_PEAK_REACH`` samples of silence part
+    them; a region with more than one group is shared. Outside the shared regions each output of the
+    4x true-peak filter depends on one group's samples alone, so the DIALOGUE's true peak there is a
+    group's own times its weight. Conservative: every placement counts, whatever its gain or end.
+    """
+    items = sorted((p.start, p.start + p.length, g) for g, group in enumerate(groups) for p in group if p.length > 0)
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(items):
+        start, end, members = items[i][0], items[i][1], {items[i][2]}
+        i += 1
+        while i < len(items) and items[i][0] < end + TRUE_PEAK_REACH:
+            end, members = max(end, items[i][1]), members | {items[i][2]}
+            i += 1
+        if len(members) > 1:
+            spans.append((start, end))
+    return spans
+
+
+def _inside(spans: list[tuple[int, int]], sample: int) -> bool:
+    """Whether ``sample`` lies in one of ``spans`` (sorted, disjoint)."""
+    k = bisect.bisect_right(spans, (sample, math.inf)) - 1
+    return k >= 0 and spans[k][0] <= sample < spans[k][1]
 
 
 def _segment_sums(values: np.ndarray, start: int, segments: int) -> tuple[int, np.ndarray]:
@@ -99,3 +155,17 @@ def mix_peaks(groups: Sequence[Sequence[Placement]], total: int, weights: Sequen
         else:
             meter.feed(w @ buf)
     return meter.finish(), meter.sample_peak
+
+
+def dialogue_peaks(groups: Sequence[Sequence[Placement]], total: int, weights: Sequence[float],
+                   levels: CharacterLevels, block: int = BLOCK) -> tuple[float, float]:
+    """:func:`mix_peaks`, streaming only the shared regions: where one group sounds alone the mix is
+    that group times its weight, and the filter is linear, so its peaks there are the group's solo
+    peaks times the weight (dialogue seldom overlaps: a fraction of the programme is streamed)."""
+    if len(levels.solo_peaks) != len(groups):
+        return mix_peaks(groups, total, weights, block)
+    spans = shared_spans(groups)
+    near = [[p for p in group if _inside(spans, p.start)] for group in groups]
+    true_peak, sample_peak = mix_peaks(near, total, weights, block) if any(near) else (0.0, 0.0)
+    alone = [(w * tp, w * sp) for w, tp, sp in zip(weights, levels.solo_peaks, levels.solo_sample_peaks, strict=True)]
+    return max([true_peak, *(a[0] for a in alone)]), max([sample_peak, *(a[1] for a in alone)])

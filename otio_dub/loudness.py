@@ -34,7 +34,10 @@ def prefetch() -> None:
 
 
 def _import_filter() -> None:
-    import scipy.signal  # noqa: F401
+    try:
+        import scipy.signal  # noqa: F401
+    except BaseException:  # noqa: BLE001 - a failure shows where the meter imports it, with its own error
+        pass
 
 ABSOLUTE_GATE = -70.0
 RELATIVE_GATE = -10.0
@@ -49,6 +52,8 @@ _PHASE1 = (-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250,
            0.7797851562500, -0.2003173828125, 0.1015625000000, -0.0582275390625, 0.0330810546875, -0.0189208984375)
 TRUE_PEAK_PHASES = np.array([_PHASE0, _PHASE1, _PHASE1[::-1], _PHASE0[::-1]])
 _TAPS = TRUE_PEAK_PHASES.shape[1]
+#: Samples of input before an output that the true-peak filter still reads (an output's reach into the past).
+TRUE_PEAK_REACH = _TAPS - 1
 #: No oversampled value can exceed the largest input magnitude in its window times this.
 _TP_BOUND = float(np.abs(TRUE_PEAK_PHASES).sum(axis=1).max())
 _TP_CHUNK = 480

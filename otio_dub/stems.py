@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from .character_levels import CharacterLevels, measure_characters, mix_peaks
+from .character_levels import CharacterLevels, dialogue_peaks, measure_characters, mix_peaks
 from .errors import InputError, OtioDubError, OutputError
-from .loudness import Loudness, Meter, TruePeak, channel_weights, loudness_of, to_db
+from .loudness import Loudness, Meter, TruePeak, channel_weights, loudness_of, prefetch, to_db
 from .render import BLOCK, BwfWriter, Placement, mix_spans, read_bext, write_text_atomic
 from .stem_reuse import MANIFEST as STEMS_MANIFEST
 from .stem_reuse import STEMS_VERSION, inputs_key, link_into, load_manifest, mix_identity, reusable
@@ -301,7 +301,7 @@ def _dialogue_peaks(groups: list[list[Placement]], total: int, weights: list[flo
     bound = sum(w * peak for w, peak in zip(weights, levels.peaks, strict=True))
     if deferrable and to_db(bound) <= headroom:
         return None
-    return mix_peaks(groups, total, weights, block)
+    return dialogue_peaks(groups, total, weights, levels, block)
 
 
 def _completed(plan: LoudnessPlan | None, files: dict[str, StemFile]) -> LoudnessPlan | None:
@@ -510,6 +510,7 @@ def restem(timeline: str | Path | otio.schema.Timeline, out_dir: str | Path, opt
     mix = check_mix_with(options.mix_with) if options.mix_with else None
     if options.mode == "none" and mix is None:
         raise InputError("--stems", "'none' with no --mix-with leaves nothing to render")
+    prefetch()  # the meter's filters import on another core while the timeline and its media are read
     with tempfile.TemporaryDirectory(prefix=".otio-dub-bundle-") as unpacked:
         if isinstance(timeline, otio.schema.Timeline):
             source, name, base = timeline, timeline.name or "timeline", Path(base_dir or Path.cwd())

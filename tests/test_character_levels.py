@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from otio_dub.character_levels import measure_characters, mix_peaks
+from otio_dub.character_levels import dialogue_peaks, measure_characters, mix_peaks
 from otio_dub.loudness import Meter, to_db
 from otio_dub.render import Placement, mix_blocks
 
@@ -108,3 +108,52 @@ def test_lines_ending_together_ring_out_together(tmp_path):
     levels = measure_characters(groups, total, block=48000)
     direct = _direct(groups, total, (1.0, 0.7)).energies().values
     np.testing.assert_allclose(levels.mix((1.0, 0.7)).values, direct, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("gains", [(1.0, 1.0, 1.0), (0.4, 2.5, 7.9), (3.0, 0.2, 0.0)])
+def test_the_dialogue_peaks_stream_only_where_characters_meet(scene, gains):
+    """Where a character sounds alone the DIALOGUE is that character times its gain, so its peaks come
+    from the character's solo peaks; only the shared stretches are streamed. Same reading as the mix."""
+    groups, total = scene
+    levels = measure_characters(groups, total, block=48000)
+    measured = _direct(groups, total, gains).result()
+    peak, sample_peak = dialogue_peaks(groups, total, gains, levels, block=48000)
+    assert to_db(peak) == pytest.approx(measured.true_peak, abs=1e-5)
+    assert to_db(sample_peak) == pytest.approx(measured.sample_peak, abs=1e-5)
+    for i, group in enumerate(groups):  # a character's own peaks are still those of its whole signal
+        alone = Meter(RATE)
+        for _, buf in mix_blocks([group], total):
+            alone.feed(buf[0])
+        assert to_db(levels.peaks[i]) == pytest.approx(alone.result().true_peak, abs=1e-9)
+
+
+def _junction(tmp_path, gap: int) -> tuple[list, int]:
+    """Two characters' lines ``gap`` samples apart, loudest right where one ends and the other starts:
+    the oversampled mix peaks between them, above either alone."""
+    a = np.zeros(4800, np.float32)
+    a[-4:] = (0.3, -0.6, 0.9, 0.9)
+    b = np.zeros(4800, np.float32)
+    b[:4] = (-0.9, -0.9, 0.6, -0.3)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    start = RATE
+    return [[Placement(tmp_path / "a.npy", start, a.size)], [Placement(tmp_path / "b.npy", start + a.size + gap, b.size)]], 3 * RATE
+
+
+@pytest.mark.parametrize("gap", [0, 1, 5, 10, 11, 12, 40])
+def test_lines_within_the_filters_reach_are_streamed_together(tmp_path, gap, monkeypatch):
+    """Lines closer than the true-peak filter's reach are one shared stretch (their mix is streamed);
+    taking them as each alone would misread the peak between them (checked by shrinking the reach)."""
+    from otio_dub import character_levels
+
+    groups, total = _junction(tmp_path, gap)
+    direct = _direct(groups, total, (1.0, 1.0)).result()
+    levels = measure_characters(groups, total)
+    got = to_db(dialogue_peaks(groups, total, (1.0, 1.0), levels)[0])
+    assert got == pytest.approx(direct.true_peak, abs=1e-5)
+    alone = max(to_db(p) for p in levels.peaks)
+    if gap in (0, 4):  # where the two meet, the mix peaks above either line (+0.2 dB)
+        assert direct.true_peak > alone + 0.1
+        monkeypatch.setattr(character_levels, "TRUE_PEAK_REACH", 0)
+        wrong = to_db(dialogue_peaks(groups, total, (1.0, 1.0), measure_characters(groups, total))[0])
+        assert wrong == pytest.approx(alone, abs=1e-6)
