@@ -5,7 +5,7 @@ For espeak lines in several voices and speed factors 0.8-1.25: an artefact score
 distance after stretching there and back; lower is better), F0 drift, and real-time factor.
 WSOLA needs `pip install pytsmod` (not a dependency of otio-dub; skipped when missing).
 Then the small trims most fitted lines get (0.97-1.03), on espeak and piper takes alike, by R3
-(``high_quality``) and R2 (what otio-dub uses there: about a third of R3's time on a 3 s take at 22 kHz):
+(``high_quality``) and R2 (what otio-dub uses there), at each engine's own rate as otio-dub stretches:
 artefact score, real-time factor, and the word error rate tiny.en reads off the trimmed takes
 where the ``listen`` extra is installed (slow: a take is transcribed per engine and factor).
 
@@ -34,18 +34,19 @@ def rubberband(audio: np.ndarray, speed: float) -> np.ndarray:
     return dsp.time_stretch(audio, speed, length=round(audio.size / speed))
 
 
-def rubberband_engine(fine: bool):
+def rubberband_engine(fine: bool, rate: int = 48000):
     """Rubber Band as dsp.time_stretch calls it, on R3 (``fine``) or R2 whatever the factor."""
     import pedalboard
 
     def stretch(audio: np.ndarray, speed: float) -> np.ndarray:
-        return pedalboard.time_stretch(audio[np.newaxis, :].astype(np.float32), 48000.0, stretch_factor=float(speed),
+        return pedalboard.time_stretch(audio[np.newaxis, :].astype(np.float32), float(rate), stretch_factor=float(speed),
                                        high_quality=fine, use_long_fft_window=False, preserve_formants=True)[0]
     return stretch
 
 
 def trims(lines: int) -> None:
-    """R3 against R2 on the small trims, espeak and piper takes."""
+    """R3 against R2 on the small trims, espeak and piper takes, at each engine's own rate (where
+    otio-dub stretches: the fitted take is resampled to 48 kHz after)."""
     from bench_fit import heard, texts, transcriber, wer
 
     model = transcriber()
@@ -58,25 +59,24 @@ def trims(lines: int) -> None:
             print(f"{name}: skipped ({exc})")
             continue
         for i in range(lines):
-            text = spoken[i]
-            take = engine.synthesize(text, engine.default_voice("en", i))
-            takes.append((name, text, dsp.trim(dsp.resample(take.audio, take.sample_rate))))
+            take = engine.synthesize(spoken[i], engine.default_voice("en", i))
+            takes.append((name, spoken[i], dsp.trim(take.audio, take.sample_rate), take.sample_rate))
     print(f"\ntrims: {len(takes)} takes; WER by tiny.en {'(not installed)' if model is None else ''}")
     print(f"{'engine':8}{'rubber band':>12}{'factor':>7}{'artefact (dB)':>15}{'RTF':>8}{'WER':>7}")
     for name in sorted({t[0] for t in takes}):
         mine = [t for t in takes if t[0] == name]
-        seconds = sum(t[2].size for t in mine) / 48000
+        seconds = sum(t[2].size / t[3] for t in mine)
         for label, fine in (("R3", True), ("R2", False)):
-            method = rubberband_engine(fine)
             for factor in TRIMS:
                 scores, errors, elapsed = [], [], 0.0
-                for _, text, take in mine:
+                for _, text, take, rate in mine:
+                    method = rubberband_engine(fine, rate)
                     t0 = time.perf_counter()
                     there = method(take, factor)
                     elapsed += time.perf_counter() - t0
                     scores.append(log_spectral_distance(take, method(there, 1 / factor)))
                     if model is not None:
-                        errors.append(wer(text, heard(model, there)))
+                        errors.append(wer(text, heard(model, dsp.resample(there, rate))))
                 shown = f"{statistics.mean(errors):>7.1%}" if errors else f"{'-':>7}"
                 print(f"{name:8}{label:>12}{factor:>7.2f}{statistics.median(scores):>15.2f}{elapsed / seconds:>8.3f}{shown}")
 
