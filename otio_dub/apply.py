@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,17 +69,11 @@ def _meta(dc: DubClip) -> dict:
     return meta
 
 
-def _short_floats(value: object) -> bool:
-    """Whether every float in ``value`` has at most 15 significant digits, in a range OTIO's JSON
-    reader parses exactly (it is off by a unit in the last place on some 17-digit ones; the dub's
-    figures are rounded to 4 decimals)."""
-    if isinstance(value, float):
-        return value == 0.0 or (1e-15 < abs(value) < 1e15 and float(f"{value:.15g}") == value)
-    if isinstance(value, dict):
-        return all(_short_floats(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_short_floats(v) for v in value)
-    return True
+#: A number in a compact JSON text that OTIO's JSON reader may not parse exactly (it is off by a unit in
+#: the last place on some 17-digit ones): one of 16 or more digits and points, or with an exponent. A
+#: number starts after a ``:``, ``[`` or ``,``; a look-alike inside a string (never a hex key: those
+#: follow a quote) only costs its clip the slow way. The dub's figures are rounded to 4 decimals.
+_LONG_NUMBER = re.compile(r"[:\[,]-?(?:[\d.]{16,}|[\d.]+[eE])")
 
 
 def _clip(dc: DubClip, tb: TimeBase) -> otio.schema.Clip:
@@ -110,13 +105,15 @@ def otio_metadata(value: dict) -> object:
     ``_value_to_any``, some 0.4 ms a dub clip: 0.5 s of a 1,200-line re-dub). A dictionary OTIO
     parsed itself, wrapped in its ``PyAny``, is stored as it is. Where ``PyAny`` is gone (another
     OTIO), JSON cannot carry a value (NaN) or OTIO's reader might not parse a float exactly (see
-    :func:`_short_floats`), ``value`` is returned for OTIO to convert its own way.
+    ``_LONG_NUMBER``), ``value`` is returned for OTIO to convert its own way.
     """
-    if _PyAny is None or not _short_floats(value):
+    if _PyAny is None:
         return value
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError):
+        return value
+    if _LONG_NUMBER.search(text):
         return value
     parsed = otio.core.deserialize_json_from_string(text)
     return _PyAny(parsed) if isinstance(parsed, _AnyDictionary) else value

@@ -247,6 +247,11 @@ class RenderCache:
         self.hits = 0
         self.misses = 0
         self._used: list[str] = []
+        self._objects = str(self.folder / "objects")
+
+    def _file(self, key: str) -> str:
+        """:meth:`_path` as a string (key checked by the caller)."""
+        return os.path.join(self._objects, key[:2], f"{key}.npy")
 
     def _path(self, key: str) -> Path:
         if not KEY_PATTERN.fullmatch(key):  # never a path out of the cache
@@ -279,7 +284,7 @@ class RenderCache:
         if row is None:
             self.misses += 1
             return None
-        audio, path = None, self._path(key)
+        audio, path = None, self._file(key)  # a str: a warm dub asks this for every take
         try:
             meta = json.loads(row[0])
             if read:
@@ -294,12 +299,12 @@ class RenderCache:
         if problem is not None:
             log.warning("render cache: take %s… is damaged (%s): rendered again", key[:12], problem)
             self._db.execute("DELETE FROM takes WHERE key = ?", (key,))
-            path.unlink(missing_ok=True)
+            Path(path).unlink(missing_ok=True)
             self.misses += 1
             return None
         self._used.append(key)  # recorded in one transaction at close: one commit per take cost more than the take
         self.hits += 1
-        return path, audio, meta
+        return Path(path), audio, meta
 
     def forget(self, key: str) -> None:
         """Drop a take found damaged after :meth:`locate` handed it out: the next run renders it again."""

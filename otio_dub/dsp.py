@@ -127,8 +127,8 @@ def trim(audio: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
 #: get) runs on Rubber Band's R2 engine, in a third of R3's time (``high_quality``, kept for pitch
 #: shifts and larger stretches). benchmarks/bench_stretch.py, trims of 0.97-1.03: R2's artefact score
 #: is lower than R3's on espeak and piper takes, and tiny.en reads 30 piper lines trimmed 2% either
-#: way at 1.2-2.0% word error rate on R2, 1.5-2.2% on R3 (1.1% untrimmed). The trim was two thirds
-#: of an espeak line's work.
+#: way at the voice's rate at 1.4-2.5% word error rate on R2, 1.5-3.3% on R3 (0.9% untrimmed). The
+#: trim was two thirds of an espeak line's work.
 TRIM_STRETCH = 0.03
 
 

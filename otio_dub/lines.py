@@ -248,7 +248,7 @@ def _marker_lines(record: _Record, tb: TimeBase, tracks: list, lang: str | None,
     found = []
     for track in tracks:
         for clip in track.find_clips():
-            if not clip.enabled or is_dub(clip) or id(clip) in skip:  # by object: clip names repeat
+            if id(clip) in skip or not clip.enabled or is_dub(clip):  # by object: clip names repeat
                 continue
             spoken = []
             for marker in clip.markers:

@@ -289,7 +289,7 @@ def voice_response(engine: Engine, voice: VoiceSpec, pace: float = 1.0, store: s
     if memo not in _responses:
         passages = CALIBRATION.get(voice.lang.split("-")[0].lower(), CALIBRATION["en"])[1:]
         key = make_key(kind="voice-response", engine=engine.info.name, engine_version=engine.info.version,
-                       voice=_voice_identity(voice), pace=round(pace, 6), passages=passages,
+                       voice=voice_identity(voice), pace=round(pace, 6), passages=passages,
                        speeds=CALIBRATION_SPEEDS, fit_model=FIT_MODEL)
         _responses[memo] = stored_curve(store, key, lambda: _measure_response(engine, voice, pace, passages))
     return _responses[memo]
@@ -350,9 +350,12 @@ def take_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones
 
 
 def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semitones: float, gain_db: float,
-                 policy: fit.FitPolicy, tolerance: int) -> str:
-    """Everything a take depends on but its window: a take may move only when this is unchanged."""
-    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=_voice_identity(spec), speed=float(speed),
+                 policy: fit.FitPolicy, tolerance: int, voice: dict | None = None) -> str:
+    """Everything a take depends on but its window: a take may move only when this is unchanged.
+
+    ``voice``: :func:`voice_identity` of ``spec``, when the caller keys many lines in that voice."""
+    voice = voice if voice is not None else voice_identity(spec)
+    return make_key(engine=engine.info.name, engine_version=engine.info.version, voice=voice, speed=float(speed),
                     semitones=float(semitones), gain_db=float(gain_db), text=text, policy=_fields(policy),
                     tolerance=tolerance, fit_model=FIT_MODEL)
 
@@ -373,7 +376,7 @@ def _fields(value: object) -> dict:
 _FIELDS: dict[str, dict] = {}
 
 
-def _voice_identity(spec: VoiceSpec) -> dict:
+def voice_identity(spec: VoiceSpec) -> dict:
     """A voice as keys see it: its fields, a voice given as a file by that file's content."""
     voice = dict(_fields(spec))
     path = Path(spec.voice).expanduser() if spec.voice else None

@@ -611,3 +611,17 @@ def test_dub_clip_metadata_is_what_otio_makes_of_the_dict(monkeypatch, value, py
         assert fast.metadata["otio_dub"]["text"] == value["text"] and fast.metadata["otio_dub"]["big"] == 2**62
     else:
         assert fast.metadata["otio_dub"]["long"] == value["long"] and fast.metadata["otio_dub"]["third"] == 1 / 3
+
+
+def test_report_json_is_the_report_with_one_line_per_row():
+    """report.json reads back as the report, whatever its text holds, with each line's row on one
+    line of its own (readable and greppable on a feature)."""
+    from otio_dub.stages.deliver import report_text
+
+    rows = [{"id": "001-ANNA", "text": 'Ça "va" \\ — 日本語', "x": 1.5, "none": None}, {"id": "002-BOB", "text": "lines"}]
+    report = {"otio_dub": "1", "lines": rows, "stems": {"files": {}}, "entries": ["media", "report.json"]}
+    text = report_text(report)
+    assert json.loads(text) == report and text.endswith("}\n")
+    assert [ln.strip().rstrip(",") for ln in text.splitlines() if "-ANNA" in ln or "-BOB" in ln] == \
+        [json.dumps(r, ensure_ascii=False) for r in rows]
+    assert json.loads(report_text({"lines": []})) == {"lines": []}

@@ -187,7 +187,7 @@ def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging
         "lines": rows,
         "entries": entries,  # what this dub owns in its folder: the next run replaces these, keeps the rest
     }
-    report_path = write_text_atomic(staging / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    report_path = write_text_atomic(staging / "report.json", report_text(report))
     if plan.options.review:
         from ..review.page import write_review
 
@@ -209,3 +209,16 @@ def moved(result: DubResult, out: Path) -> DubResult:
 
     return replace(result, out_dir=out, timeline_path=at(result.timeline_path), exports=[at(p) for p in result.exports],
                    stems={k: at(v) for k, v in result.stems.items()}, report_path=at(result.report_path))
+
+
+def report_text(report: dict) -> str:
+    """``report`` as JSON, indented, with each of its ``lines`` on one line of its own (a feature's
+    1,200 rows stay readable and greppable, and are written by json's C encoder: indenting them all
+    went through its Python one, a tenth of a second)."""
+    rows = report.get("lines")
+    if not isinstance(rows, list) or not rows:
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    marker = "\u0000lines\u0000"
+    text = json.dumps({**report, "lines": marker}, indent=2, ensure_ascii=False)
+    body = ",\n".join("    " + json.dumps(row, ensure_ascii=False) for row in rows)
+    return text.replace(json.dumps(marker), "[\n" + body + "\n  ]", 1) + "\n"

@@ -17,7 +17,7 @@ import opentimelineio as otio
 from .. import fit
 from ..cast import CastEntry, load_cast
 from ..dialogue_list import LIST_SUFFIXES, read_dialogue_list
-from ..engines import DEFAULT_ENGINE, get_engine
+from ..engines import DEFAULT_ENGINE, VoiceSpec, get_engine
 from ..errors import InputError, TimelineError
 from ..formats import check_writable, format_of
 from ..guide import guide_pads
@@ -25,7 +25,7 @@ from ..limits import check_timeline
 from ..lines import Line, duration_frames, find_lines, timebase_of
 from ..options import DubOptions
 from ..script import ScriptEvent, read_script
-from ..speak import RenderJob, delivery_key, take_key
+from ..speak import RenderJob, delivery_key, take_key, voice_identity
 from ..stems import MixSource, check_mix_with
 from ..timebase import TimeBase, parse_timecode
 from ..timeline_io import read_timeline
@@ -138,6 +138,7 @@ def line_jobs(plan: DubPlan) -> list[LineJob]:
     tb, policy = plan.tb, plan.policy
     tolerance = tb.samples_between(0, 1)
     free_until_frames = free_frames(plan.lines, plan.total_frames)
+    voices: dict[VoiceSpec, dict] = {}  # each voice's identity once per plan (a voice file is looked at once)
     jobs = []
     for index, line in enumerate(plan.lines):
         free_until = tb.sample_at(free_until_frames[index])
@@ -148,7 +149,9 @@ def line_jobs(plan: DubPlan) -> list[LineJob]:
         engine = get_engine(performer.engine)
         how = delivery(performer, line, engine.info.native_prosody)
         args = (engine, line.text, how.spec, how.speed, how.semitones, how.gain_db)
-        said = delivery_key(*args, policy, tolerance)
+        if how.spec not in voices:
+            voices[how.spec] = voice_identity(how.spec)
+        said = delivery_key(*args, policy, tolerance, voice=voices[how.spec])
         key = take_key(*args, window, policy, tolerance, delivery=said)
         job = RenderJob(index, line, performer.engine, how.spec, how.speed, how.semitones, how.gain_db, window, policy,
                         tolerance, key, said, str(plan.options.cache or ""))
