@@ -5,8 +5,9 @@ where ``E_c`` are a character's own energies and ``X_ab`` sums the product of tw
 signals: nonzero only where both sound (or ring) at once, which dialogue seldom does. One filtering
 pass per character then gives the loudness plan, every character stem's loudness and the DIALOGUE's,
 gates included (they work on these energies); a character stem's true peak is its own times its gain.
-What cannot be derived, the DIALOGUE's true peak, is streamed once on its own (:func:`mix_peaks`), or
-measured as its stem is written where it cannot reach the limit.
+The DIALOGUE's true peak is derived where one character sounds alone (its solo peak times its gain)
+and streamed only where characters meet (:func:`dialogue_peaks`), or measured as its stem is written
+where it cannot reach the limit.
 """
 
 from __future__ import annotations
