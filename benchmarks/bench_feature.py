@@ -1,5 +1,5 @@
 """Feature benchmark: a 90-minute, 1,200-line timeline dubbed with --jobs 1, --jobs 2 and --ray, for
-espeak and piper, then warm (the same timeline again, same folder and cache) and a re-cut conform.
+espeak and piper, then warm (the same timeline again, same folder and cache) twice and a re-cut conform.
 
 The timeline is generated in code: 23.976 fps from 01:00:00:00, one DIA track, 3 characters, one
 line every ~4.5 s, windows 0.85-1.25x a rough estimate of each sentence's length, no two lines with
@@ -306,9 +306,12 @@ def main() -> None:
         reference = work / f"{engine}-reference"
         shutil.rmtree(reference, ignore_errors=True)
         shutil.copytree(out, reference)
-        warm = run_child({"timeline": str(timeline), "out": str(out), "cache": str(cache), "cast": cast_for(engine),
-                          **CHILD_RUNS[base]})
-        rows.append((engine, "warm (same timeline, folder, cache)", len(sample), every, warm))
+        warm_task = {"timeline": str(timeline), "out": str(out), "cache": str(cache), "cast": cast_for(engine),
+                     **CHILD_RUNS[base]}
+        rows.append((engine, "warm (same timeline, folder, cache)", len(sample), every, run_child(warm_task)))
+        # once more: the first warm run right after the cold ones pays for the machine settling after their
+        # gigabytes of writes (its imports alone take twice as long); the goal is judged on the first
+        rows.append((engine, "warm again", len(sample), every, run_child(warm_task)))
         recut_path = work / f"{engine}-recut.otio"
         write_timeline(recut(specs, args.seed)[::every], total, recut_path)
         conformed = run_child({"timeline": str(recut_path), "out": str(work / f"{engine}-conform"), "cache": str(cache),
@@ -335,9 +338,9 @@ def main() -> None:
         mine = {name: got for e, name, _, _, got in rows if e == engine}
         cold = next(got for name, got in mine.items() if name.endswith("cold") and "--jobs 2" in name) \
             if any("--jobs 2" in n for n in mine) else next(iter(mine.values()))
-        warm = mine["warm (same timeline, folder, cache)"]
+        warm, again = mine["warm (same timeline, folder, cache)"], mine["warm again"]
         print(f"{engine}: cold / warm wall {cold['wall_s'] / warm['wall_s']:.1f}x (goal >= 20x); "
-              f"dub() alone {cold['dub_s'] / warm['dub_s']:.1f}x")
+              f"dub() alone {cold['dub_s'] / warm['dub_s']:.1f}x; warm again {cold['wall_s'] / again['wall_s']:.1f}x")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
