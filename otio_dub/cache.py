@@ -26,6 +26,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 import sys
 import tempfile
 import time
@@ -170,6 +171,18 @@ def checked_take(audio: object, meta: object, samples: bool = True) -> str | Non
     return None
 
 
+def file_state(path: str | Path) -> tuple[str, int, int, int, int]:
+    """What tells a file's content changed without reading it: path, size, inode, mtime and ctime (a
+    rewrite moves ctime even when a copy keeps size and mtime); size -1 when there is no regular file.
+    What keys a voice file and a stem's line files (hashing them on every run would cost what reuse saves)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path), -1, 0, 0, 0)
+    return (str(path), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns) if stat.S_ISREG(st.st_mode) \
+        else (str(path), -1, 0, 0, 0)
+
+
 def npy_bytes(samples: int) -> int:
     """The size of the ``.npy`` file ``np.save`` writes for ``samples`` mono float32 samples."""
     return _npy_header(len(str(samples))) + 4 * samples
@@ -256,7 +269,7 @@ class RenderCache:
     def _path(self, key: str) -> Path:
         if not KEY_PATTERN.fullmatch(key):  # never a path out of the cache
             raise ValueError(f"not a render-cache key: {key[:80]!r}")
-        return self.folder / "objects" / key[:2] / f"{key}.npy"
+        return Path(self._file(key))
 
     def get(self, key: str) -> tuple[np.ndarray, dict] | None:
         """The take and its metadata, or None: a missing, unreadable or inconsistent take is a miss

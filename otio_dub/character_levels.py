@@ -42,6 +42,7 @@ class CharacterLevels:
     # filter's reach (see :func:`dialogue_peaks`); empty when not measured
     solo_peaks: list[float] = field(default_factory=list)
     solo_sample_peaks: list[float] = field(default_factory=list)
+    shared: list[tuple[int, int]] = field(default_factory=list)  # the stretches where they meet: shared_spans
 
     def character(self, index: int, gain: float = 1.0) -> SegmentEnergies:
         """One character's energies at linear ``gain``."""
@@ -92,7 +93,8 @@ def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block:
     near = [(meter.finish(), meter.sample_peak) for meter in shared]
     both = list(zip(alone, near, strict=True))
     return CharacterLevels([meter.energies().values for meter in meters], [max(a[0], b[0]) for a, b in both],
-                           [max(a[1], b[1]) for a, b in both], cross, [a[0] for a in alone], [a[1] for a in alone])
+                           [max(a[1], b[1]) for a, b in both], cross, [a[0] for a in alone], [a[1] for a in alone],
+                           spans)
 
 
 def _feed_peaks(solo: list[TruePeak], shared: list[TruePeak], buf: np.ndarray | None, n: int, sounding: set[int],
@@ -163,10 +165,7 @@ def dialogue_peaks(groups: Sequence[Sequence[Placement]], total: int, weights: S
     """:func:`mix_peaks`, streaming only the shared regions: where one group sounds alone the mix is
     that group times its weight, and the filter is linear, so its peaks there are the group's solo
     peaks times the weight (dialogue seldom overlaps: a fraction of the programme is streamed)."""
-    if len(levels.solo_peaks) != len(groups):
-        return mix_peaks(groups, total, weights, block)
-    spans = shared_spans(groups)
-    near = [[p for p in group if _inside(spans, p.start)] for group in groups]
+    near = [[p for p in group if _inside(levels.shared, p.start)] for group in groups]
     true_peak, sample_peak = mix_peaks(near, total, weights, block) if any(near) else (0.0, 0.0)
     alone = [(w * tp, w * sp) for w, tp, sp in zip(weights, levels.solo_peaks, levels.solo_sample_peaks, strict=True)]
     return max([true_peak, *(a[0] for a in alone)]), max([sample_peak, *(a[1] for a in alone)])

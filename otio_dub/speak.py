@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dsp, fit
-from .cache import make_key
+from .cache import file_state, make_key
 from .engines import Engine, VoiceSpec
 from .engines.base import Timing
 from .errors import EngineError, OtioDubError
@@ -381,24 +381,14 @@ def voice_identity(spec: VoiceSpec) -> dict:
     voice = dict(_fields(spec))
     path = Path(spec.voice).expanduser() if spec.voice else None
     if path is not None and path.is_file():
-        voice["voice"] = _file_fingerprint(tuple(_file_state(part) for part in (path, path.with_name(path.name + ".json"))))
+        voice["voice"] = _file_fingerprint(tuple(file_state(part) for part in (path, path.with_name(path.name + ".json"))))
     return voice
-
-
-def _file_state(path: Path) -> tuple[str, int, int, int, int]:
-    """What tells a file's content changed without reading it: path, size, inode, mtime and ctime (a
-    rewrite moves ctime even when a copy keeps size and mtime); size -1 when there is no file."""
-    try:
-        st = path.stat()
-    except OSError:
-        return (str(path), -1, 0, 0, 0)
-    return (str(path), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns) if path.is_file() else (str(path), -1, 0, 0, 0)
 
 
 @functools.lru_cache(maxsize=16)
 def _file_fingerprint(parts: tuple[tuple[str, int, int, int, int], ...]) -> str:
     """SHA-256 of a voice model and its config beside it (same file anywhere = same key), kept by
-    :func:`_file_state`: a feature's every line names the same 60 MB model."""
+    :func:`~otio_dub.cache.file_state`: a feature's every line names the same 60 MB model."""
     import hashlib
 
     digest = hashlib.sha256()

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cache import make_key
+from .cache import file_state, make_key
 from .errors import OutputError
 from .render import Placement
 
@@ -29,28 +29,13 @@ MANIFEST = "stems.json"
 STEMS_VERSION = 3  # 3: DIALOGUE's true peak from the characters' solo peaks; line files keyed by their state
 
 
-def file_state(path: Path) -> list | str:
-    """What stands for a line file in a stems key without reading it: its resolved path, size, inode,
-    modification and change times ("missing" when it is not there: it mixes as silence).
-
-    Any rewrite moves the change time (and otio-dub's writers replace a file, so its inode too); the
-    M&E is keyed the same way. Hashing every line file's samples instead was 3.3 s of a 90-minute
-    ``otio-dub stems``, which re-renders anyway when a file was only rewritten.
-    """
-    try:
-        resolved = Path(path).resolve()
-        st = resolved.stat()
-    except OSError:
-        return "missing"
-    return [str(resolved), st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns] if resolved.is_file() else "missing"
-
-
 def inputs_key(kind: str, placements: Sequence[tuple[str, str, Placement]], **parts: object) -> str:
     """The key of a render over ``placements``: each one's stem, place, gain and content (its
-    ``identity`` where it has one, else its file's :func:`file_state`), plus ``parts``."""
-    states: dict[str, list | str] = {}
+    ``identity`` where it has one, else its file's :func:`~otio_dub.cache.file_state`: hashing every
+    line file's samples was 3.3 s of a 90-minute ``otio-dub stems``, which re-renders anyway when a
+    file was only rewritten), plus ``parts``."""
     laid = [(lang, character, p.start, p.length, p.offset, float(p.gain),
-             p.identity or states.setdefault(str(p.path), file_state(Path(p.path))))
+             p.identity or file_state(Path(p.path).resolve()))
             for lang, character, p in placements]
     return make_key(kind=kind, stems_version=STEMS_VERSION, placements=laid, **parts)
 
