@@ -13,18 +13,23 @@ where it cannot reach the limit.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .loudness import TRUE_PEAK_REACH, Loudness, Meter, SegmentEnergies, TruePeak, loudness_of
 from .render import BLOCK, Placement, mix_spans
+from .threads import in_parallel
 from .timebase import SAMPLE_RATE
 
 _SEGMENT = SAMPLE_RATE // 10  # the 100 ms of BS.1770's gating blocks (four to a block, 75% overlap)
+#: Silence before a cut between parts measured apart: K-weighting rings out to exact zeros well within it
+#: (a part that still rings at its end is caught, and the whole measured in one pass).
+_REST = SAMPLE_RATE
 
 
 @dataclass
@@ -61,19 +66,59 @@ class CharacterLevels:
         return loudness_of(self.character(index, gain), self.peaks[index] * gain, self.sample_peaks[index] * gain)
 
 
-def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block: int = BLOCK) -> CharacterLevels:
+def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block: int = BLOCK,
+                       workers: int = 1) -> CharacterLevels:
     """Stream the placed lines once: each group's energies and peaks, and the cross energies of groups
     whose K-weighted signals overlap (a line still ringing into another character's counts).
 
     Each group's true peak is metered in two parts, where it sounds alone and where another group
     sounds near it (:func:`shared_spans`): its peak is the larger, and the solo part gives the
-    DIALOGUE's true peak there without streaming the mix (:func:`dialogue_peaks`)."""
+    DIALOGUE's true peak there without streaming the mix (:func:`dialogue_peaks`).
+    ``workers`` > 1: the programme is cut where everyone has been silent a while (:func:`quiet_cuts`)
+    and the parts are measured on that many threads; the figures are the same bits as one pass's.
+    """
+    cuts = quiet_cuts(groups, total, workers)
+    parts = in_parallel([functools.partial(_measure_part, groups, cuts, k, block) for k in range(len(cuts) - 1)],
+                        workers)
+    if not all(part.at_rest for part in parts[:-1]):  # a filter still rang at a cut: measure in one pass
+        cuts, parts = [0, total], [_measure_part(groups, [0, total], 0, block)]
+    cross: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+    for lo, part in zip(cuts[:-1], parts, strict=True):
+        for pair, spans in part.cross.items():
+            cross.setdefault(pair, []).extend((first + lo // _SEGMENT, sums) for first, sums in spans)
+    energies = [np.concatenate([part.energies[i] for part in parts]) for i in range(len(groups))]
+    solo = [[max(part.solo[i][j] for part in parts) for j in (0, 1)] for i in range(len(groups))]  # (true, sample)
+    near = [[max(part.shared[i][j] for part in parts) for j in (0, 1)] for i in range(len(groups))]
+    return CharacterLevels(energies, [max(a[0], b[0]) for a, b in zip(solo, near, strict=True)],
+                           [max(a[1], b[1]) for a, b in zip(solo, near, strict=True)], cross,
+                           [a[0] for a in solo], [a[1] for a in solo], shared_spans(groups))
+
+
+@dataclass
+class _Part:
+    """One stretch of the programme measured on its own (:func:`_measure_part`), in its own time."""
+
+    energies: list[np.ndarray]
+    solo: list[tuple[float, float]]  # per group, (true, sample) peak where it sounds alone
+    shared: list[tuple[float, float]]  # and where another group sounds near it
+    cross: dict[tuple[int, int], list[tuple[int, np.ndarray]]]
+    at_rest: bool  # every filter silent at its end: the next part starting from rest is exact
+
+
+def _measure_part(groups: Sequence[Sequence[Placement]], cuts: Sequence[int], k: int, block: int) -> _Part:
+    """The placements starting between ``cuts[k]`` and ``cuts[k + 1]`` measured from rest, as if the
+    programme began at the first cut (segments line up: cuts are whole 100 ms segments)."""
+    lo, hi = cuts[k], cuts[k + 1]
+    inner = cuts[1:-1]
+    if len(cuts) > 2:
+        groups = [[replace(p, start=p.start - lo) for p in group if bisect.bisect_right(inner, p.start) == k]
+                  for group in groups]
     meters = [Meter(SAMPLE_RATE, true_peak=False) for _ in groups]
     solo, shared = [TruePeak() for _ in groups], [TruePeak() for _ in groups]
     spans = shared_spans(groups)
-    segments = total // _SEGMENT
+    segments = (hi - lo) // _SEGMENT
     cross: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
-    for b0, buf, n in mix_spans(groups, total, block):
+    for b0, buf, n in mix_spans(groups, hi - lo, block):
         sounding = {i for i in range(len(groups)) if buf is not None and buf[i].any()}
         _feed_peaks(solo, shared, buf, n, sounding, _inside(spans, b0))
         together = len(sounding) + sum(m.ringing for i, m in enumerate(meters) if i not in sounding) > 1
@@ -89,12 +134,35 @@ def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block:
             size = min(filtered[a].shape[0], filtered[b].shape[0])  # a tail rung out is zeros after its end
             products = filtered[a][:size, 0] * filtered[b][:size, 0]
             cross.setdefault((a, b), []).append(_segment_sums(products, b0, segments))
-    alone = [(meter.finish(), meter.sample_peak) for meter in solo]
-    near = [(meter.finish(), meter.sample_peak) for meter in shared]
-    both = list(zip(alone, near, strict=True))
-    return CharacterLevels([meter.energies().values for meter in meters], [max(a[0], b[0]) for a, b in both],
-                           [max(a[1], b[1]) for a, b in both], cross, [a[0] for a in alone], [a[1] for a in alone],
-                           spans)
+    at_rest = not any(meter.ringing for meter in meters)
+    return _Part([meter.energies().values for meter in meters], [(m.finish(), m.sample_peak) for m in solo],
+                 [(m.finish(), m.sample_peak) for m in shared], cross, at_rest)
+
+
+def quiet_cuts(groups: Sequence[Sequence[Placement]], total: int, parts: int) -> list[int]:
+    """``[0, cut, ..., total]``: up to ``parts - 1`` cuts that share the sounding samples about evenly
+    among the parts, each on a 100 ms segment boundary at least :data:`_REST` after every placement
+    before it has ended and no later than the next one starts."""
+    if parts <= 1:
+        return [0, total]
+    candidates: list[tuple[int, int]] = []  # (sounding samples before it, cut)
+    sounding, end = 0, None
+    for start, stop in sorted((p.start, p.start + p.length) for group in groups for p in group if p.length > 0):
+        if end is not None and start > end:
+            cut = -(-(end + _REST) // _SEGMENT) * _SEGMENT
+            if cut <= start and 0 < cut < total:
+                candidates.append((sounding, cut))
+        sounding += max(0, stop - max(start, end if end is not None else start))
+        end = stop if end is None else max(end, stop)
+    if not candidates:
+        return [0, total]
+    cuts = set()
+    for k in range(1, parts):
+        target = sounding * k / parts
+        i = bisect.bisect_left(candidates, (target, -1))
+        near = candidates[max(0, i - 1): i + 1]
+        cuts.add(min(near, key=lambda c: abs(c[0] - target))[1])
+    return [0, *sorted(cuts), total]
 
 
 def _feed_peaks(solo: list[TruePeak], shared: list[TruePeak], buf: np.ndarray | None, n: int, sounding: set[int],
@@ -103,7 +171,7 @@ def _feed_peaks(solo: list[TruePeak], shared: list[TruePeak], buf: np.ndarray | 
     for i in range(len(solo)):
         if i in sounding:
             fed, rest = (shared[i], solo[i]) if near_others else (solo[i], shared[i])
-            fed.feed(np.asarray(buf[i], dtype=np.float64))
+            fed.feed(buf[i])  # float32, measured as it is (the filter runs in float32 either way)
             rest.feed_silence(n)
         else:
             solo[i].feed_silence(n)

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from .errors import InputError, OtioDubError
 from .speak import Fitted, RenderJob, render_job
+from .threads import available_cores
 
 log = logging.getLogger("otio_dub")
 
@@ -227,10 +228,7 @@ def _ray() -> object:
 
 def default_jobs() -> int:
     """The cores this process may use (its CPU affinity where the OS tells, else the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
 def make_executor(jobs: int | None = None, ray: str | None = None) -> Executor:

@@ -262,7 +262,7 @@ class TruePeak:
         """``n`` zero samples: only the first few can still ring with the samples before them, so only
         those are filtered; after them the history is zeros and the peak cannot move."""
         ring = min(n, _TAPS - 1)
-        if ring:
+        if ring and self._history.any():  # silence after silence: nothing rings
             self.feed(np.zeros((ring, self.channels)))
         if n > ring:
             self._history = np.zeros((_TAPS - 1, self.channels))

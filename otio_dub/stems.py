@@ -36,6 +36,7 @@ from .loudness import Loudness, Meter, TruePeak, channel_weights, loudness_of, p
 from .render import BLOCK, BwfWriter, Placement, mix_spans, read_bext, write_text_atomic
 from .stem_reuse import MANIFEST as STEMS_MANIFEST
 from .stem_reuse import STEMS_VERSION, inputs_key, link_into, load_manifest, mix_identity, reusable
+from .threads import available_cores, read_ahead
 from .timebase import SAMPLE_RATE
 
 log = logging.getLogger("otio_dub")
@@ -56,12 +57,13 @@ Key = tuple[str, str]  # (language, character)
 @dataclass(frozen=True)
 class StemOptions:
     """What to deliver besides the line media: which stems, loudness target (None: off), true-peak
-    limit, and the M&E for a full mix."""
+    limit, the M&E for a full mix, and how many threads measure and write them (None: every core)."""
 
     mode: str = "character"
     loudness: float | None = DEFAULT_LOUDNESS
     true_peak: float = DEFAULT_TRUE_PEAK
     mix_with: Path | None = None
+    jobs: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in STEM_MODES:
@@ -70,6 +72,13 @@ class StemOptions:
             raise ValueError(f"loudness target {self.loudness} LKFS is out of range (-60 to -5, or off)")
         if not -30.0 <= self.true_peak <= 0.0:
             raise ValueError(f"true-peak limit {self.true_peak} dBTP is out of range (-30 to 0)")
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {self.jobs}")
+
+    @property
+    def threads(self) -> int:
+        """Threads for the streamed passes: ``jobs``, or every core this process may use."""
+        return self.jobs or available_cores()
 
 
 def stem_names(keys: set[Key], several_langs: bool) -> dict[Key, str]:
@@ -262,7 +271,7 @@ def _measure_plan(placements: Sequence[tuple[str, str, Placement]], total: int, 
     target, limit = options.loudness, options.true_peak
     keys = _keys(placements)
     groups = [[p for lang, character, p in placements if (lang, character) == key] for key in keys]
-    levels = measure_characters(groups, total, block)
+    levels = measure_characters(groups, total, block, workers=options.threads)
     measured = {key: levels.character(i).integrated() for i, key in enumerate(keys)}
     # gain_for, not target - level: a gain moves blocks across the absolute gate, which moves the relative
     # gate, so the gained media would measure off target (and `otio-dub stems` would re-level them)
@@ -418,7 +427,8 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
             import soundfile as sf
 
             source = sf.SoundFile(str(mix.path))
-        for b0, buf, n in mix_spans(groups, total, block):
+        spans = mix_spans(groups, total, block)
+        for b0, buf, n in read_ahead(spans) if options.threads > 1 else spans:  # read the next while this is written
             if buf is None:  # nobody speaks: silence for the dialogue stems, the M&E alone for the mix
                 for out in outputs:
                     if out is not mixed:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from otio_dub.character_levels import dialogue_peaks, measure_characters, mix_peaks
+from otio_dub import character_levels
+from otio_dub.character_levels import dialogue_peaks, measure_characters, mix_peaks, quiet_cuts
 from otio_dub.loudness import Meter, to_db
 from otio_dub.render import Placement, mix_blocks
 
@@ -157,3 +159,52 @@ def test_lines_within_the_filters_reach_are_streamed_together(tmp_path, gap, mon
         monkeypatch.setattr(character_levels, "TRUE_PEAK_REACH", 0)
         wrong = to_db(dialogue_peaks(groups, total, (1.0, 1.0), measure_characters(groups, total))[0])
         assert wrong == pytest.approx(alone, abs=1e-6)
+
+
+def _same_levels(a, b) -> None:
+    """Two CharacterLevels hold the same bits."""
+    assert len(a.energies) == len(b.energies)
+    for x, y in zip(a.energies, b.energies, strict=True):
+        assert x.tobytes() == y.tobytes()
+    assert (a.peaks, a.sample_peaks, a.solo_peaks, a.solo_sample_peaks, a.shared) == \
+        (b.peaks, b.sample_peaks, b.solo_peaks, b.solo_sample_peaks, b.shared)
+    assert a.cross.keys() == b.cross.keys()
+    for pair in a.cross:
+        assert [(f, s.tobytes()) for f, s in a.cross[pair]] == [(f, s.tobytes()) for f, s in b.cross[pair]]
+
+
+@pytest.mark.parametrize("workers", [2, 3, 8])
+def test_measuring_on_threads_gives_the_same_bits(scene, workers, monkeypatch):
+    groups, total = scene
+    serial = measure_characters(groups, total, block=48000)
+    parts = []
+    measure_part = character_levels._measure_part
+    monkeypatch.setattr(character_levels, "_measure_part", lambda *args: parts.append(measure_part(*args)) or parts[-1])
+    _same_levels(measure_characters(groups, total, block=48000, workers=workers), serial)
+    assert len(parts) == len(quiet_cuts(groups, total, workers)) - 1 > 1  # measured in parts, no fallback
+    assert all(part.at_rest for part in parts)
+
+
+def test_cuts_fall_in_silence_on_segment_boundaries(scene):
+    groups, total = scene
+    cuts = quiet_cuts(groups, total, 4)
+    assert cuts[0] == 0 and cuts[-1] == total and cuts == sorted(set(cuts))
+    for cut in cuts[1:-1]:
+        assert cut % (RATE // 10) == 0
+        for p in (p for group in groups for p in group):
+            assert p.start >= cut or p.start + p.length + character_levels._REST <= cut
+    assert quiet_cuts(groups, total, 1) == [0, total]
+
+
+def test_a_cut_where_a_filter_still_rings_falls_back_to_one_pass(scene, monkeypatch):
+    """Cut a few samples after the lines end, K-weighting still rings: each part measured from rest
+    would be wrong, so the parts' check sends the whole through one pass."""
+    groups, total = scene
+    serial = measure_characters(groups, total, block=48000)
+    monkeypatch.setattr(character_levels, "_REST", 16)
+    _same_levels(measure_characters(groups, total, block=48000, workers=4), serial)
+    measure_part = character_levels._measure_part
+    monkeypatch.setattr(character_levels, "_measure_part",  # the check ignored
+                        lambda *args: dataclasses.replace(measure_part(*args), at_rest=True))
+    wrong = measure_characters(groups, total, block=48000, workers=4)
+    assert any(x.tobytes() != y.tobytes() for x, y in zip(wrong.energies, serial.energies, strict=True))

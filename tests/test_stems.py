@@ -229,7 +229,7 @@ def test_ebu_r128_target(tools, demo, tmp_path):
 
 
 def test_stem_options_are_validated():
-    for bad in (dict(mode="all"), dict(loudness=3.0), dict(true_peak=1.0)):
+    for bad in (dict(mode="all"), dict(loudness=3.0), dict(true_peak=1.0), dict(jobs=0)):
         with pytest.raises(ValueError):
             StemOptions(**bad)
 
@@ -562,7 +562,20 @@ def test_restem_errors_name_the_file_and_write_nothing(tools, demo, tmp_path):
     assert not out.exists()
 
 
+def test_stems_on_threads_are_the_same_bytes(demo, tmp_path):
+    """``--jobs``: the programme measured in parts on threads and the next block read while one is
+    written; every file the same bytes as on one thread."""
+    for jobs in ("1", "3"):
+        result = CliRunner().invoke(main, ["stems", str(demo.timeline_path), "-o", str(tmp_path / jobs), "-j", jobs])
+        assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "3").iterdir()) and "DIALOGUE.wav" in names
+    for name in names:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "3" / name).read_bytes(), name
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--jobs", "0"], "--jobs"),
     (["--loudness", "loud"], "not a loudness"),
     (["--true-peak", "1"], "true-peak limit"),
     (["--stems", "all"], "Invalid value for '--stems'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,8 @@ def conform(old_dub: Path, timeline: Path, script: Path | None, out_dir: Path, v
 @click.option("-o", "--out", "out_dir", required=True, type=out_folder,
               help="Folder for the stems and stems.json (their loudness report).")
 @stem_options
+@click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
+              help="Threads that measure and write the stems (default: every core).")
 @click.option("-v", "--verbose", is_flag=True, help="Print debug messages.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 @user_errors
@@ -219,7 +222,7 @@ def stems_command(dub_timeline: Path, out_dir: Path, verbose: bool, quiet: bool,
     from ..stems import MANIFEST, restem
 
     setup_logging(verbose)
-    options = stem_settings(kw)["stems"]
+    options = replace(stem_settings(kw)["stems"], jobs=kw.pop("jobs"))
     if kw:
         raise click.UsageError(f"unhandled options: {', '.join(sorted(kw))}")
     _check_stems_folder(dub_timeline, out_dir)

@@ -59,13 +59,14 @@ class DubResult:
 def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adjust | None = None) -> DubResult:
     """Write the whole dub into ``staging`` (laid out as the output folder will be)."""
     tb, options = plan.tb, plan.options
+    stem_options = options.stems if options.stems.jobs is not None else replace(options.stems, jobs=options.jobs)
     _warn_past_end(plan, placed)
     spooled = [(p.clip.line.lang, p.clip.line.character,
                 Placement(p.rendered.spooled, tb.sample_at(p.clip.line.record_in), _length(plan, p),
                           identity=p.rendered.identity)) for p in placed]
     try:
-        loud = plan_loudness(spooled, plan.total_samples, options.stems, previous=plan.out) \
-            if options.stems.loudness is not None else None  # an unchanged dub's plan is read back, not measured
+        loud = plan_loudness(spooled, plan.total_samples, stem_options, previous=plan.out) \
+            if stem_options.loudness is not None else None  # an unchanged dub's plan is read back, not measured
         media = _deliver_media(plan, placed, staging, loud)
     except DamagedTake as exc:
         raise _forgotten(plan, placed, exc) from None
@@ -77,12 +78,12 @@ def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adju
     dubbed = add_dub_tracks(plan.source, clips, tb)
     if adjust is not None:
         adjust(dubbed)
-        stems = restem(dubbed, staging / "stems", options.stems, base_dir=staging)
+        stems = restem(dubbed, staging / "stems", stem_options, base_dir=staging)
     else:
         stems = dub_stems(staging, [(lang, c, replace(pl, path=staging / p.clip.media_url, identity=key))
                                     for (lang, c, pl), p, key in zip(spooled, placed, media, strict=True)],
                           plan.total_samples, tb.start_sample, plan.name,
-                          options.stems, loud, plan.mix, previous=plan.out)  # unchanged stems are linked
+                          stem_options, loud, plan.mix, previous=plan.out)  # unchanged stems are linked
     return _write_timelines_and_report(plan, placed, staging, dubbed, rows, stems)
 
 
