@@ -11,16 +11,21 @@ twice: with silent stretches skipped (as rendered now) and computed block by blo
 (as before), so both costs come from the same run; the stems must be byte-identical.
 Building runs in a child process too: Linux keeps a process's ru_maxrss across fork and exec, so the
 parent stays small (no numpy, no torch) and each render's peak is its own.
+``--baseline REV`` (default: c695dcf, the code issue 14 measured 44 s on) renders the same dub with
+that revision's otio_dub too (``git archive`` into a temp folder, first on the child's path), so the
+speed-up is a ratio from one run on one machine, whatever its load.
 
-    python benchmarks/bench_stems.py [--minutes 10 90] [--lines-per-hour 800] [--work DIR]
+    python benchmarks/bench_stems.py [--minutes 10 90] [--lines-per-hour 800] [--work DIR] [--baseline REV|none]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -66,7 +71,8 @@ t1 = time.perf_counter()
 result = restem(Path(sys.argv[1]), Path(sys.argv[2]))
 wall = time.perf_counter() - t1
 hwm = next((int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM")), None)
-print(json.dumps({"wall_s": wall, "vmhwm_mb": hwm, "import_s": t1 - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+import otio_dub
+print(json.dumps({"module": otio_dub.__file__, "wall_s": wall, "vmhwm_mb": hwm, "import_s": t1 - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "rss_imports_mb": rss_imports, "report": result.report(Path(sys.argv[2]))}))
 """
 
@@ -139,6 +145,8 @@ def main() -> None:
     parser.add_argument("--lines-per-hour", type=int, default=800, help="800/h = 1,200 lines in 90 minutes")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "otio-dub-bench-takes")
     parser.add_argument("--work", type=Path, help="keep the generated dubs and stems here (default: a temp folder)")
+    parser.add_argument("--baseline", default="c695dcf",
+                        help="also render with this git revision's otio_dub ('none': not)")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # child: build one size into this folder
     args = parser.parse_args()
     if args.build:
@@ -148,13 +156,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="otio-dub-bench-") as tmp:
         work = args.work or Path(tmp)
+        baseline = _checkout(args.baseline, Path(tmp) / "baseline") if args.baseline != "none" else None
         for minutes in args.minutes:
             folder = work / f"{minutes:g}min"
             made = _run([sys.executable, __file__, "--build", str(folder), "--minutes", str(minutes),
                          "--lines-per-hour", str(args.lines_per_hour), "--cache", str(args.cache)])
-            for how in ("dense", "sparse"):
+            for how in ("baseline", "dense", "sparse") if baseline else ("dense", "sparse"):
+                env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(baseline), os.environ.get(
+                    "PYTHONPATH")]))) if how == "baseline" else None
                 got = json.loads(_run([sys.executable, "-c", CHILD, str(folder / "bench.dub.otio"),
-                                       str(folder / f"stems-{how}"), how]))
+                                       str(folder / f"stems-{how}"), how], env, baseline if env else None))
+                if env and not got["module"].startswith(str(baseline)):
+                    sys.exit(f"the baseline child imported {got['module']}, not {baseline}")
                 dialogue = got["report"]["files"]["DIALOGUE"]
                 rows.append((minutes, how, int(made), got["wall_s"], minutes * 60 / got["wall_s"], got["rss_mb"],
                              got["vmhwm_mb"], got["rss_imports_mb"], dialogue["integrated_lkfs"],
@@ -162,17 +175,36 @@ def main() -> None:
             same = all((folder / "stems-dense" / f.name).read_bytes() == f.read_bytes()
                        for f in (folder / "stems-sparse").glob("*.wav"))
             print(f"{minutes:g} min: stems byte-identical with silence computed and skipped: {same}")
-    print("| programme | silence | lines | stems wall s | x real time | peak RSS MB (ru_maxrss) | VmHWM MB "
+    print("| programme | code, silence | lines | stems wall s | x real time | peak RSS MB (ru_maxrss) | VmHWM MB "
           "| RSS after imports MB | DIALOGUE LKFS | DIALOGUE dBTP |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    labels = {"dense": "computed", "sparse": "skipped (now)", "baseline": f"{args.baseline} (baseline)"}
     for m, how, count, wall, speed, rss, hwm, base, lkfs, tp in rows:
-        label = "computed (before)" if how == "dense" else "skipped"
-        print(f"| {m:g} min | {label} | {count} | {wall:.1f} | {speed:.0f}x | {rss:.0f} | {hwm:.0f} | {base:.0f} "
+        print(f"| {m:g} min | {labels[how]} | {count} | {wall:.1f} | {speed:.0f}x | {rss:.0f} | {hwm:.0f} | {base:.0f} "
               f"| {lkfs} | {tp} |")
+    walls = {(m, how): wall for m, how, _, wall, *_ in rows}
+    for m in args.minutes:
+        if (m, "baseline") in walls:
+            print(f"{m:g} min: now / {args.baseline} = {walls[(m, 'sparse')] / walls[(m, 'baseline')]:.2f}x the time")
 
 
-def _run(command: list[str]) -> str:
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+def _checkout(revision: str, into: Path) -> Path:
+    """That revision's otio_dub package extracted under ``into`` (what goes first on a child's path)."""
+    root = Path(__file__).resolve().parent.parent
+    into.mkdir(parents=True)
+    archive = into / "otio_dub.tar"
+    with archive.open("wb") as fh:
+        proc = subprocess.run(["git", "-C", str(root), "archive", revision, "otio_dub"], stdout=fh,
+                              stderr=subprocess.PIPE, text=False, check=False)
+    if proc.returncode:
+        sys.exit(f"--baseline {revision}: {proc.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _run(command: list[str], env: dict | None = None, cwd: Path | None = None) -> str:
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=cwd)
     if proc.returncode:
         sys.exit(proc.stderr)
     return proc.stdout
