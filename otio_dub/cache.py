@@ -319,6 +319,11 @@ class RenderCache:
         self.hits += 1
         return Path(path), audio, meta
 
+    def touch(self, keys: list[str]) -> None:
+        """Count ``keys`` as used now (recorded at close, as reads are): takes a run relies on without
+        reading them (an unchanged re-dub) are kept by ``prune`` as if read."""
+        self._used.extend(k for k in keys if KEY_PATTERN.fullmatch(k))
+
     def forget(self, key: str) -> None:
         """Drop a take found damaged after :meth:`locate` handed it out: the next run renders it again."""
         if KEY_PATTERN.fullmatch(key):

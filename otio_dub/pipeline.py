@@ -23,6 +23,7 @@ from .loudness import prefetch
 from .options import DubOptions
 from .outdir import OutputFolder
 from .speak import Fitted, delivery_key, fit_line, fit_reused, take_key
+from .stages import unchanged
 from .stages.deliver import Adjust, DubResult, deliver, moved
 from .stages.place import place_lines, summarize
 from .stages.plan import DubPlan, cast_of, collect_lines, free_frame, free_frames, list_events, plan_dub
@@ -56,6 +57,10 @@ def dub(
     with OutputFolder(plan.out) as tx:
         check_inputs_kept(plan, tx)
         fresh, keep = only_lines(plan)
+        plain = reuse is None and adjust is None and finish is None and not options.only_lines
+        key = unchanged.run_key(plan, timeline, script) if plain else None
+        if key is not None and (kept := unchanged.reuse(plan, key)) is not None:
+            return kept  # the folder holds this very dub already: nothing is written
         spool = tx.staging / ".takes"
         try:
             spool.mkdir()
@@ -69,7 +74,10 @@ def dub(
         except OutputError as exc:
             raise OutputError(tx.public(str(exc))) from None
         tx.commit(result.entries)
-    return moved(result, tx.out)
+        result = moved(result, tx.out)
+        if key is not None:
+            unchanged.record(result, key)  # after the swap: the states are those the files keep
+    return result
 
 
 def executor_for(options: DubOptions) -> Callable[[int], Executor]:

@@ -130,6 +130,8 @@ def _summary(result: Any, started: float) -> None:
                f"{s['borrowed']} borrowed, {s['overrun']} overrun")
     if result.takes:
         click.echo("Takes: " + ", ".join(f"{n} {what}" for what, n in sorted(result.takes.items())))
+    if "unchanged" in result.takes:
+        click.echo("Nothing changed since the last dub into this folder: it is kept as it is, nothing written.")
     for row in result.lines:
         if row["status"] == "overrun":
             click.echo(f"  OVERRUN {row['id']} at {row['record_in']}: {row['note']}")

@@ -33,8 +33,10 @@ log = logging.getLogger("otio_dub")
 
 #: a hook run on the dub timeline before it is written (conform carries the editor's hand edits with it)
 Adjust = Callable[[otio.schema.Timeline], None]
+#: the note an unchanged re-dub is recognised by (stages.unchanged), written once the dub is in place
+STATE = ".otio-dub-state.json"
 #: top-level names a dub may write besides the timelines (the manifest lists them even when absent)
-KNOWN_ENTRIES = ("media", "stems", "report.json", "review.html", "review", "subtitles", "conform.json")
+KNOWN_ENTRIES = ("media", "stems", "report.json", "review.html", "review", "subtitles", "conform.json", STATE)
 COMPACT_JSON_LINES = 5000  # past this many clips the .dub.otio is written without indentation
 
 
