@@ -78,6 +78,8 @@ def measure_characters(groups: Sequence[Sequence[Placement]], total: int, block:
     and the parts are measured on that many threads; the figures are the same bits as one pass's.
     """
     cuts = quiet_cuts(groups, total, workers)
+    if len(cuts) > 2:
+        import scipy.signal  # noqa: F401 - imported here once, not by every part's thread at the same time
     parts = in_parallel([functools.partial(_measure_part, groups, cuts, k, block) for k in range(len(cuts) - 1)],
                         workers)
     if not all(part.at_rest for part in parts[:-1]):  # a filter still rang at a cut: measure in one pass
@@ -102,7 +104,7 @@ class _Part:
     solo: list[tuple[float, float]]  # per group, (true, sample) peak where it sounds alone
     shared: list[tuple[float, float]]  # and where another group sounds near it
     cross: dict[tuple[int, int], list[tuple[int, np.ndarray]]]
-    at_rest: bool  # every filter silent at its end: the next part starting from rest is exact
+    at_rest: bool  # every filter at rest well before its end: the next part starting from rest is exact
 
 
 def _measure_part(groups: Sequence[Sequence[Placement]], cuts: Sequence[int], k: int, block: int) -> _Part:
@@ -134,7 +136,9 @@ def _measure_part(groups: Sequence[Sequence[Placement]], cuts: Sequence[int], k:
             size = min(filtered[a].shape[0], filtered[b].shape[0])  # a tail rung out is zeros after its end
             products = filtered[a][:size, 0] * filtered[b][:size, 0]
             cross.setdefault((a, b), []).append(_segment_sums(products, b0, segments))
-    at_rest = not any(meter.ringing for meter in meters)
+    # at rest a whole ring-out step (a segment) before the cut: that step, and every one before it, was as
+    # long here as in one pass, so the filter came to rest at the same sample with the same state
+    at_rest = all(meter.rested >= _SEGMENT for meter in meters)
     return _Part([meter.energies().values for meter in meters], [(m.finish(), m.sample_peak) for m in solo],
                  [(m.finish(), m.sample_peak) for m in shared], cross, at_rest)
 

@@ -290,6 +290,7 @@ class Meter:
         self._filled = 0
         self._segments: list[np.ndarray] = []
         self._tp = TruePeak(channels) if true_peak else None
+        self.rested = 0  # samples fed since the filter last came to rest (0 while it rings)
 
     def feed(self, block: np.ndarray) -> None:
         self.filter(block)
@@ -307,7 +308,9 @@ class Meter:
             self._tp.feed(block)
         if not block.any() and not self._zi.any():
             self._accumulate(None, n)
+            self.rested += n
             return None
+        self.rested = 0
         filtered, self._zi = sosfilt(self._sos, np.ascontiguousarray(block.T), axis=-1, zi=self._zi)
         if np.abs(self._zi).max() < 1e-30:
             self._zi[:] = 0.0
@@ -355,6 +358,7 @@ class Meter:
         finally:
             self._tp = tp
         self._accumulate(None, n - pos)
+        self.rested += n - pos  # at rest from pos on (or pos == n)
         return np.concatenate(parts) if parts else None
 
     def _accumulate(self, squares: np.ndarray | None, n: int) -> None:

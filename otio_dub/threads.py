@@ -73,7 +73,12 @@ def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     worker.start()
     try:
         while True:
-            item, error = ready.get()
+            try:
+                item, error = ready.get(timeout=0.5)
+            except queue.Empty:
+                if not worker.is_alive() and ready.empty():
+                    raise RuntimeError("the read-ahead thread ended without a result") from None
+                continue
             if error is not None:
                 raise error
             if item is _DONE:
@@ -81,4 +86,5 @@ def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-        worker.join()
+        if threading.current_thread() is not worker:  # a generator finalised on its own thread cannot wait for it
+            worker.join()

@@ -237,3 +237,17 @@ def test_prefetch_imports_the_meter_filter_in_the_background():
             "prefetch()\n"
             "assert not [t for t in threading.enumerate() if t.name == 'otio-dub-prefetch']\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_meter_counts_the_samples_since_its_filter_came_to_rest():
+    """What the stems' parts are checked by: 0 while the K-weighting rings, then every silent sample."""
+    meter = Meter(48000, true_peak=False)
+    meter.feed_silence(1000)
+    assert meter.rested == 1000  # never rang
+    meter.feed(np.random.default_rng(3).standard_normal(4800) * 0.1)
+    assert meter.rested == 0 and meter.ringing
+    meter.feed_silence(48000)
+    assert not meter.ringing and 0 < meter.rested < 48000  # rang out, in whole segments, within the second
+    assert (48000 - meter.rested) % 4800 == 0
+    meter.feed_silence(100)
+    assert 100 < meter.rested <= 48100

@@ -11,7 +11,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import opentimelineio as otio
 import pytest
 
 import otio_dub
@@ -61,8 +60,8 @@ def test_an_unchanged_re_dub_writes_nothing_and_returns_the_same_dub(dubbed, mon
     for name in ("out_dir", "timeline_path", "exports", "stems", "report_path", "lines", "summary", "voices",
                  "stem_report", "entries"):
         assert getattr(again, name) == getattr(first, name), name
-    written = otio.adapters.read_from_file(str(first.timeline_path))  # as written (OTIO's write hooks ran on it)
-    assert again.timeline.to_json_string() == written.to_json_string()  # read from the folder when asked
+    # read from the folder when asked, without the adapter hooks a plain read runs (ours tags dialogue clips)
+    assert again.timeline.to_json_string() == first.timeline.to_json_string()
 
 
 def test_the_cache_counts_the_takes_an_unchanged_dub_relies_on_as_used(dubbed):
@@ -186,3 +185,57 @@ def test_the_cli_says_the_dub_was_kept(tmp_path, tools):
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     assert "Nothing changed since the last dub into this folder" in again.output and "unchanged" in again.output
+
+
+def test_an_input_edited_while_it_is_read_leaves_the_run_unkeyed(dubbed, monkeypatch):
+    """The editor saves the script while the run plans from the old one: the run dubs what it read and
+    notes nothing, so the next run (on the new script) is dubbed, not kept."""
+    from otio_dub import pipeline
+
+    timeline, script, out, options, first = dubbed
+    (out / STATE).unlink()
+    plan_dub = pipeline.plan_dub
+
+    def plan_then_edit(*args, **kwargs):
+        plan = plan_dub(*args, **kwargs)
+        _edit_script_text(timeline, script, out, options)
+        return plan
+
+    monkeypatch.setattr(pipeline, "plan_dub", plan_then_edit)
+    assert not isinstance(otio_dub.dub(timeline, script, out, options), KeptDub)
+    assert not (out / STATE).exists()
+    monkeypatch.setattr(pipeline, "plan_dub", plan_dub)
+    again = otio_dub.dub(timeline, script, out, options)
+    assert not isinstance(again, KeptDub) and any(row["text"].endswith("Again.") for row in again.lines)
+
+
+def test_an_original_changed_just_before_the_run_is_not_trusted(tmp_path):
+    from types import SimpleNamespace
+
+    import opentimelineio as otio
+
+    from otio_dub.stages.unchanged import _originals
+
+    media = tmp_path / "orig.wav"
+    media.write_bytes(b"RIFF")
+    timeline = otio.schema.Timeline("t")
+    track = otio.schema.Track("A1", kind=otio.schema.TrackKind.Audio)
+    track.append(otio.schema.Clip("c", media_reference=otio.schema.ExternalReference(target_url="orig.wav"),
+                                  source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(24, 24))))
+    timeline.tracks.append(track)
+    plan = SimpleNamespace(source=timeline, base=tmp_path)
+    assert _originals(plan, time.time_ns()) is None  # written a moment ago: it may have changed while read
+    assert "orig.wav" in _originals(plan, time.time_ns() + 10**9)
+    assert _originals(plan) == _originals(plan, time.time_ns() + 10**9)
+
+
+def test_the_names_the_dub_is_written_under_are_keyed(dubbed, tmp_path, monkeypatch):
+    """The same timeline through a link of another name writes <link name>.dub.otio: not kept."""
+    timeline, script, out, options, first = dubbed
+    linked = tmp_path / "current.otio"
+    linked.symlink_to(timeline)
+    again = otio_dub.dub(linked, script, out, options)
+    assert not isinstance(again, KeptDub) and again.timeline_path.name == "current.dub.otio"
+    monkeypatch.chdir(tmp_path)  # a relative -o: the kept dub's paths are absolute, as a dub's are
+    kept = otio_dub.dub(linked, script, "out", options)
+    assert isinstance(kept, KeptDub) and kept.out_dir == out and kept.report_path == out / "report.json"

@@ -23,32 +23,57 @@ import opentimelineio as otio
 from .. import __version__
 from ..cache import RenderCache, file_state
 from ..dub_timeline import media_path
+from ..options import DubOptions
 from .deliver import STATE, DubResult
 from .plan import DubPlan
 
 log = logging.getLogger("otio_dub")
 
-_FORMAT = "otio-dub unchanged 1"
+_FORMAT = "otio-dub unchanged 2"
+#: Libraries whose versions shape the written files (readers, writers, the audio they write and measure).
+_LIBRARIES = ("opentimelineio", "otio-fcp-adapter", "otio-fcpx-xml-adapter", "otio-cmx3600-adapter", "otio-aaf-adapter",
+              "pyaaf2", "pysubs2", "numpy", "scipy", "soundfile")
+#: A source medium changed this close before the run started may have changed while it was read (a file
+#: system's clock runs a tick behind): the run is not keyed.
+_SETTLE_NS = 50_000_000
 
 
-def run_key(plan: DubPlan, timeline: object, script: object) -> str | None:
-    """The key of everything this run's files are made of; None where a run cannot be keyed (a
-    timeline handed over as an object: its content has no file to stand for it)."""
-    if not isinstance(timeline, (str, Path)):
+def input_states(timeline: object, script: object, options: DubOptions) -> list | None:
+    """The state of the run's own input files, taken before they are read: :func:`run_key` takes them
+    again after planning, and a file changed in between makes the run unkeyed."""
+    paths = [p for p in (timeline, script, options.cast, options.stems.mix_with) if isinstance(p, (str, Path))]
+    return [file_state(p) for p in paths] if isinstance(timeline, (str, Path)) else None
+
+
+def run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: list | None, started: int) -> str | None:
+    """The key of everything this run's files are made of; None where a run cannot be keyed: a timeline
+    handed over as an object (no file stands for it), a bundle folder, or an input that changed while
+    it was being read. Never raises: a run without a key is dubbed as usual."""
+    try:
+        return _run_key(plan, timeline, script, out, before, started)
+    except Exception as exc:  # noqa: BLE001 - a key is an optimisation; never the reason a dub fails
+        log.debug("no unchanged-dub key for this run (%s)", exc)
         return None
+
+
+def _run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: list | None, started: int) -> str | None:
     options = plan.options
+    if before is None or input_states(timeline, script, options) != before:
+        return None
     cast = options.cast
     shaped = replace(options, cache=None, jobs=None, ray=None, stems=replace(options.stems, jobs=None),
                      cast=None if isinstance(cast, (str, Path)) else cast)  # where and how fast: not what
     files = {role: _file_digest(p) if isinstance(p, (str, Path)) else "-"
              for role, p in (("timeline", timeline), ("script", script), ("cast", cast))}
-    if None in files.values():  # a bundle folder, or unreadable: nothing short stands for it
+    originals = _originals(plan, started)
+    if None in files.values() or originals is None:
         return None
     digest = hashlib.sha256()
-    for part in (_FORMAT, __version__, otio.__version__, _package_digest(), repr(files), str(Path(timeline).resolve()),
-                 repr(file_state(options.stems.mix_with)) if options.stems.mix_with else "",
-                 repr(shaped), str(plan.out.resolve()), repr(plan.tb), plan.total_frames, repr(sorted(plan.guides.items())),
-                 repr(sorted((str(k), repr(p)) for k, p in plan.performers.items())), _originals(plan),
+    for part in (_FORMAT, __version__, _code_digest(), repr(files), os.path.abspath(timeline), str(Path(timeline).resolve()),
+                 plan.name, plan.fmt, str(out), str(out.resolve()),
+                 repr(file_state(options.stems.mix_with)) if options.stems.mix_with else "", repr(shaped),
+                 repr(plan.tb), plan.total_frames, repr(sorted(plan.guides.items())),
+                 repr(sorted((str(k), repr(p)) for k, p in plan.performers.items())), originals,
                  json.dumps([_line(lj) for lj in plan.jobs], ensure_ascii=False)):
         digest.update(str(part).encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
@@ -62,19 +87,21 @@ def _line(lj: object) -> list:
             lj.job.delivery, window.samples, window.head_pad, window.tail_pad, window.free_after]
 
 
-def _originals(plan: DubPlan) -> str:
+def _originals(plan: DubPlan, started: int | None = None) -> str | None:
     """The state of every file the source timeline names (the review plays them, matching and guides
-    listen to them)."""
-    states = []
+    listen to them); None when one changed just before or during the run (what was read is unknown)."""
+    states = set()
     for clip in plan.source.find_clips():
         ref = clip.media_reference
         url = getattr(ref, "target_url", None) if isinstance(ref, otio.schema.ExternalReference) else None
         if url:
             try:
-                states.append(file_state(media_path(url, plan.base or Path.cwd())))
+                states.add(file_state(media_path(url, plan.base or Path.cwd())))
             except ValueError:
-                states.append((url, -1, 0, 0, 0))
-    return repr(sorted(set(states)))
+                states.add((url, -1, 0, 0, 0))
+    if started is not None and any(max(state[3], state[4]) >= started - _SETTLE_NS for state in states):
+        return None
+    return repr(sorted(states))
 
 
 def _file_digest(path: str | Path) -> str | None:
@@ -85,41 +112,55 @@ def _file_digest(path: str | Path) -> str | None:
         return None
 
 
-_PACKAGE: list[str] = []
+_CODE: list[str] = []
 
 
-def _package_digest() -> str:
-    """otio-dub's own files (its code and the review page's assets), once per process: any change to
-    the code that writes the files is a change to them."""
-    if not _PACKAGE:
-        root = Path(__file__).resolve().parent.parent
+def _code_digest() -> str:
+    """otio-dub's own files (its code, adapters, hooks and the review page's assets) and the versions of
+    the libraries that read and write for it, once per process: a change to any is a change to the files."""
+    if not _CODE:
+        import importlib.metadata
+        import importlib.util
+
         digest = hashlib.sha256()
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-        _PACKAGE.append(digest.hexdigest())
-    return _PACKAGE[0]
+        for package in ("otio_dub", "otio_dub_adapters", "otio_dub_hooks"):
+            spec = importlib.util.find_spec(package)
+            root = Path(spec.origin).parent if spec is not None and spec.origin else None
+            for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if root else []:
+                digest.update(f"{package}/{path.relative_to(root).as_posix()}".encode() + b"\0" + path.read_bytes() + b"\0")
+        for name in _LIBRARIES:
+            try:
+                version = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                version = "-"
+            digest.update(f"{name}={version}".encode() + b"\0")
+        _CODE.append(digest.hexdigest())
+    return _CODE[0]
 
 
 def record(result: DubResult, key: str) -> None:
     """Note ``key`` and the state of every file ``result`` wrote, in its output folder (just put in
-    place). Best effort: without the note the next run dubs as usual."""
+    place). Best effort, never raises: without the note the next run dubs as usual."""
     out = result.out_dir
+    tmp = out / f"{STATE}.part"
     try:
         state = {"key": key, "files": _states(out, result.entries), "timeline": result.timeline_path.name,
                  "exports": [p.name for p in result.exports], "stems": {k: v.relative_to(out).as_posix()
                                                                       for k, v in result.stems.items()},
                  "voices": result.voices}
-        tmp = out / f"{STATE}.part"
         tmp.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, out / STATE)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the dub is in place; only the next run's shortcut is lost
         log.debug("%s: could not note the dub's state (%s): the next run dubs again", out, exc)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
-def reuse(plan: DubPlan, key: str) -> DubResult | None:
-    """The dub already in the output folder when it was made from ``key`` and is as it was left; None
-    otherwise (it is then dubbed as usual)."""
-    out = plan.out
+def reuse(plan: DubPlan, out: Path, key: str) -> DubResult | None:
+    """The dub already in ``out`` (the absolute output folder) when it was made from ``key`` and is as it
+    was left; None otherwise (it is then dubbed as usual). Never raises."""
     try:
         state = json.loads((out / STATE).read_text(encoding="utf-8"))
         if not isinstance(state, dict) or state.get("key") != key:
@@ -129,12 +170,13 @@ def reuse(plan: DubPlan, key: str) -> DubResult | None:
             log.info("%s: its files changed since the last dub: dubbed again", out)
             return None
         result = KeptDub(None, out, out / state["timeline"], [out / n for n in state["exports"]],
-                           {k: out / v for k, v in state["stems"].items()}, out / "report.json", report["lines"],
-                           report["summary"], state["voices"], {"unchanged": len(report["lines"])}, report["stems"],
-                           report["entries"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                         {k: out / v for k, v in state["stems"].items()}, out / "report.json", report["lines"],
+                         report["summary"], state["voices"], {"unchanged": len(report["lines"])}, report["stems"],
+                         report["entries"])
+        _touch(plan, [row.get("key") for row in result.lines])
+    except Exception as exc:  # noqa: BLE001 - anything unexpected in the note or the folder: dub as usual
+        log.debug("%s: not kept as unchanged (%s)", out, exc)
         return None
-    _touch(plan, [row.get("key") for row in result.lines if isinstance(row, dict)])
     log.info("%s: nothing changed since the last dub into this folder: kept as it is", out)
     return result
 
@@ -145,8 +187,8 @@ class KeptDub(DubResult):
 
     @property
     def timeline(self) -> otio.schema.Timeline:
-        if self._timeline is None:
-            self._timeline = otio.adapters.read_from_file(str(self.timeline_path))
+        if self._timeline is None:  # as written: no adapter hooks (a dub's own timeline comes without them)
+            self._timeline = otio.adapters.otio_json.read_from_string(self.timeline_path.read_text(encoding="utf-8"))
         return self._timeline
 
     @timeline.setter
@@ -170,7 +212,8 @@ def _states(out: Path, entries: list) -> list:
     found = []
     for name in entries:
         top = out / name
-        if name == STATE or not (top.exists() or top.is_symlink()):
+        if not isinstance(name, str) or name in ("", ".", "..", STATE) or "/" in name or "\\" in name \
+                or not (top.exists() or top.is_symlink()):
             continue
         paths = [top] if not top.is_dir() or top.is_symlink() else \
             [Path(root) / f for root, _, files in os.walk(top) for f in files]
