@@ -253,11 +253,35 @@ def _read_back(file: typing.IO[str]) -> str:
 
 
 def run_child(task: dict) -> dict:
-    """One dub in a fresh interpreter, timed from a settled disk: the gigabytes the previous run wrote
-    are flushed first (os.sync), so a run is not charged for its predecessor's writeback."""
+    """One dub in a fresh interpreter, timed from a settled machine: the gigabytes the previous run wrote
+    are flushed first (os.sync), and what it left running (Ray's processes wind down after its driver
+    exits) is waited out, so a run is not charged for its predecessor."""
     if hasattr(os, "sync"):
         os.sync()
+    waited = _quiet()
+    if waited > 1.0:
+        print(f"(waited {waited:.1f} s for the machine to go quiet before the next run)", flush=True)
     return watched([sys.executable, __file__, "--child", json.dumps(task)])
+
+
+def _quiet(busy: float = 0.25, longest: float = 20.0) -> float:
+    """Seconds waited until the machine's CPUs were under ``busy`` over half a second (Linux; at most
+    ``longest``)."""
+    def ticks() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # all, idle + iowait
+
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < longest:
+            total0, idle0 = ticks()
+            time.sleep(0.5)
+            total1, idle1 = ticks()
+            if total1 > total0 and 1 - (idle1 - idle0) / (total1 - total0) < busy:
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.perf_counter() - started
 
 
 def identical(a: Path, b: Path) -> list[str]:
