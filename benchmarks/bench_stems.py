@@ -21,6 +21,7 @@ speed-up is a ratio from one run on one machine, whatever its load.
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import subprocess
@@ -172,7 +173,9 @@ def main() -> None:
                 rows.append((minutes, how, int(made), got["wall_s"], minutes * 60 / got["wall_s"], got["rss_mb"],
                              got["vmhwm_mb"], got["rss_imports_mb"], dialogue["integrated_lkfs"],
                              dialogue["true_peak_dbtp"]))
-            same = all((folder / "stems-dense" / f.name).read_bytes() == f.read_bytes()
+            # compared in chunks: reading whole stems here would raise this process's peak RSS, which
+            # Linux hands on to every child started after it (ru_maxrss survives fork and exec)
+            same = all(filecmp.cmp(folder / "stems-dense" / f.name, f, shallow=False)
                        for f in (folder / "stems-sparse").glob("*.wav"))
             print(f"{minutes:g} min: stems byte-identical with silence computed and skipped: {same}")
     print("| programme | code, silence | lines | stems wall s | x real time | peak RSS MB (ru_maxrss) | VmHWM MB "
