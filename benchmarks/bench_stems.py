@@ -67,6 +67,8 @@ if sys.argv[3] == "dense":  # silence computed like speech, block by block: how 
                 m = min(block, b0 + n - s0)
                 yield s0, np.zeros((len(groups), m), dtype=np.float32), m
     stems.mix_spans = dense
+    from otio_dub import character_levels  # the loudness pass streams through its own name for it
+    character_levels.mix_spans = dense
 rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t1 = time.perf_counter()
 result = restem(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -214,6 +214,7 @@ def test_an_original_changed_just_before_the_run_is_not_trusted(tmp_path):
 
     import opentimelineio as otio
 
+    from otio_dub.stages.plan import original_states
     from otio_dub.stages.unchanged import _originals
 
     media = tmp_path / "orig.wav"
@@ -223,10 +224,16 @@ def test_an_original_changed_just_before_the_run_is_not_trusted(tmp_path):
     track.append(otio.schema.Clip("c", media_reference=otio.schema.ExternalReference(target_url="orig.wav"),
                                   source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(24, 24))))
     timeline.tracks.append(track)
-    plan = SimpleNamespace(source=timeline, base=tmp_path)
+    plan = SimpleNamespace(source=timeline, base=tmp_path, originals=original_states(timeline, tmp_path))
     assert _originals(plan, time.time_ns()) is None  # written a moment ago: it may have changed while read
     assert "orig.wav" in _originals(plan, time.time_ns() + 10**9)
     assert _originals(plan) == _originals(plan, time.time_ns() + 10**9)
+    # swapped for an old file after planning began (matching read the one before): its old times do not hide it
+    older = tmp_path / "older.wav"
+    older.write_bytes(b"RIFF-older")
+    os.utime(older, (time.time() - 3600, time.time() - 3600))
+    os.replace(older, media)
+    assert _originals(plan, time.time_ns() + 10**9) is None
 
 
 def test_the_names_the_dub_is_written_under_are_keyed(dubbed, tmp_path, monkeypatch):

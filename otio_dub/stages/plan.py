@@ -64,6 +64,7 @@ class DubPlan:
     guides: dict[str, tuple[int, int]] = field(default_factory=dict)
     mix: MixSource | None = None
     inputs: list[Path] = field(default_factory=list)  # files the run reads: never to be written over
+    originals: list = field(default_factory=list)  # original_states before matching and guides read them
 
     @property
     def policy(self) -> fit.FitPolicy:
@@ -96,12 +97,31 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     inputs += [Path(p) for p in (script, options.stems.mix_with) if p is not None]
     if isinstance(options.cast, (str, Path)):
         inputs.append(Path(options.cast))
+    originals = original_states(source, base)  # as they are before anything reads them (stages.unchanged)
     matches = match_actors(source, lines, cast, base, options)
     plan = DubPlan(source, name, base, fmt, out, tb, lines, total_frames, tb.samples_between(0, total_frames),
-                   assign(lines, cast, options.engine, matches), options, mix=mix, inputs=inputs)
+                   assign(lines, cast, options.engine, matches), options, mix=mix, inputs=inputs, originals=originals)
     plan.guides = guide_pads(source, tb, lines, base) if plan.policy.align == "guide" else {}
     plan.jobs = line_jobs(plan)
     return plan
+
+
+def original_states(source: otio.schema.Timeline, base: Path | None) -> list:
+    """The state (``cache.file_state``) of every file the source timeline names, sorted: what matching,
+    guides and the review read."""
+    from ..cache import file_state
+    from ..dub_timeline import media_path
+
+    states = set()
+    for clip in source.find_clips():
+        ref = clip.media_reference
+        url = getattr(ref, "target_url", None) if isinstance(ref, otio.schema.ExternalReference) else None
+        if url:
+            try:
+                states.add(file_state(media_path(url, base or Path.cwd())))
+            except ValueError:
+                states.add((url, -1, 0, 0, 0))
+    return sorted(states)
 
 
 def match_actors(source: otio.schema.Timeline, lines: list[Line], cast: Mapping[str, CastEntry], base: Path | None,

@@ -22,10 +22,9 @@ import opentimelineio as otio
 
 from .. import __version__
 from ..cache import RenderCache, file_state
-from ..dub_timeline import media_path
 from ..options import DubOptions
 from .deliver import STATE, DubResult
-from .plan import DubPlan
+from .plan import DubPlan, original_states
 
 log = logging.getLogger("otio_dub")
 
@@ -39,10 +38,16 @@ _SETTLE_NS = 50_000_000
 
 
 def input_states(timeline: object, script: object, options: DubOptions) -> list | None:
-    """The state of the run's own input files, taken before they are read: :func:`run_key` takes them
-    again after planning, and a file changed in between makes the run unkeyed."""
+    """The state of the run's own input files and the bytes of those it parses, taken before they are
+    read: :func:`run_key` takes them again after planning, and any difference makes the run unkeyed
+    (two saves within one tick of the file system's clock keep a file's state, not its bytes). None
+    where the run cannot be keyed: a timeline handed over as an object, or on Windows, where a file's
+    ctime is its creation time and a rewrite need not show in its state."""
+    if not isinstance(timeline, (str, Path)) or os.name == "nt":
+        return None
     paths = [p for p in (timeline, script, options.cast, options.stems.mix_with) if isinstance(p, (str, Path))]
-    return [file_state(p) for p in paths] if isinstance(timeline, (str, Path)) else None
+    parsed = [p for p in (timeline, script, options.cast) if isinstance(p, (str, Path))]
+    return [file_state(p) for p in paths] + [_file_digest(p) for p in parsed]
 
 
 def run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: list | None, started: int) -> str | None:
@@ -58,7 +63,7 @@ def run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: 
 
 def _run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: list | None, started: int) -> str | None:
     options = plan.options
-    if before is None or input_states(timeline, script, options) != before:
+    if before is None or _CODE is None or input_states(timeline, script, options) != before:
         return None
     cast = options.cast
     shaped = replace(options, cache=None, jobs=None, ray=None, stems=replace(options.stems, jobs=None),
@@ -69,7 +74,7 @@ def _run_key(plan: DubPlan, timeline: object, script: object, out: Path, before:
     if None in files.values() or originals is None:
         return None
     digest = hashlib.sha256()
-    for part in (_FORMAT, __version__, _code_digest(), repr(files), os.path.abspath(timeline), str(Path(timeline).resolve()),
+    for part in (_FORMAT, __version__, _CODE, repr(files), os.path.abspath(timeline), str(Path(timeline).resolve()),
                  plan.name, plan.fmt, str(out), str(out.resolve()),
                  repr(file_state(options.stems.mix_with)) if options.stems.mix_with else "", repr(shaped),
                  repr(plan.tb), plan.total_frames, repr(sorted(plan.guides.items())),
@@ -89,19 +94,14 @@ def _line(lj: object) -> list:
 
 def _originals(plan: DubPlan, started: int | None = None) -> str | None:
     """The state of every file the source timeline names (the review plays them, matching and guides
-    listen to them); None when one changed just before or during the run (what was read is unknown)."""
-    states = set()
-    for clip in plan.source.find_clips():
-        ref = clip.media_reference
-        url = getattr(ref, "target_url", None) if isinstance(ref, otio.schema.ExternalReference) else None
-        if url:
-            try:
-                states.add(file_state(media_path(url, plan.base or Path.cwd())))
-            except ValueError:
-                states.add((url, -1, 0, 0, 0))
+    listen to them); None when one changed since planning began, or just before the run (its clock
+    may lag this machine's)."""
+    states = original_states(plan.source, plan.base)
+    if states != plan.originals:
+        return None
     if started is not None and any(max(state[3], state[4]) >= started - _SETTLE_NS for state in states):
         return None
-    return repr(sorted(states))
+    return repr(states)
 
 
 def _file_digest(path: str | Path) -> str | None:
@@ -112,16 +112,14 @@ def _file_digest(path: str | Path) -> str | None:
         return None
 
 
-_CODE: list[str] = []
-
-
-def _code_digest() -> str:
+def _code_digest() -> str | None:
     """otio-dub's own files (its code, adapters, hooks and the review page's assets) and the versions of
-    the libraries that read and write for it, once per process: a change to any is a change to the files."""
-    if not _CODE:
-        import importlib.metadata
-        import importlib.util
+    the libraries that read and write for it: a change to any is a change to the files. Taken once, when
+    this module is imported, so that it names the code running (None if they cannot be read)."""
+    import importlib.metadata
+    import importlib.util
 
+    try:
         digest = hashlib.sha256()
         for package in ("otio_dub", "otio_dub_adapters", "otio_dub_hooks"):
             spec = importlib.util.find_spec(package)
@@ -134,8 +132,13 @@ def _code_digest() -> str:
             except importlib.metadata.PackageNotFoundError:
                 version = "-"
             digest.update(f"{name}={version}".encode() + b"\0")
-        _CODE.append(digest.hexdigest())
-    return _CODE[0]
+    except Exception as exc:  # noqa: BLE001 - no digest, no key: every run dubs as usual
+        log.debug("otio-dub's code could not be read for the unchanged-dub key (%s)", exc)
+        return None
+    return digest.hexdigest()
+
+
+_CODE = _code_digest()
 
 
 def record(result: DubResult, key: str) -> None:
