@@ -37,7 +37,7 @@ _LIBRARIES = ("opentimelineio", "otio-fcp-adapter", "otio-fcpx-xml-adapter", "ot
 _SETTLE_NS = 50_000_000
 
 
-def input_states(timeline: object, script: object, options: DubOptions) -> list | None:
+def input_states(timeline: object, script: object, options: DubOptions) -> dict | None:
     """The state of the run's own input files and the bytes of those it parses, taken before they are
     read: :func:`run_key` takes them again after planning, and any difference makes the run unkeyed
     (two saves within one tick of the file system's clock keep a file's state, not its bytes). None
@@ -46,11 +46,12 @@ def input_states(timeline: object, script: object, options: DubOptions) -> list 
     if not isinstance(timeline, (str, Path)) or os.name == "nt":
         return None
     paths = [p for p in (timeline, script, options.cast, options.stems.mix_with) if isinstance(p, (str, Path))]
-    parsed = [p for p in (timeline, script, options.cast) if isinstance(p, (str, Path))]
-    return [file_state(p) for p in paths] + [_file_digest(p) for p in parsed]
+    return {"states": [file_state(p) for p in paths],
+            "bytes": {role: _file_digest(p) if isinstance(p, (str, Path)) else "-"
+                      for role, p in (("timeline", timeline), ("script", script), ("cast", options.cast))}}
 
 
-def run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: list | None, started: int) -> str | None:
+def run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: dict | None, started: int) -> str | None:
     """The key of everything this run's files are made of; None where a run cannot be keyed: a timeline
     handed over as an object (no file stands for it), a bundle folder, or an input that changed while
     it was being read. Never raises: a run without a key is dubbed as usual."""
@@ -61,15 +62,14 @@ def run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: 
         return None
 
 
-def _run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: list | None, started: int) -> str | None:
+def _run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: dict | None, started: int) -> str | None:
     options = plan.options
     if before is None or _CODE is None or input_states(timeline, script, options) != before:
         return None
     cast = options.cast
     shaped = replace(options, cache=None, jobs=None, ray=None, stems=replace(options.stems, jobs=None),
                      cast=None if isinstance(cast, (str, Path)) else cast)  # where and how fast: not what
-    files = {role: _file_digest(p) if isinstance(p, (str, Path)) else "-"
-             for role, p in (("timeline", timeline), ("script", script), ("cast", cast))}
+    files = before["bytes"]  # as before planning, and as after it: what planning read
     originals = _originals(plan, started)
     if None in files.values() or originals is None:
         return None
