@@ -194,7 +194,7 @@ class RayExecutor:
             if self.address:
                 ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
             else:
-                ray.init(num_cpus=self.num_cpus or default_jobs(), include_dashboard=False,
+                ray.init(num_cpus=self.num_cpus or available_cores(), include_dashboard=False,
                          logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = self.address or "a local Ray instance"
@@ -226,11 +226,6 @@ def _ray() -> object:
     return ray
 
 
-def default_jobs() -> int:
-    """The cores this process may use (its CPU affinity where the OS tells, else the machine's count)."""
-    return available_cores()
-
-
 def make_executor(jobs: int | None = None, ray: str | None = None) -> Executor:
     """The executor for ``--jobs`` and ``--ray``: Ray when ``ray`` is given (``"local"`` or ``""`` for a
     local instance, ``"auto"`` or an address for a cluster), else a process pool of ``jobs`` workers
@@ -239,5 +234,5 @@ def make_executor(jobs: int | None = None, ray: str | None = None) -> Executor:
         raise InputError("--jobs", f"must be 1 or more, got {jobs}")
     if ray is not None:
         return RayExecutor(None if ray in ("", "local") else ray, num_cpus=jobs)
-    jobs = jobs or default_jobs()
+    jobs = jobs or available_cores()
     return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)

@@ -54,12 +54,12 @@ def dub(
     ``finish`` writes more files into the staged dub before it is put in place (conform.json).
     """
     options = options or DubOptions()
-    started, before = time.time_ns(), unchanged.input_states(timeline, script, options)
+    plain = reuse is None and adjust is None and finish is None and not options.only_lines  # may be kept unchanged
+    started, before = time.time_ns(), unchanged.input_states(timeline, script, options) if plain else None
     plan = plan_dub(timeline, script, out_dir, options)
     with OutputFolder(plan.out) as tx:
         check_inputs_kept(plan, tx)
         fresh, keep = only_lines(plan)
-        plain = reuse is None and adjust is None and finish is None and not options.only_lines
         key = unchanged.run_key(plan, timeline, script, tx.out, before, started) if plain else None
         if key is not None and (kept := unchanged.reuse(plan, tx.out, key)) is not None:
             return kept  # the folder holds this very dub already: nothing is written

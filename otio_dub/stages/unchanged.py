@@ -191,7 +191,9 @@ class KeptDub(DubResult):
     @property
     def timeline(self) -> otio.schema.Timeline:
         if self._timeline is None:  # as written: no adapter hooks (a dub's own timeline comes without them)
-            self._timeline = otio.adapters.otio_json.read_from_string(self.timeline_path.read_text(encoding="utf-8"))
+            from ..review.data import read_dub_timeline
+
+            self._timeline = read_dub_timeline(self.timeline_path)
         return self._timeline
 
     @timeline.setter
