@@ -11,10 +11,10 @@ import os
 
 import opentimelineio as otio
 
-from otio_dub.dialogue_list import format_dialogue_list, read_dialogue_list
-from otio_dub.lines import dialogue_timeline, find_lines, timebase_of
-from otio_dub.render import write_text_atomic
-from otio_dub.timebase import TimeBase, exact_rate, parse_timecode
+from otio_dub.audio.bwf import write_text_atomic
+from otio_dub.core.timebase import TimeBase, exact_rate, parse_timecode
+from otio_dub.dialogue.dialogue_list import format_dialogue_list, read_dialogue_list
+from otio_dub.dialogue.lines import dialogue_timeline, find_lines, timebase_of
 
 
 def read_from_file(filepath: str, rate: float = 24.0, start_timecode: str | None = None) -> otio.schema.Timeline:

@@ -13,10 +13,10 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from otio_dub.lines import dialogue_timeline, find_lines, timebase_of
-from otio_dub.render import write_text_atomic
-from otio_dub.script import read_script
-from otio_dub.timebase import TimeBase, exact_rate, parse_timecode
+from otio_dub.audio.bwf import write_text_atomic
+from otio_dub.core.timebase import TimeBase, exact_rate, parse_timecode
+from otio_dub.dialogue.lines import dialogue_timeline, find_lines, timebase_of
+from otio_dub.dialogue.script import read_script
 
 
 def read_from_file(filepath: str, rate: float = 24.0, start_timecode: str = "00:00:00:00") -> otio.schema.Timeline:

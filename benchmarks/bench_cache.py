@@ -190,9 +190,9 @@ def stage_clocks(clock: Clock, out: Path):
     the deliver stage does not pass it itself (what lets a warm re-dub reuse its stems)."""
     import inspect
 
-    from otio_dub import speak
-    from otio_dub.cache import RenderCache
+    from otio_dub.speech import speak
     from otio_dub.stages import deliver
+    from otio_dub.store.cache import RenderCache
 
     originals = {name: getattr(deliver, name) for name in ("plan_loudness", "dub_stems")}
 
@@ -237,7 +237,7 @@ def bench_conform(old_dub: Path, recut_timeline: otio.schema.Timeline, out: Path
     5% re-written; see ``recut``) into ``out`` with ``cache``: only trimmed and re-written lines
     should be fitted; the change list's counts are printed too."""
     import otio_dub
-    from otio_dub.conform import conform
+    from otio_dub.stages.conform import conform
 
     old = next(old_dub.glob("*.dub.otio"))
     clock = Clock()

@@ -136,8 +136,8 @@ def cast_for(engine: str) -> dict:
 def child(task: dict) -> None:
     started = time.perf_counter()
     import otio_dub
-    from otio_dub import pipeline
-    from otio_dub.cast import CastEntry
+    from otio_dub.casting.cast import CastEntry
+    from otio_dub.stages import pipeline
 
     spent = {"render": 0.0}
     render_lines = pipeline.render_lines
@@ -166,7 +166,7 @@ def child(task: dict) -> None:
                                   review=False)
     t0 = time.perf_counter()
     if task.get("conform_from"):
-        from otio_dub.conform import conform
+        from otio_dub.stages.conform import conform
 
         result = conform(task["conform_from"], task["timeline"], task["out"], options=options).dub
     else:

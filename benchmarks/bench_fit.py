@@ -28,10 +28,11 @@ import time
 import numpy as np
 from _measure import f0
 
-from otio_dub import dsp, fit
+from otio_dub.audio import dsp
+from otio_dub.dialogue.lines import Line
 from otio_dub.engines import get_engine
-from otio_dub.lines import Line
-from otio_dub.speak import fit_line
+from otio_dub.speech import fit
+from otio_dub.speech.speak import fit_line
 
 FRAME = 2000  # samples per frame at 24 fps
 SUBJECTS = ["The train", "My sister", "Nobody here", "The old captain", "Every evening the light", "Your letter"]

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from otio_dub.apply import DubClip, add_dub_tracks
-from otio_dub.formats import write_timeline
-from otio_dub.lines import Line
-from otio_dub.render import write_bwf
-from otio_dub.timebase import TimeBase
+from otio_dub.audio.bwf import write_bwf
+from otio_dub.core.timebase import TimeBase
+from otio_dub.dialogue.lines import Line
+from otio_dub.timelines.apply import DubClip, add_dub_tracks
+from otio_dub.timelines.formats import write_timeline
 
 RATE = Fraction(30000, 1001)
 

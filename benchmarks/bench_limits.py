@@ -12,8 +12,8 @@ import time
 
 import opentimelineio as otio
 
-from otio_dub.limits import check_timeline
-from otio_dub.lines import find_lines
+from otio_dub.dialogue.limits import check_timeline
+from otio_dub.dialogue.lines import find_lines
 
 
 def build(n: int) -> str:

@@ -53,8 +53,8 @@ def write_report(folder: Path, timeline_path: Path, seed: int = 7) -> int:
     import numpy as np
     import opentimelineio as otio
 
-    from otio_dub.lines import timebase_of
-    from otio_dub.timebase import frames_of
+    from otio_dub.core.timebase import frames_of
+    from otio_dub.dialogue.lines import timebase_of
 
     timeline = otio.adapters.read_from_file(str(timeline_path))
     tb = timebase_of(timeline)

@@ -54,7 +54,7 @@ import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from otio_dub import stems
-from otio_dub.stems import restem
+from otio_dub.delivery.stems import restem
 if sys.argv[3] == "dense":  # silence computed like speech, block by block: how stems were rendered before
     sparse = stems.mix_spans
     def dense(groups, total, block=stems.BLOCK):
@@ -84,7 +84,7 @@ def cached_takes(cache: Path) -> dict:
     """Natural espeak takes per character (48 kHz float32), synthesised once into ``cache``."""
     import numpy as np
 
-    from otio_dub import dsp
+    from otio_dub.audio import dsp
     from otio_dub.engines import get_engine
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -107,10 +107,10 @@ def build(folder: Path, minutes: float, lines_per_hour: int, takes: dict) -> tup
     import numpy as np
     import opentimelineio as otio
 
-    from otio_dub.apply import DubClip, add_dub_tracks
-    from otio_dub.lines import Line
-    from otio_dub.render import write_bwf
-    from otio_dub.timebase import TimeBase
+    from otio_dub.audio.bwf import write_bwf
+    from otio_dub.core.timebase import TimeBase
+    from otio_dub.dialogue.lines import Line
+    from otio_dub.timelines.apply import DubClip, add_dub_tracks
 
     tb = TimeBase(RATE, START)
     total_frames = round(minutes * 60 * RATE)

@@ -21,7 +21,7 @@ import time
 import numpy as np
 from _measure import f0, log_spectral_distance
 
-from otio_dub import dsp
+from otio_dub.audio import dsp
 from otio_dub.engines import get_engine
 
 SENTENCES = ["You promised me you would be back before midnight.", "Neither of them noticed the light.",

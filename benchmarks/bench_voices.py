@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from otio_dub import dsp, fit, matching
+from otio_dub.audio import dsp
+from otio_dub.casting import matching
+from otio_dub.dialogue.lines import Line
 from otio_dub.engines import get_engine
-from otio_dub.lines import Line
-from otio_dub.speak import fit_line
+from otio_dub.speech import fit
+from otio_dub.speech.speak import fit_line
 
 FRAME = 2000  # samples per frame at 24 fps
 EN = (["The train", "My sister", "Nobody here", "The old captain", "Every evening the light", "Your letter"],

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from otio_dub.errors import HookError, OtioDubError
-from otio_dub.fit import FitPolicy
-from otio_dub.formats import absolute_media
-from otio_dub.pipeline import DubOptions, dub
+from otio_dub.core.errors import HookError, OtioDubError
+from otio_dub.speech.fit import FitPolicy
+from otio_dub.stages.pipeline import DubOptions, dub
+from otio_dub.timelines.formats import absolute_media
 
 NAME = "otio_dub_dub_on_write"
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(DubOptions)} - {"policy"}

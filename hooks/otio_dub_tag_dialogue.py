@@ -12,8 +12,8 @@ import os
 
 import opentimelineio as otio
 
-from otio_dub.errors import HookError
-from otio_dub.lines import tag_dialogue
+from otio_dub.core.errors import HookError
+from otio_dub.dialogue.lines import tag_dialogue
 
 NAME = "otio_dub_tag_dialogue"
 

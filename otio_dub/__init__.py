@@ -8,22 +8,17 @@ every hook call them.
 from __future__ import annotations
 
 import os
-from importlib.metadata import PackageNotFoundError, version
 
 # onnxruntime (piper, kokoro, faster-whisper's VAD) writes under ~/.cache/Microsoft and looks up a
 # telemetry host when it is imported: off before anything here can import it
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-try:
-    __version__ = version("otio-dub")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
-
+from .core.errors import EngineError, FitError, InputError, OtioDubError, OutputError, TimelineError  # noqa: E402
+from .core.version import __version__  # noqa: E402
+from .dialogue.lines import Line  # noqa: E402
 from .engines import Take, VoiceSpec  # noqa: E402
-from .errors import EngineError, FitError, InputError, OtioDubError, OutputError, TimelineError  # noqa: E402
-from .fit import FitPolicy  # noqa: E402
-from .lines import Line  # noqa: E402
-from .pipeline import DubOptions, DubResult, dub  # noqa: E402
+from .speech.fit import FitPolicy  # noqa: E402
+from .stages.pipeline import DubOptions, DubResult, dub  # noqa: E402
 
 
 def transcribe(*args: object, **kwargs: object) -> object:

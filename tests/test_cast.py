@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from otio_dub.cast import CastEntry, load_cast, parse_cast, starter_cast
+from otio_dub.casting.cast import CastEntry, load_cast, parse_cast, starter_cast
+from otio_dub.casting.voices import assign, resolve_languages
 from otio_dub.cli import main
-from otio_dub.errors import EngineError, InputError
-from otio_dub.lines import Line
-from otio_dub.prosody import EMOTIONS
-from otio_dub.voices import assign, resolve_languages
+from otio_dub.core.errors import EngineError, InputError
+from otio_dub.dialogue.lines import Line
+from otio_dub.dialogue.prosody import EMOTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE_OTIO = ROOT / "samples" / "scene.otio"

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from otio_dub import character_levels
-from otio_dub.character_levels import dialogue_peaks, measure_characters, mix_peaks, quiet_cuts
-from otio_dub.loudness import Meter, to_db
-from otio_dub.render import Placement, mix_blocks
+from otio_dub.audio.bwf import Placement, mix_blocks
+from otio_dub.audio.loudness import Meter, to_db
+from otio_dub.delivery import character_levels
+from otio_dub.delivery.character_levels import dialogue_peaks, measure_characters, mix_peaks, quiet_cuts
 
 RATE = 48000
 
@@ -146,7 +146,7 @@ def _junction(tmp_path, gap: int) -> tuple[list, int]:
 def test_lines_within_the_filters_reach_are_streamed_together(tmp_path, gap, monkeypatch):
     """Lines closer than the true-peak filter's reach are one shared stretch (their mix is streamed);
     taking them as each alone would misread the peak between them (checked by shrinking the reach)."""
-    from otio_dub import character_levels
+    from otio_dub.delivery import character_levels
 
     groups, total = _junction(tmp_path, gap)
     direct = _direct(groups, total, (1.0, 1.0)).result()

@@ -9,8 +9,8 @@ import opentimelineio as otio
 import pytest
 from click.testing import CliRunner
 
-from otio_dub import __version__
 from otio_dub.cli import main
+from otio_dub.core.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE_OTIO = ROOT / "samples" / "scene.otio"

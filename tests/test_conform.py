@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 import otio_dub
 from otio_dub.cli import main
-from otio_dub.conform import conform, read_old_dub
-from otio_dub.errors import InputError
-from otio_dub.pipeline import DubOptions
+from otio_dub.core.errors import InputError
+from otio_dub.stages.conform import conform, read_old_dub
+from otio_dub.stages.pipeline import DubOptions
 
 DATA = Path(__file__).resolve().parent / "data" / "nle"
 RT = lambda f: otio.opentime.RationalTime(f, 24)  # noqa: E731
@@ -158,7 +158,7 @@ def test_errors(tools, tmp_path, old_dub):
 def test_real_export_conform(tmp_path):
     """Premiere FCP7 XML: dub it with a script over its audio, then conform the same cut with one line rewritten."""
     export = DATA / "premiere_example.xml"
-    timeline = otio_dub.pipeline.read_timeline(export)
+    timeline = otio_dub.stages.pipeline.read_timeline(export)
     clips = sorted({(c.transformed_time_range(c.trimmed_range(), timeline.tracks).start_time.value,
                      c.transformed_time_range(c.trimmed_range(), timeline.tracks).end_time_exclusive().value)
                     for t in timeline.audio_tracks() for c in t.find_clips()})[:2]
@@ -212,7 +212,7 @@ def test_a_carried_trim_never_moves_the_clips_after_it(tools, tmp_path, old_dub)
 
 
 def test_a_take_in_another_voice_is_never_reused(tools, tmp_path, old_dub):
-    from otio_dub.cast import CastEntry
+    from otio_dub.casting.cast import CastEntry
 
     old, options = old_dub
     bob = next(row["voice"] for row in old.lines if row["character"] == "BOB")  # BOB keeps his voice
@@ -229,8 +229,8 @@ def test_a_take_in_another_voice_is_never_reused(tools, tmp_path, old_dub):
 def test_old_takes_are_read_when_placed_and_never_held(tools, tmp_path, old_dub):
     """Conform knows up front which old takes the cache has, but reads each only when asked and keeps
     none (a feature's takes at once were 1.5 GB); one damaged meanwhile is missing, so fitted again."""
-    from otio_dub.conform import CachedTakes, match
-    from otio_dub.lines import find_lines
+    from otio_dub.dialogue.lines import find_lines
+    from otio_dub.stages.conform import CachedTakes, match
 
     old, options = old_dub
     _, old_lines = read_old_dub(old.timeline_path)

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from otio_dub.cli import main
-from otio_dub.lines import find_dialogue_tracks, find_lines, is_dialogue_track_name
-from otio_dub.script import ScriptEvent
+from otio_dub.dialogue.lines import find_dialogue_tracks, find_lines, is_dialogue_track_name
+from otio_dub.dialogue.script import ScriptEvent
 
 FPS = 25
 START = 90000  # 01:00:00:00 at 25 fps
@@ -238,8 +238,8 @@ def test_lines_command_shows_each_source(tmp_path):
 def test_clips_with_the_same_name_are_told_apart():
     """NLEs name clips after their source file: two A001_C003 clips, a marker line on the first and
     a script event on the second, are two lines."""
-    from otio_dub.lines import find_lines
-    from otio_dub.script import ScriptEvent
+    from otio_dub.dialogue.lines import find_lines
+    from otio_dub.dialogue.script import ScriptEvent
 
     rt = lambda f: otio.opentime.RationalTime(f, 24)  # noqa: E731
     track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)
@@ -259,7 +259,7 @@ def test_clips_with_the_same_name_are_told_apart():
      [(1799, 1802, "en")]),  # ;00 and ;01 of minute 61 do not exist: 01:01:00;04 is frame 1800 + 4 - 2
 ])
 def test_a_dialogue_list_as_script_lands_on_its_absolute_timecodes(tmp_path, rate, start, rows, expected):
-    from otio_dub.pipeline import DubOptions, collect_lines
+    from otio_dub.stages.pipeline import DubOptions, collect_lines
 
     rt = lambda f: otio.opentime.RationalTime(f, rate)  # noqa: E731
     track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from otio_dub import dsp
+from otio_dub.audio import dsp
 from otio_dub.engines import VoiceSpec
 
 
@@ -208,7 +208,7 @@ def test_resample_gives_the_same_samples_whatever_blas_threads_the_process_has()
 
 @pytest.mark.parametrize("rate", [16000, 22050, 24000, 44100, 48000])
 def test_native_size_is_the_longest_take_that_resamples_within_a_length(rate):
-    from otio_dub.dsp import native_size, resample, resampled_size
+    from otio_dub.audio.dsp import native_size, resample, resampled_size
 
     for size in (1, 2, 3, 1000, 48000, 123457):
         n = native_size(size, rate)

@@ -8,8 +8,8 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from otio_dub.dub_timeline import _TrackLayout
-from otio_dub.timeline_io import read_timeline
+from otio_dub.timelines.dub_timeline import _TrackLayout
+from otio_dub.timelines.timeline_io import read_timeline
 
 NLE = Path(__file__).parent / "data" / "nle"
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange

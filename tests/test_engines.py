@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from otio_dub.core.errors import EngineError
 from otio_dub.engines import Engine, VoiceSpec, get_engine
-from otio_dub.errors import EngineError
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 

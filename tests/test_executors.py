@@ -10,10 +10,12 @@ import signal
 import numpy as np
 import pytest
 
-from otio_dub import fit
+from otio_dub.core.errors import EngineError, InputError, OtioDubError
+from otio_dub.dialogue.lines import Line
 from otio_dub.engines import VoiceSpec, get_engine
-from otio_dub.errors import EngineError, InputError, OtioDubError
-from otio_dub.executors import (
+from otio_dub.speech import fit
+from otio_dub.speech.speak import RenderJob, delivery_key, take_key
+from otio_dub.stages.executors import (
     ProcessExecutor,
     RayExecutor,
     SerialExecutor,
@@ -21,8 +23,6 @@ from otio_dub.executors import (
     _work,
     make_executor,
 )
-from otio_dub.lines import Line
-from otio_dub.speak import RenderJob, delivery_key, take_key
 
 TEXTS = ["Where were you when the lights went out?", "Yes.", "Keep your voice down, they can hear us.",
          "The letter arrived three days too late.", "Fine. Have it your way."]
@@ -179,7 +179,7 @@ def test_a_line_carrying_its_otio_clip_travels_without_it(jobs, serial):
     without it, and the driver gets back its own job, clip and all."""
     import opentimelineio as otio
 
-    from otio_dub.lines import Line
+    from otio_dub.dialogue.lines import Line
 
     clip = otio.schema.Clip(name="dia_0001")
     with_clip = [RenderJob(**{**job.__dict__, "line": Line(**{**job.line.__dict__, "extra": {"clip": clip}})})

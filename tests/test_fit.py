@@ -1,4 +1,4 @@
-"""otio_dub.fit: the isochrony planner (pure integer-sample decisions), speed search and hints."""
+"""otio_dub.speech.fit: the isochrony planner (pure integer-sample decisions), speed search and hints."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from otio_dub.fit import FitPlan, FitPolicy, Window, next_speed, overrun_hint, plan, response_curve, syllables
+from otio_dub.speech.fit import FitPlan, FitPolicy, Window, next_speed, overrun_hint, plan, response_curve, syllables
 
 SEC = 48000
 BIG = 10 * SEC

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from otio_dub import dsp
+from otio_dub.audio import dsp
+from otio_dub.dialogue.lines import Line
 from otio_dub.engines import EngineInfo, Take, VoiceSpec, get_engine
-from otio_dub.fit import FitPolicy, Window
-from otio_dub.lines import Line
-from otio_dub.speak import ACCEPT_STRETCH, fit_line, voice_response
+from otio_dub.speech.fit import FitPolicy, Window
+from otio_dub.speech.speak import ACCEPT_STRETCH, fit_line, voice_response
 
 FRAME = 2000  # 24 fps
 TEXTS = ["You promised me you would be back before midnight.",
@@ -46,7 +46,7 @@ def test_rate_resynthesis_converges_within_a_frame(text, ratio):
 def test_a_take_does_not_depend_on_what_was_spoken_before_it(monkeypatch):
     """The voice response is measured on fixed passages, never on the run's lines: the same line
     fitted first in a fresh process or after others gives the same samples (any executor, any order)."""
-    from otio_dub import speak
+    from otio_dub.speech import speak
 
     engine = get_engine("espeak")
     voice = engine.default_voice("en", 1)
@@ -68,7 +68,7 @@ def test_piper_answers_its_rate_less_than_one_over_speed():
     """piper's whole-frame phoneme durations make a slow-down lengthen speech far less than 1/speed:
     the measured curve says so, and is what puts the first corrected pass near its target."""
     pytest.importorskip("piper")
-    from otio_dub.speak import voice_response
+    from otio_dub.speech.speak import voice_response
 
     engine = get_engine("piper")
     curve = dict(voice_response(engine, engine.default_voice("en", 0)))
@@ -149,7 +149,7 @@ def test_a_take_outside_the_band_is_spoken_again_at_a_corrected_rate(needed):
 def test_a_voice_response_is_kept_in_the_cache_folder_and_measured_once(tmp_path, monkeypatch):
     """A pool worker or a later run reads the voice's response from the render cache folder instead
     of speaking the calibration passages again, and fits the line to the same samples."""
-    from otio_dub import speak
+    from otio_dub.speech import speak
 
     engine = get_engine("espeak")
     voice = engine.default_voice("en", 2)

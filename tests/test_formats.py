@@ -23,10 +23,10 @@ from click.testing import CliRunner
 
 import otio_dub
 from otio_dub.cli import main
-from otio_dub.errors import InputError, OtioDubError
-from otio_dub.lines import find_lines
-from otio_dub.pipeline import DubOptions, read_timeline
-from otio_dub.stems import StemOptions
+from otio_dub.core.errors import InputError, OtioDubError
+from otio_dub.delivery.stems import StemOptions
+from otio_dub.dialogue.lines import find_lines
+from otio_dub.stages.pipeline import DubOptions, read_timeline
 
 DATA = Path(__file__).resolve().parent / "data" / "nle"
 

@@ -24,13 +24,13 @@ import opentimelineio as otio
 import pytest
 from lxml import etree
 
-from otio_dub.apply import DubClip, add_dub_tracks
-from otio_dub.errors import InputError
-from otio_dub.formats import check_writable, is_media_file, write_timeline
-from otio_dub.lines import Line, duration_frames, timebase_of
-from otio_dub.render import write_bwf
-from otio_dub.timebase import TimeBase, frames_of, timecode
-from otio_dub.timeline_io import read_timeline
+from otio_dub.audio.bwf import write_bwf
+from otio_dub.core.errors import InputError
+from otio_dub.core.timebase import TimeBase, frames_of, timecode
+from otio_dub.dialogue.lines import Line, duration_frames, timebase_of
+from otio_dub.timelines.apply import DubClip, add_dub_tracks
+from otio_dub.timelines.formats import check_writable, is_media_file, write_timeline
+from otio_dub.timelines.timeline_io import read_timeline
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -390,7 +390,7 @@ def test_fcpxml_asset_of_unknown_extent_covers_every_use(tmp_path):
 
 
 def test_fcpxml_format_renamed_for_another_rate():
-    from otio_dub.fcpxml_writer import _video_format
+    from otio_dub.timelines.fcpxml_writer import _video_format
 
     timeline = otio.schema.Timeline("uhd")
     timeline.metadata["otio_dub"] = {"video_format": {"name": "FFVideoFormat3840x2160p25", "width": "3840",
@@ -452,7 +452,7 @@ def test_edl_lines(dub):
 
 
 def test_edl_of_more_than_999_lines_is_split(tmp_path):
-    from otio_dub.edl_writer import edl_for_track
+    from otio_dub.timelines.edl_writer import edl_for_track
 
     rate = 25.0
     track = otio.schema.Track("DUB en BOB", kind=otio.schema.TrackKind.Audio, metadata={"otio_dub": {"role": "dub"}})

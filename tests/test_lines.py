@@ -1,4 +1,4 @@
-"""otio_dub.lines: finding the dialogue lines of a timeline (metadata clips and script events)."""
+"""otio_dub.dialogue.lines: finding the dialogue lines of a timeline (metadata clips and script events)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from otio_dub.errors import InputError, TimelineError
-from otio_dub.lines import DEFAULT_CHARACTER, Line, duration_frames, find_lines, resolve_tracks, timebase_of
-from otio_dub.script import ScriptEvent
-from otio_dub.timebase import TimeBase
+from otio_dub.core.errors import InputError, TimelineError
+from otio_dub.core.timebase import TimeBase
+from otio_dub.dialogue.lines import DEFAULT_CHARACTER, Line, duration_frames, find_lines, resolve_tracks, timebase_of
+from otio_dub.dialogue.script import ScriptEvent
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
@@ -358,9 +358,9 @@ def test_record_frames_agree_with_otio_everywhere():
     same frames on every clip: after a transition, inside a nested stack, on a trimmed track."""
     import glob
 
-    from otio_dub.lines import _Record
-    from otio_dub.timebase import frames_of
-    from otio_dub.timeline_io import read_timeline
+    from otio_dub.core.timebase import frames_of
+    from otio_dub.dialogue.lines import _Record
+    from otio_dub.timelines.timeline_io import read_timeline
 
     tl = timeline([track("A1", [clip("a", 30), otio.schema.Gap(source_range=TR(RT(0, 24), RT(7, 24))), clip("b", 20)])])
     tl.tracks[0].insert(1, otio.schema.Transition(in_offset=RT(3, 24), out_offset=RT(2, 24)))

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from otio_dub.loudness import TRUE_PEAK_PHASES, Meter, SegmentEnergies, channel_weights, k_weighting, measure, true_peak
+from otio_dub.audio.loudness import (
+    TRUE_PEAK_PHASES,
+    Meter,
+    SegmentEnergies,
+    channel_weights,
+    k_weighting,
+    measure,
+    true_peak,
+)
 
 RATE = 48000
 
@@ -229,7 +237,7 @@ def test_prefetch_imports_the_meter_filter_in_the_background():
 
     code = ("import sys, threading\n"
             "import otio_dub\n"
-            "from otio_dub.loudness import prefetch\n"
+            "from otio_dub.audio.loudness import prefetch\n"
             "assert 'scipy.signal' not in sys.modules, 'imported before it was asked for'\n"
             "prefetch()\n"
             "[t.join() for t in threading.enumerate() if t.name == 'otio-dub-prefetch']\n"

@@ -11,13 +11,14 @@ import opentimelineio as otio
 import pytest
 import soundfile as sf
 
-from otio_dub import dsp, matching, voice_refs
-from otio_dub.cast import CastEntry
+from otio_dub.audio import dsp
+from otio_dub.audio.pitch import f0_stats, semitones
+from otio_dub.casting import matching, voice_refs
+from otio_dub.casting.cast import CastEntry
+from otio_dub.casting.matching import Candidate, MatchResult, Measure, assign_matches, match_voices
+from otio_dub.casting.voices import assign
 from otio_dub.engines import VoiceSpec, get_engine
-from otio_dub.matching import Candidate, MatchResult, Measure, assign_matches, match_voices
-from otio_dub.pipeline import DubOptions, collect_lines
-from otio_dub.pitch import f0_stats, semitones
-from otio_dub.voices import assign
+from otio_dub.stages.pipeline import DubOptions, collect_lines
 
 pytest.importorskip("resemblyzer")
 
@@ -258,7 +259,7 @@ def test_cast_match_command_writes_a_commented_cast(scene, refs, monkeypatch):
     """`otio-dub cast TIMELINE --match --engine espeak > cast.toml`: a valid cast that says why."""
     from click.testing import CliRunner
 
-    from otio_dub.cast import parse_cast
+    from otio_dub.casting.cast import parse_cast
     from otio_dub.cli import main
 
     folder, timeline, _ = scene

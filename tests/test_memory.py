@@ -8,11 +8,11 @@ import textwrap
 
 import pytest
 
-from otio_dub.memory import _malloc_trim, return_freed_memory
+from otio_dub.core.memory import _malloc_trim, return_freed_memory
 
 PROBE = textwrap.dedent("""
     import json
-    from otio_dub.memory import return_freed_memory
+    from otio_dub.core.memory import return_freed_memory
 
     def anon():
         with open("/proc/self/smaps_rollup") as fh:
@@ -39,5 +39,5 @@ def test_freed_heap_goes_back_to_the_system():
 
 
 def test_without_malloc_trim_it_is_a_no_op(monkeypatch):
-    monkeypatch.setattr("otio_dub.memory._malloc_trim", lambda: None)
+    monkeypatch.setattr("otio_dub.core.memory._malloc_trim", lambda: None)
     assert return_freed_memory() is False

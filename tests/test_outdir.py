@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 import otio_dub
 from otio_dub.cli import main
-from otio_dub.errors import OutputError
-from otio_dub.options import DubOptions
-from otio_dub.outdir import OutputFolder
+from otio_dub.core.errors import OutputError
+from otio_dub.delivery.outdir import OutputFolder
+from otio_dub.stages.options import DubOptions
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -14,11 +14,12 @@ import pytest
 import soundfile as sf
 
 import otio_dub
-from otio_dub import DubOptions, FitPolicy, dsp
-from otio_dub.dub_timeline import media_path
-from otio_dub.errors import FitError
+from otio_dub import DubOptions, FitPolicy
+from otio_dub.audio import dsp
+from otio_dub.core.errors import FitError
+from otio_dub.delivery.stems import StemOptions
 from otio_dub.stages.deliver import STATE
-from otio_dub.stems import StemOptions
+from otio_dub.timelines.dub_timeline import media_path
 
 DEMO_RATE = Fraction(24000, 1001)
 DEMO_START = 86400  # 01:00:00:00 at 23.976 NDF
@@ -597,7 +598,7 @@ def test_dub_clip_metadata_is_what_otio_makes_of_the_dict(monkeypatch, value, py
     no PyAny to take it whole."""
     import math
 
-    from otio_dub import apply
+    from otio_dub.timelines import apply
 
     if not pyany:
         monkeypatch.setattr(apply, "_PyAny", None)

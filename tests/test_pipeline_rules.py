@@ -6,11 +6,11 @@ import opentimelineio as otio
 import pytest
 
 import otio_dub
-from otio_dub.errors import InputError
-from otio_dub.lines import Line
-from otio_dub.pipeline import free_frame
-from otio_dub.script import read_script
-from otio_dub.stems import stem_names
+from otio_dub.core.errors import InputError
+from otio_dub.delivery.stems import stem_names
+from otio_dub.dialogue.lines import Line
+from otio_dub.dialogue.script import read_script
+from otio_dub.stages.pipeline import free_frame
 
 
 def _line(rin: int, rout: int, character: str = "A") -> Line:

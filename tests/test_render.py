@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from otio_dub.render import BwfWriter, Placement, mix_blocks, mix_spans, render_stem, to_int24, write_bwf
+from otio_dub.audio.bwf import BwfWriter, Placement, mix_blocks, mix_spans, render_stem, to_int24, write_bwf
 
 LSB = 1.0 / 2**23
 

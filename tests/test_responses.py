@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from otio_dub.responses import stored_curve
+from otio_dub.speech.responses import stored_curve
 
 CURVE = ((0.7, 1.3812345678901234), (1.0, 1.0), (1.45, 0.7123456789012345))
 

@@ -21,12 +21,12 @@ import pytest
 import soundfile as sf
 
 import otio_dub
-from otio_dub import dsp
+from otio_dub.audio import dsp
+from otio_dub.core.timebase import frames_of
+from otio_dub.dialogue.lines import timebase_of
 from otio_dub.engines import VoiceSpec, get_engine
-from otio_dub.formats import write_timeline
-from otio_dub.lines import timebase_of
 from otio_dub.review import apply_notes, write_review
-from otio_dub.timebase import frames_of
+from otio_dub.timelines.formats import write_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -335,7 +335,7 @@ def test_drop_frame_timeline_shows_drop_frame_timecode(browser, tmp_path):
     """29.97 DF from 01:00:00;00: the page counts timecode exactly as otio-dub does, with ';'."""
     from fractions import Fraction
 
-    from otio_dub.timebase import timecode
+    from otio_dub.core.timebase import timecode
 
     rate = 30000 / 1001
     start = 107892  # 01:00:00;00 drop-frame

@@ -10,8 +10,8 @@ import opentimelineio as otio
 import pytest
 import soundfile as sf
 
-from otio_dub.errors import InputError
-from otio_dub.lines import Line, timebase_of
+from otio_dub.core.errors import InputError
+from otio_dub.dialogue.lines import Line, timebase_of
 from otio_dub.review import extract_originals, load_notes, write_review
 from otio_dub.review.peaks import PEAK_BUCKETS, decode_peaks, encode_peaks
 

@@ -1,4 +1,4 @@
-"""otio_dub.script: reading SRT / ASS / VTT dialogue scripts into clean ScriptEvents."""
+"""otio_dub.dialogue.script: reading SRT / ASS / VTT dialogue scripts into clean ScriptEvents."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from otio_dub.errors import InputError
-from otio_dub.script import ScriptEvent, clean_text, extract_emotion, read_script, split_speaker
+from otio_dub.core.errors import InputError
+from otio_dub.dialogue.script import ScriptEvent, clean_text, extract_emotion, read_script, split_speaker
 
 ASS_HEADER = """[Script Info]
 ScriptType: v4.00+

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import otio_dub
 from otio_dub.cli import main
-from otio_dub.options import DubOptions
 from otio_dub.stages.deliver import STATE, deliver
+from otio_dub.stages.options import DubOptions
 from otio_dub.stages.place import place_lines
 from otio_dub.stages.plan import plan_dub
 from otio_dub.stages.render import render_lines
@@ -89,8 +89,8 @@ def test_a_warm_re_dub_links_what_the_previous_dub_made(tmp_path, tools, monkeyp
     """Nothing changed: every line media file and stem is linked from the dub already in the folder
     (same inode), nothing is mixed or measured, and the folder reads byte for byte as before. A media
     file damaged since is written again, the others still linked."""
-    from otio_dub import stems as stems_module
-    from otio_dub.render import finish_line
+    from otio_dub.audio.bwf import finish_line
+    from otio_dub.delivery import stems as stems_module
     from otio_dub.stages import deliver as deliver_module
 
     out, options = tmp_path / "out", DubOptions(review=False, cache=str(tmp_path / "cache"))
@@ -128,8 +128,8 @@ def test_a_cached_take_found_damaged_where_it_is_read_is_forgotten_with_one_line
     naming the line, writes nothing, and is forgotten, so the next run speaks that line again."""
     import numpy as np
 
-    from otio_dub.cache import RenderCache
-    from otio_dub.errors import OtioDubError
+    from otio_dub.core.errors import OtioDubError
+    from otio_dub.store.cache import RenderCache
 
     options = DubOptions(review=False, cache=str(tmp_path / "cache"))
     first = otio_dub.dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "a", options)

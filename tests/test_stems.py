@@ -21,11 +21,12 @@ import soundfile as sf
 from click.testing import CliRunner
 
 import otio_dub
-from otio_dub import DubOptions, render
+from otio_dub import DubOptions
+from otio_dub.audio import bwf as render
+from otio_dub.audio.bwf import BwfWriter, Placement, write_bwf
 from otio_dub.cli import main
-from otio_dub.errors import InputError
-from otio_dub.render import BwfWriter, Placement, write_bwf
-from otio_dub.stems import StemOptions, render_stems, restem
+from otio_dub.core.errors import InputError
+from otio_dub.delivery.stems import StemOptions, render_stems, restem
 
 LSB = 1.0 / 2**23
 FRAME_2398 = 2002
@@ -601,7 +602,7 @@ def _scene(folder: Path, seed: int = 5) -> tuple[list, int]:
 
 
 def _dub_stems(out: Path, placements, total, previous=None, title="scene", options=None):
-    from otio_dub.stems import dub_stems, plan_loudness
+    from otio_dub.delivery.stems import dub_stems, plan_loudness
 
     options = options or StemOptions()
 
@@ -613,7 +614,7 @@ def _dub_stems(out: Path, placements, total, previous=None, title="scene", optio
 
 
 def test_unchanged_inputs_reuse_the_previous_stems_and_plan(tmp_path, monkeypatch):
-    from otio_dub import stems as stems_module
+    from otio_dub.delivery import stems as stems_module
 
     placements, total = _scene(tmp_path)
     plan, first = _dub_stems(tmp_path / "a", placements, total)
@@ -667,7 +668,7 @@ def test_link_into_replaces_a_name_without_writing_through_it(tmp_path, monkeypa
     import errno
     import os
 
-    from otio_dub.stem_reuse import link_into
+    from otio_dub.delivery.stem_reuse import link_into
 
     source, other, target = tmp_path / "take.npy", tmp_path / "other.npy", tmp_path / "spool.npy"
     source.write_bytes(b"new samples")

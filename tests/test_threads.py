@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from otio_dub.threads import available_cores, in_parallel, read_ahead
+from otio_dub.core.threads import available_cores, in_parallel, read_ahead
 
 
 def test_in_parallel_keeps_the_order_and_raises_the_failure():

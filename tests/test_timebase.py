@@ -1,4 +1,4 @@
-"""otio_dub.timebase: exact rates, frame <-> sample placement, timecode, TimeBase."""
+"""otio_dub.core.timebase: exact rates, frame <-> sample placement, timecode, TimeBase."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from otio_dub.timebase import (
+from otio_dub.core.timebase import (
     SAMPLE_RATE,
     TimeBase,
     exact_rate,

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from otio_dub import dsp, fit
+from otio_dub.audio import dsp
+from otio_dub.dialogue.lines import Line
 from otio_dub.engines import EngineInfo, Take, VoiceSpec, get_engine
-from otio_dub.fit import FitPolicy, Window
-from otio_dub.lines import Line
-from otio_dub.speak import fit_line
+from otio_dub.speech import fit
+from otio_dub.speech.fit import FitPolicy, Window
+from otio_dub.speech.speak import fit_line
 
 pytest.importorskip("piper")
 pytest.importorskip("onnx")
@@ -172,8 +173,8 @@ def test_a_predicted_take_is_the_same_in_a_fresh_process(piper, tmp_path):
     window = Window(samples=50 * FRAME)
     line = Line("x", 0, 50, "A", "en", TEXTS[2])
     here = fit_line(piper, line, voice, window, FitPolicy(), FRAME, semitones=2.0, responses=tmp_path / "a")
-    code = ("import sys, numpy as np; from otio_dub.engines import get_engine; from otio_dub.fit import FitPolicy, Window; "
-            "from otio_dub.lines import Line; from otio_dub.speak import fit_line; e = get_engine('piper'); "
+    code = ("import sys, numpy as np; from otio_dub.engines import get_engine; from otio_dub.speech.fit import FitPolicy, Window; "
+            "from otio_dub.dialogue.lines import Line; from otio_dub.speech.speak import fit_line; e = get_engine('piper'); "
             f"f = fit_line(e, Line('x', 0, 50, 'A', 'en', {TEXTS[2]!r}), e.default_voice('en', 0), Window(samples={50 * FRAME}), "
             f"FitPolicy(), {FRAME}, semitones=2.0, responses=sys.argv[2]); np.save(sys.argv[1], f.media)")
     run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "take.npy"), str(tmp_path / "b")],

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 import otio_dub
-from otio_dub.cache import RenderCache
-from otio_dub.options import DubOptions
+from otio_dub.delivery.stems import StemOptions
 from otio_dub.stages import deliver as deliver_module
 from otio_dub.stages.deliver import STATE
+from otio_dub.stages.options import DubOptions
 from otio_dub.stages.unchanged import KeptDub
-from otio_dub.stems import StemOptions
+from otio_dub.store.cache import RenderCache
 
 
 def states(folder: Path) -> dict[str, tuple]:
@@ -151,7 +151,7 @@ def test_another_folder_or_a_timeline_object_is_dubbed(dubbed, tmp_path):
     assert not isinstance(otio_dub.dub(timeline, script, tmp_path / "elsewhere", options), KeptDub)
     shutil.copytree(out, tmp_path / "copied")  # a copy: every file a new inode
     assert not isinstance(otio_dub.dub(timeline, script, tmp_path / "copied", options), KeptDub)
-    source = otio_dub.timeline_io.read_timeline(timeline)
+    source = otio_dub.timelines.timeline_io.read_timeline(timeline)
     assert not isinstance(otio_dub.dub(source, script, out, options), KeptDub)
 
 
@@ -190,7 +190,7 @@ def test_the_cli_says_the_dub_was_kept(tmp_path, tools):
 def test_an_input_edited_while_it_is_read_leaves_the_run_unkeyed(dubbed, monkeypatch):
     """The editor saves the script while the run plans from the old one: the run dubs what it read and
     notes nothing, so the next run (on the new script) is dubbed, not kept."""
-    from otio_dub import pipeline
+    from otio_dub.stages import pipeline
 
     timeline, script, out, options, first = dubbed
     (out / STATE).unlink()

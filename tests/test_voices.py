@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 import otio_dub.engines as engines
-from otio_dub import dsp, fit
-from otio_dub.cast import CastEntry
+from otio_dub.audio import dsp
+from otio_dub.casting.cast import CastEntry
+from otio_dub.casting.voices import Performer, assign, delivery, resolve_languages
+from otio_dub.dialogue.lines import Line
+from otio_dub.dialogue.prosody import EMOTIONS
 from otio_dub.engines import EngineInfo, Take, VoiceInfo, VoiceSpec, available_engines, get_engine
-from otio_dub.lines import Line
-from otio_dub.pipeline import DubOptions, fit_line
-from otio_dub.prosody import EMOTIONS
-from otio_dub.voices import Performer, assign, delivery, resolve_languages
+from otio_dub.speech import fit
+from otio_dub.stages.pipeline import DubOptions, fit_line
 
 SENTENCE = "I cannot believe we finally made it to the top of the mountain."
 
@@ -260,7 +261,7 @@ class FakeEngine:
         self.specs: list[VoiceSpec] = []
 
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> Take:
-        from otio_dub.speak import CALIBRATION
+        from otio_dub.speech.speak import CALIBRATION
 
         if not any(text in passages for passages in CALIBRATION.values()):  # a voice's fixed timing passages
             self.texts.append(text)

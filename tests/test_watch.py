@@ -10,9 +10,9 @@ import pysubs2
 from click.testing import CliRunner
 
 from otio_dub.cli import main
-from otio_dub.errors import OtioDubError
-from otio_dub.pipeline import dub
-from otio_dub.watch import Watcher
+from otio_dub.core.errors import OtioDubError
+from otio_dub.stages.pipeline import dub
+from otio_dub.stages.watch import Watcher
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +93,7 @@ def test_a_re_export_with_new_content_is_dubbed_again(tmp_path):
 
 
 def test_watcher_uses_the_real_pipeline_and_its_options(tmp_path):
-    from otio_dub.pipeline import DubOptions
+    from otio_dub.stages.pipeline import DubOptions
 
     _drop(tmp_path)
     (tmp_path / "broken.xml").unlink()
@@ -153,7 +153,7 @@ def test_cut_otio_and_cut_xml_get_separate_folders(tmp_path):
 
 def test_no_input_name_can_collide_with_the_watchs_own_files():
     """Every input gets a folder of its own, and none is the watch's log, state or a hidden name."""
-    from otio_dub.watch import LOG_NAME, STATE_NAME, TIMELINE_SUFFIXES, folder_name
+    from otio_dub.stages.watch import LOG_NAME, STATE_NAME, TIMELINE_SUFFIXES, folder_name
 
     stems = ["cut", "watch", "watch.log", "watch_log", ".otio-dub-watch", "error", "dubbed", "cut_otio", "cut.otio",
              "a b", "x_xml", "x.xml"]
@@ -196,7 +196,7 @@ def test_a_file_vanishing_between_listing_and_reading_does_not_stop_the_watch(tm
     (tmp_path / "cut.otio").write_text("x", encoding="utf-8")
     watcher = Watcher(tmp_path, _fake_dub(), settle=0)
     watcher.poll_once(now=1.0)
-    import otio_dub.watch as watch_module
+    import otio_dub.stages.watch as watch_module
 
     def gone(path):
         raise FileNotFoundError(2, "No such file or directory", str(path))

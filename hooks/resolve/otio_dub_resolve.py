@@ -183,8 +183,8 @@ def run(
     except ImportError as exc:
         return fail(str(exc))
     dub = dub or otio_dub.dub
-    from otio_dub.dialogue_list import LIST_SUFFIXES
-    from otio_dub.script import SCRIPT_SUFFIXES
+    from otio_dub.dialogue.dialogue_list import LIST_SUFFIXES
+    from otio_dub.dialogue.script import SCRIPT_SUFFIXES
 
     manager = resolve.GetProjectManager()
     project = manager.GetCurrentProject() if manager is not None else None
@@ -261,8 +261,8 @@ def run(
     # "sourceClipsPath" is the fallback where Resolve looks for clips it cannot find at their path.
     import opentimelineio as otio
 
-    from otio_dub.formats import absolute_media
-    from otio_dub.render import write_text_atomic
+    from otio_dub.audio.bwf import write_text_atomic
+    from otio_dub.timelines.formats import absolute_media
 
     for_resolve = result.out_dir / f"{result.timeline_path.stem}.resolve.otio"
     write_text_atomic(for_resolve, otio.adapters.write_to_string(absolute_media(result.timeline, result.out_dir), "otio_json"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
+from ..core.version import __version__
 from .cache import cache
 from .dub import conform, dub, lines, stems_command
 from .listen import transcribe

@@ -24,8 +24,8 @@ _cache_option = click.option("--cache", "cache_dir", type=click.Path(file_okay=F
 @user_errors
 def cache_info(cache_dir: Path | None) -> None:
     """Where the cache is, how many takes it holds and how big it is (creates nothing)."""
-    from ..cache import cache_info as read_info
-    from ..cache import default_folder
+    from ..store.cache import cache_info as read_info
+    from ..store.cache import default_folder
 
     info = read_info(cache_dir or default_folder())
 
@@ -54,7 +54,7 @@ def _duration(text: str) -> float:
 @user_errors
 def cache_prune(cache_dir: Path | None, older_than: str | None, everything: bool) -> None:
     """Drop old takes (and files a killed run left behind); only in a folder marked as a cache."""
-    from ..cache import RenderCache, default_folder
+    from ..store.cache import RenderCache, default_folder
 
     if not everything and older_than is None:
         raise click.UsageError("say --older-than AGE or --all")

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from ..errors import OtioDubError
-from ..fit import ALIGNMENTS, OVERFLOW_POLICIES, FitPolicy
+from ..core.errors import OtioDubError
+from ..speech.fit import ALIGNMENTS, OVERFLOW_POLICIES, FitPolicy
 
 
 class _WarningHandler(logging.Handler):
@@ -179,7 +179,7 @@ stem_options = bundle(
 
 def stem_settings(kw: dict[str, Any]) -> dict[str, Any]:
     """DubOptions fields from the stem options, taken out of ``kw``."""
-    from ..stems import StemOptions
+    from ..delivery.stems import StemOptions
 
     mode = kw.pop("stem_mode")
     if kw.pop("no_stems"):
@@ -219,7 +219,7 @@ cache_options = bundle(
 
 def cache_setting(kw: dict[str, Any]) -> Path | None:
     """The render-cache folder from --cache / --no-cache (default: the user cache dir)."""
-    from ..cache import default_folder
+    from ..store.cache import default_folder
 
     folder, off = kw.pop("cache_dir"), kw.pop("no_cache")
     return None if off else (folder or default_folder())

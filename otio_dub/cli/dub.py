@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..formats import FORMATS
+from ..timelines.formats import FORMATS
 from .common import (
     bundle,
     cache_options,
@@ -57,7 +57,7 @@ run_options = bundle(
 
 def dub_options(kw: dict[str, Any]) -> Any:
     """DubOptions from the options of `dub` and `conform`, taken out of ``kw`` (all of them)."""
-    from ..options import DubOptions
+    from ..stages.options import DubOptions
 
     options = DubOptions(lang=kw.pop("lang"), script_offset=kw.pop("script_offset"), to=kw.pop("to"),
                          rate=kw.pop("rate"), start=kw.pop("start"), dialogue_tracks=kw.pop("dialogue_tracks"),
@@ -109,7 +109,7 @@ class _Progress:
 @user_errors
 def dub(timeline: Path, script: Path | None, out_dir: Path | None, verbose: bool, quiet: bool, **kw: Any) -> None:
     """Dub TIMELINE: write <name>.dub.otio, media/, stems/, report.json and review.html into the output folder."""
-    from ..pipeline import dub as run_dub
+    from ..stages.pipeline import dub as run_dub
 
     setup_logging(verbose)
     options = dub_options(kw)
@@ -155,9 +155,9 @@ def _summary(result: Any, started: float) -> None:
 def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: str, dialogue_tracks: tuple[str, ...],
           rate: float | None, start: str | None, drop_frame: bool | None, verbose: bool) -> None:
     """List the dialogue lines found in TIMELINE (and --script), with timecodes and sources."""
-    from ..options import DubOptions
+    from ..stages.options import DubOptions
     from ..stages.plan import collect_lines
-    from ..timeline_io import read_timeline
+    from ..timelines.timeline_io import read_timeline
 
     setup_logging(verbose)
     options = DubOptions(lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks, drop_frame=drop_frame)
@@ -188,8 +188,8 @@ def conform(old_dub: Path, timeline: Path, script: Path | None, out_dir: Path, v
             reset: bool, **kw: Any) -> None:
     """Carry OLD_DUB (a .dub.otio) across the re-cut TIMELINE: reuse kept and moved takes, refit
     trimmed lines, speak changed and new ones, drop removed ones; write conform.json."""
-    from ..conform import conform as run_conform
-    from ..conform import print_table
+    from ..stages.conform import conform as run_conform
+    from ..stages.conform import print_table
 
     setup_logging(verbose)
     options = dub_options(kw)
@@ -221,7 +221,7 @@ def stems_command(dub_timeline: Path, out_dir: Path, verbose: bool, quiet: bool,
     Reads .otio, .otioz, .otiod, FCP7 XML, FCPXML and AAF; a dub clip is known by its otio_dub metadata, its
     "DUB <lang> <CHARACTER>" track or its otio-dub line media. Line media are read, never rewritten.
     """
-    from ..stems import MANIFEST, restem
+    from ..delivery.stems import MANIFEST, restem
 
     setup_logging(verbose)
     options = replace(stem_settings(kw)["stems"], jobs=kw.pop("jobs"))

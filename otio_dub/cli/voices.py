@@ -14,8 +14,8 @@ from .common import line_options, setup_logging, table, user_errors
 @user_errors
 def engines() -> None:
     """List the TTS engines: built in and installed through the otio_dub.engines entry point."""
+    from ..core.errors import EngineError
     from ..engines import available_engines, get_engine
-    from ..errors import EngineError
 
     rows: list[tuple[Any, ...]] = [("ENGINE", "STATUS", "RATE CONTROL", "SAMPLE RATE", "DETERMINISTIC", "LANGUAGES")]
     for name in sorted(available_engines()):
@@ -43,7 +43,7 @@ def voices(engine: str, lang: str | None, downloads: tuple[str, ...]) -> None:
     from ..engines import get_engine
 
     if downloads:
-        from ..piper_voices import fetch_voice
+        from ..engines.piper_voices import fetch_voice
 
         if engine != "piper":
             raise click.ClickException(f"--download is for piper voices; engine {engine!r} has nothing to download")
@@ -73,11 +73,11 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
          rate: float | None, start: str | None, drop_frame: bool | None, verbose: bool, engine: str | None,
          match: bool) -> None:
     """Print a starter cast file for the characters of TIMELINE (and --script): `> cast.toml`."""
-    from ..cast import CastEntry, starter_cast
-    from ..options import DubOptions
+    from ..casting.cast import CastEntry, starter_cast
+    from ..casting.voices import assign
+    from ..stages.options import DubOptions
     from ..stages.plan import collect_lines
-    from ..timeline_io import read_timeline
-    from ..voices import assign
+    from ..timelines.timeline_io import read_timeline
 
     setup_logging(verbose)
     options = DubOptions(engine=engine or "espeak", lang=lang, script_offset=script_offset,
@@ -86,7 +86,7 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
     _, found = collect_lines(source, script, options, where=str(timeline))
     matches, comments = {}, {}
     if match:
-        from ..matching import match_voices
+        from ..casting.matching import match_voices
 
         matches = match_voices(source, found, timeline.resolve().parent, [engine] if engine else None)
         comments = {name: m.comment() for name, m in matches.items()}

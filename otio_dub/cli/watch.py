@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..formats import FORMATS
+from ..timelines.formats import FORMATS
 from .common import setup_logging, user_errors, voice_options, voice_settings
 
 
@@ -26,9 +26,9 @@ from .common import setup_logging, user_errors, voice_options, voice_settings
 def watch(folder: Path, to: str | None, lang: str, interval: float, settle: float, once: bool, verbose: bool,
           **kw: Any) -> None:
     """Dub every timeline dropped into FOLDER (its script beside it, same name) into FOLDER/dubbed/<name>_<ext>/ (cut.xml -> dubbed/cut_xml/)."""
-    from ..options import DubOptions
-    from ..pipeline import dub
-    from ..watch import Watcher
+    from ..stages.options import DubOptions
+    from ..stages.pipeline import dub
+    from ..stages.watch import Watcher
 
     setup_logging(verbose)
     watcher = Watcher(folder, dub, DubOptions(lang=lang, to=to, **voice_settings(kw)), settle)

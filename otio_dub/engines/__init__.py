@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
-from ..errors import EngineError
+from ..core.errors import EngineError
 from .base import Engine, EngineInfo, Take, VoiceInfo, VoiceSpec
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineError
+from ..core.errors import EngineError
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
 
 log = logging.getLogger(__name__)

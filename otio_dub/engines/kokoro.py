@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineError
-from ..hashing import file_sha256
+from ..core.errors import EngineError
+from ..core.hashing import file_sha256
 from . import quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
 
@@ -69,7 +69,7 @@ def builtin_voices() -> Path:
 
 def model_folder() -> Path:
     """Where the PyPI model is assembled: ``$KOKORO_JA_CACHE``, else the voice cache's ``kokoro``."""
-    from ..piper_voices import cache_root
+    from .piper_voices import cache_root
 
     return Path(os.environ.get("KOKORO_JA_CACHE") or cache_root().parent / "kokoro")
 

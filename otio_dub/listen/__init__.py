@@ -14,7 +14,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from ..errors import OutputError
+from ..core.errors import OutputError
 from .listening import Progress, Transcript, hear
 from .media import ListenError, clip_audio, enhance
 from .segment import Event, Rules, Word

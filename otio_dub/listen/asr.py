@@ -41,7 +41,7 @@ class Heard:
 
 
 def _cache_root() -> Path:
-    from ..cache import default_folder
+    from ..store.cache import default_folder
 
     return default_folder() / "models"
 
@@ -130,7 +130,7 @@ class Recognizer:
 
     def words(self, audio: np.ndarray, sample_rate: int) -> tuple[list[Heard], str]:
         """Words heard in ``audio`` (mono) with their times in seconds, and the language spoken."""
-        from .. import dsp
+        from ..audio import dsp
 
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
         if pcm.size < ASR_RATE // 10:
@@ -286,7 +286,7 @@ def speech_span(audio: np.ndarray, sample_rate: int) -> tuple[int, int] | None:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
     except ImportError:
         return None
-    from .. import dsp
+    from ..audio import dsp
 
     pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
     chunks = get_speech_timestamps(pcm, VadOptions(speech_pad_ms=0, min_silence_duration_ms=300))

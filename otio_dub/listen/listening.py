@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from ..lines import METADATA_KEY, find_dialogue_tracks, is_dialogue_track_name, is_dub, timebase_of
-from ..script import clean_text, split_speaker
-from ..timebase import SAMPLE_RATE, TimeBase, frames_of
-from ..timeline_io import read_timeline
+from ..core.timebase import SAMPLE_RATE, TimeBase, frames_of
+from ..dialogue.lines import METADATA_KEY, find_dialogue_tracks, is_dialogue_track_name, is_dub, timebase_of
+from ..dialogue.script import clean_text, split_speaker
+from ..timelines.timeline_io import read_timeline
 from .media import clip_audio
 from .media import enhance as enhance_audio
 from .segment import DEFAULT_RULES, Event, Rules, Word, group_words, segment

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from .. import dsp
-from ..dub_timeline import media_path
-from ..errors import OtioDubError
-from ..timebase import SAMPLE_RATE, exact_rate
+from ..audio import dsp
+from ..core.errors import OtioDubError
+from ..core.timebase import SAMPLE_RATE, exact_rate
+from ..timelines.dub_timeline import media_path
 
 log = logging.getLogger("otio_dub")
 
@@ -107,7 +107,7 @@ def _cut(clip: otio.schema.Clip, path: Path, origin: Fraction | None, rate: int,
 
 
 def _bext_origin(path: Path, rate: int) -> Fraction | None:
-    from ..render import read_bext
+    from ..audio.bwf import read_bext
 
     if path.suffix.lower() not in (".wav", ".bwf", ".rf64"):
         return None

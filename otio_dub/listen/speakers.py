@@ -38,7 +38,7 @@ class Voiceprints:
         """A unit-length voiceprint of mono ``audio`` (resampled to 16 kHz, level-normalised)."""
         from resemblyzer import normalize_volume
 
-        from .. import dsp
+        from ..audio import dsp
 
         wav = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, EMBED_RATE)
         if wav.size < EMBED_RATE // 2:  # the encoder needs frames; repeat a very short run

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from .. import __version__
-from ..dialogue_list import format_dialogue_list
-from ..dub_timeline import media_path
-from ..lines import METADATA_KEY, is_dub
-from ..render import write_text_atomic
-from ..script import clean_text, split_speaker
+from ..audio.bwf import write_text_atomic
+from ..core.version import __version__
+from ..dialogue.dialogue_list import format_dialogue_list
+from ..dialogue.lines import METADATA_KEY, is_dub
+from ..dialogue.script import clean_text, split_speaker
+from ..timelines.dub_timeline import media_path
 from .listening import Transcript
 from .segment import Event
 from .subtitles import SUBTITLE_FORMATS, write_events

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import OutputError
-from ..render import write_text_atomic
-from ..timebase import TimeBase, parse_timecode
+from ..audio.bwf import write_text_atomic
+from ..core.errors import OutputError
+from ..core.timebase import TimeBase, parse_timecode
 from .segment import DEFAULT_RULES, Event, Rules, segment, spread_text
 
 log = logging.getLogger("otio_dub")
@@ -101,7 +101,7 @@ def _speech_span(row: dict, tb: TimeBase, media_dir: Path | None) -> tuple[float
     elif (media := _line_media(row, media_dir)) is not None:
         import soundfile as sf
 
-        from .. import dsp
+        from ..audio import dsp
 
         audio, rate = sf.read(str(media), dtype="float32", always_2d=True)
         first, end = dsp.speech_bounds(audio.mean(axis=1), rate)

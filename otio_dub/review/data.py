@@ -16,9 +16,9 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from ..errors import InputError
-from ..lines import METADATA_KEY, duration_frames, find_dialogue_tracks, is_dub, timebase_of
-from ..timebase import TimeBase, frames_of, parse_timecode
+from ..core.errors import InputError
+from ..core.timebase import TimeBase, frames_of, parse_timecode
+from ..dialogue.lines import METADATA_KEY, duration_frames, find_dialogue_tracks, is_dub, timebase_of
 from .peaks import PEAK_BUCKETS, PeakCache
 
 log = logging.getLogger("otio_dub")

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from ..errors import InputError
-from ..formats import FORMATS, write_timeline
-from ..lines import METADATA_KEY, is_dub
-from ..render import write_text_atomic
+from ..audio.bwf import write_text_atomic
+from ..core.errors import InputError
+from ..dialogue.lines import METADATA_KEY, is_dub
+from ..timelines.formats import FORMATS, write_timeline
 from .data import REVIEW_ROLE, clock, dub_timeline_path, read_dub_timeline, read_report, review_marker
 
 VERDICTS = ("approve", "redo")

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from ..errors import InputError, OutputError
-from ..lines import Line, find_dialogue_tracks
-from ..timebase import SAMPLE_RATE, TimeBase, parse_timecode
+from ..core.errors import InputError, OutputError
+from ..core.timebase import SAMPLE_RATE, TimeBase, parse_timecode
+from ..dialogue.lines import Line, find_dialogue_tracks
 from .data import ORIG_DIR, clock, dub_timeline_path, read_dub_timeline, read_report, track_clips
 
 log = logging.getLogger("otio_dub")

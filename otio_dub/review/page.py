@@ -12,7 +12,7 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
-from ..render import write_text_atomic
+from ..audio.bwf import write_text_atomic
 from .data import page_data
 
 PAGE_NAME = "review.html"
@@ -43,7 +43,7 @@ def render_page(data: dict) -> str:
 def write_review(out_dir: Path) -> Path:
     """Build ``out_dir/review.html`` from the dub folder's own files (atomically); returns its path.
 
-    Raises :class:`otio_dub.errors.InputError` when ``out_dir`` is not a dub folder.
+    Raises :class:`otio_dub.core.errors.InputError` when ``out_dir`` is not a dub folder.
     """
     out_dir = Path(out_dir)
     return write_text_atomic(out_dir / PAGE_NAME, render_page(page_data(out_dir)))

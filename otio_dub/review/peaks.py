@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hashing import file_sha256
+from ..core.hashing import file_sha256
 
 log = logging.getLogger("otio_dub")
 
@@ -89,7 +89,7 @@ class PeakCache:
 
     def save(self) -> None:
         """Keep what this build drew (only the takes still in the dub) for the next build."""
-        from ..render import write_text_atomic
+        from ..audio.bwf import write_text_atomic
 
         if self._new != self._old:
             write_text_atomic(self.path, json.dumps(self._new, separators=(",", ":")) + "\n")

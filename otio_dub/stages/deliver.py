@@ -1,7 +1,7 @@
 """Deliver: the placed lines as files — line media with their loudness gains, stems, the dub timeline
 in each format, report.json — all into the output transaction's staging folder.
 
-Nothing here touches the output folder itself: :class:`~otio_dub.outdir.OutputFolder` swaps the
+Nothing here touches the output folder itself: :class:`~otio_dub.delivery.outdir.OutputFolder` swaps the
 staging folder in once every file is written, so a failure leaves the previous dub as it was.
 """
 
@@ -15,17 +15,18 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from .. import __version__
-from ..apply import add_dub_tracks, track_name
-from ..cache import RenderCache, make_key
-from ..dub_timeline import line_description
+from ..audio.bwf import Placement, bwf_size, finish_line, write_text_atomic
+from ..core.errors import DamagedTake, OutputError
+from ..core.hashing import make_key
+from ..core.timebase import SAMPLE_RATE
+from ..core.version import __version__
+from ..delivery.stem_reuse import STEMS_VERSION, link_into
+from ..delivery.stems import LoudnessPlan, StemsResult, dub_stems, plan_loudness, restem
 from ..engines import get_engine
-from ..errors import DamagedTake, OutputError
-from ..formats import write_timeline
-from ..render import Placement, bwf_size, finish_line, write_text_atomic
-from ..stem_reuse import STEMS_VERSION, link_into
-from ..stems import LoudnessPlan, StemsResult, dub_stems, plan_loudness, restem
-from ..timebase import SAMPLE_RATE
+from ..store.cache import RenderCache
+from ..timelines.apply import add_dub_tracks, track_name
+from ..timelines.dub_timeline import line_description
+from ..timelines.formats import write_timeline
 from .place import PlacedLine, summarize
 from .plan import DubPlan
 

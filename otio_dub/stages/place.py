@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import fit
-from ..apply import DubClip
-from ..errors import FitError
-from ..timebase import SAMPLE_RATE
+from ..core.errors import FitError
+from ..core.timebase import SAMPLE_RATE
+from ..speech import fit
+from ..timelines.apply import DubClip
 from .plan import DubPlan, clip_extent
 from .render import Rendered
 

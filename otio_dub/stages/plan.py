@@ -14,22 +14,22 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from .. import fit
-from ..cast import CastEntry, load_cast
-from ..dialogue_list import LIST_SUFFIXES, read_dialogue_list
+from ..casting.cast import CastEntry, load_cast
+from ..casting.voices import Delivery, Performer, assign, delivery, resolve_languages
+from ..core.errors import InputError, TimelineError
+from ..core.timebase import TimeBase, parse_timecode
+from ..delivery.stems import MixSource, check_mix_with
+from ..dialogue.dialogue_list import LIST_SUFFIXES, read_dialogue_list
+from ..dialogue.limits import check_timeline
+from ..dialogue.lines import Line, duration_frames, find_lines, timebase_of
+from ..dialogue.script import ScriptEvent, read_script
 from ..engines import DEFAULT_ENGINE, VoiceSpec, get_engine
-from ..errors import InputError, TimelineError
-from ..formats import check_writable, format_of
-from ..guide import guide_pads
-from ..limits import check_timeline
-from ..lines import Line, duration_frames, find_lines, timebase_of
-from ..options import DubOptions
-from ..script import ScriptEvent, read_script
-from ..speak import RenderJob, delivery_key, take_key, voice_identity
-from ..stems import MixSource, check_mix_with
-from ..timebase import TimeBase, parse_timecode
-from ..timeline_io import read_timeline
-from ..voices import Delivery, Performer, assign, delivery, resolve_languages
+from ..listen.guide import guide_pads
+from ..speech import fit
+from ..speech.speak import RenderJob, delivery_key, take_key, voice_identity
+from ..timelines.formats import check_writable, format_of
+from ..timelines.timeline_io import read_timeline
+from .options import DubOptions
 
 log = logging.getLogger("otio_dub")
 
@@ -91,7 +91,7 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     total_frames = duration_frames(source, tb)
     cast = cast_of(options)
     if options.cache is not None:  # a folder that is not a render cache is refused before anything is made
-        from ..cache import RenderCache
+        from ..store.cache import RenderCache
 
         RenderCache(options.cache).close()
     inputs += [Path(p) for p in (script, options.stems.mix_with) if p is not None]
@@ -107,10 +107,10 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
 
 
 def original_states(source: otio.schema.Timeline, base: Path | None) -> list:
-    """The state (``cache.file_state``) of every file the source timeline names, sorted: what matching,
+    """The state (``hashing.file_state``) of every file the source timeline names, sorted: what matching,
     guides and the review read."""
-    from ..cache import file_state
-    from ..dub_timeline import media_path
+    from ..core.hashing import file_state
+    from ..timelines.dub_timeline import media_path
 
     states = set()
     for clip in source.find_clips():
@@ -136,7 +136,7 @@ def match_actors(source: otio.schema.Timeline, lines: list[Line], cast: Mapping[
         return None
     if not _heard_anywhere(source, open_lines, base):
         return None  # no evidence anywhere: the deterministic automatic voices, without loading anything
-    from ..matching import match_voices
+    from ..casting.matching import match_voices
 
     engines = None if options.engine == DEFAULT_ENGINE else [options.engine]
     found = match_voices(source, open_lines, base, engines)
@@ -147,7 +147,7 @@ def match_actors(source: otio.schema.Timeline, lines: list[Line], cast: Mapping[
 
 def _heard_anywhere(source: otio.schema.Timeline, lines: list[Line], base: Path | None) -> bool:
     """Whether any original audio clip with a readable local file lies under one of ``lines``."""
-    from ..guide import readable_audio_clips
+    from ..listen.guide import readable_audio_clips
 
     clips = readable_audio_clips(source, timebase_of(source), base)
     return any(rin < line.record_out and line.record_in < rout for _, rin, rout in clips for line in lines)

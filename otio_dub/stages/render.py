@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import fit
-from ..cache import RenderCache
-from ..errors import OutputError
-from ..executors import Executor, SerialExecutor
-from ..lines import Line
-from ..speak import Fitted, fit_reused
-from ..stem_reuse import link_into
+from ..core.errors import OutputError
+from ..delivery.stem_reuse import link_into
+from ..dialogue.lines import Line
+from ..speech import fit
+from ..speech.speak import Fitted, fit_reused
+from ..store.cache import RenderCache
+from .executors import Executor, SerialExecutor
 from .plan import DubPlan, LineJob
 
 Progress = Callable[[int, int, Line], None]

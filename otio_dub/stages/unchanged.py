@@ -20,10 +20,11 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from .. import __version__
-from ..cache import RenderCache, file_state
-from ..options import DubOptions
+from ..core.hashing import file_state
+from ..core.version import __version__
+from ..store.cache import RenderCache
 from .deliver import STATE, DubResult
+from .options import DubOptions
 from .plan import DubPlan, original_states
 
 log = logging.getLogger("otio_dub")

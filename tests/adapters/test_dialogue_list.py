@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from otio_dub.cli import main
-from otio_dub.errors import InputError
+from otio_dub.core.errors import InputError
 
 ADAPTER = "otio_dub_dialogue_list"
 

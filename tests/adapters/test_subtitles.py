@@ -7,8 +7,8 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from otio_dub.lines import find_lines
-from otio_dub.script import read_script
+from otio_dub.dialogue.lines import find_lines
+from otio_dub.dialogue.script import read_script
 
 ADAPTER = "otio_dub_subtitles"
 

@@ -66,7 +66,7 @@ def wer(reference: str, hypothesis: str) -> float:
 
 def speak(voice: str, text: str) -> np.ndarray:
     """48 kHz speech of ``text`` in ``voice``, trimmed to its sound."""
-    from otio_dub import dsp
+    from otio_dub.audio import dsp
     from otio_dub.engines import VoiceSpec, get_engine
 
     engine, spec = VOICES[voice]

@@ -9,11 +9,11 @@ import soundfile as sf
 from listen_speech import SR, build_scene, normalise, speak
 
 import otio_dub
-from otio_dub import dsp, guide
-from otio_dub.fit import FitPolicy
-from otio_dub.lines import find_lines, timebase_of
-from otio_dub.listen import transcribe
-from otio_dub.timeline_io import read_timeline
+from otio_dub.audio import dsp
+from otio_dub.dialogue.lines import find_lines, timebase_of
+from otio_dub.listen import guide, transcribe
+from otio_dub.speech.fit import FitPolicy
+from otio_dub.timelines.timeline_io import read_timeline
 
 TEXT = "Where did you put the keys to the car?"
 
@@ -71,7 +71,7 @@ def test_dub_aligned_to_the_enhanced_guide(noisy_original, tmp_path):
     assert row["guide"] is True
     media, rate = sf.read(tmp_path / "dub" / row["media"], dtype="float32")
     first, _ = dsp.speech_bounds(media, rate)
-    rin = otio_dub.lines.timebase_of(read_timeline(noisy_original.path))
+    rin = otio_dub.dialogue.lines.timebase_of(read_timeline(noisy_original.path))
     onset = noisy_original.utterances[0].onset_s - 1.0  # the clip sits at 1 s
     assert abs(first / rate - onset) <= 0.04 + 1e-3, (first / rate, onset, rin)
 

@@ -60,7 +60,7 @@ def test_urls_resolve_like_dub_media_and_unreadable_media_is_none(tmp_path):
 
 
 def test_bwf_time_reference_is_the_origin_without_an_available_range(tmp_path):
-    from otio_dub.render import write_bwf
+    from otio_dub.audio.bwf import write_bwf
 
     audio = _signal(4)
     origin_frame = 86400

@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 
 import otio_dub
-from otio_dub import dsp
-from otio_dub.errors import OutputError
-from otio_dub.lines import timebase_of
+from otio_dub.audio import dsp
+from otio_dub.core.errors import OutputError
+from otio_dub.core.timebase import parse_timecode
+from otio_dub.dialogue.lines import timebase_of
 from otio_dub.listen.subtitles import check_formats, write_dub_subtitles
-from otio_dub.timebase import parse_timecode
 
 RATE = Fraction(25)
 LONG = ("This line is far too long to be shown as one subtitle, so it has to be cut into two events "
@@ -37,7 +37,7 @@ def dubbed(tmp_path_factory):
     timeline.tracks.append(track)
     path = folder / "subs.otio"
     otio.adapters.write_to_file(timeline, str(path))
-    policy = otio_dub.fit.FitPolicy(head_pad_ms=200)
+    policy = otio_dub.speech.fit.FitPolicy(head_pad_ms=200)
     options = otio_dub.DubOptions(engine="espeak", policy=policy, subtitles=("srt", "vtt", "ass"))
     result = otio_dub.dub(path, out_dir=folder / "out", options=options)
     return result, timebase_of(timeline)

@@ -22,10 +22,10 @@ from click.testing import CliRunner
 from listen_speech import normalise, wer
 
 import otio_dub
-from otio_dub.dialogue_list import read_dialogue_list
-from otio_dub.lines import find_lines, timebase_of
+from otio_dub.dialogue.dialogue_list import read_dialogue_list
+from otio_dub.dialogue.lines import find_lines, timebase_of
 from otio_dub.listen import ListenError, transcribe
-from otio_dub.timeline_io import read_timeline
+from otio_dub.timelines.timeline_io import read_timeline
 
 pytest.importorskip("faster_whisper")
 

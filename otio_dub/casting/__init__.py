@@ -1,0 +1,1 @@
+"""Who speaks each line: the cast file, automatic voices, and matching voices to the original actors."""

@@ -1,0 +1,37 @@
+"""DubOptions: everything a dub run can be told, shared by the CLI, the API, the hooks and every stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..casting.cast import CastEntry
+from ..delivery.stems import StemOptions
+from ..engines import DEFAULT_ENGINE
+from ..speech import fit
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    """Everything a dub run can be told; the CLI's options map onto these fields."""
+
+    engine: str = DEFAULT_ENGINE
+    lang: str = "en"
+    cast: Mapping[str, CastEntry] | str | Path | None = None
+    script_offset: str | None = None
+    dialogue_tracks: tuple[str, ...] = ()
+    policy: fit.FitPolicy = field(default_factory=fit.FitPolicy)
+    to: str | None = None  # output format (formats.FORMATS); default: the input's
+    rate: float | None = None  # frame rate for inputs without one (EDL, subtitles, dialogue lists)
+    start: str | None = None  # start timecode for subtitle / dialogue-list inputs
+    stems: StemOptions = field(default_factory=StemOptions)  # stems, loudness, true peak, full mix
+    cache: str | Path | None = None  # render cache folder (cache.default_folder() is the CLI's default)
+    jobs: int | None = 1  # local worker processes for the render stage (None: one per core)
+    ray: str | None = None  # render on Ray: "local" for a local instance, "auto" or an address for a cluster
+    only_lines: tuple[str, ...] = ()  # speak just these line ids again; keep every other take of the dub in -o
+    aaf_embed: bool = False  # AAF with the line media embedded instead of linked
+    drop_frame: bool | None = None  # force DF (True) or NDF (False) timecode; None: as the source says
+    subtitles: tuple[str, ...] = ()  # subtitle formats of the dubbed lines (srt, vtt, ass)
+    review: bool = True  # write review.html (and the originals it plays) with the dub
+    match: bool = True  # cast uncast characters from the original actors' speech where their media can be read
