@@ -314,7 +314,9 @@ def test_fcpxml_structure(dub):
         assert (asset.get("hasAudio"), asset.get("hasVideo"), asset.get("audioRate"), asset.get("audioChannels")) == (
             "1", "0", "48000", "1")
         record_tc = Fraction(dub.tb.start_frame + record_in) / dub.tb.rate
-        assert fcpx_time(asset.get("start")) == record_tc == fcpx_time(element.get("start"))  # the line's own timecode
+        # the asset starts at its BWF time reference (the line's timecode, to the sample) and plays from its head
+        assert fcpx_time(asset.get("start")) == fcpx_time(element.get("start"))
+        assert abs(fcpx_time(asset.get("start")) - record_tc) < Fraction(1, 48000)
         assert fcpx_time(asset.get("duration")) == Fraction(samples, 48000)
 
 
@@ -325,17 +327,19 @@ GRAMMAR = {
     "resources": (set(), ("format", "asset")),
     "format": ({"id", "name", "frameDuration", "width", "height", "fieldOrder", "paspH", "paspV", "colorSpace"}, ()),
     "asset": ({"id", "name", "uid", "src", "start", "duration", "hasVideo", "format", "hasAudio", "audioSources",
-               "audioChannels", "audioRate"}, ()),
+               "audioChannels", "audioRate"}, ("metadata",)),
+    "metadata": (set(), ("md",)),  # otio-dub's stamp on what it adds: <md key="com.otio-dub.stamp" .../>
+    "md": ({"key", "value"}, ()),
     "library": ({"location"}, ("event",)),
     "event": ({"name", "uid"}, ("project", "asset-clip")),
     "project": ({"name", "uid", "id", "modDate"}, ("sequence",)),
     "sequence": ({"format", "duration", "tcStart", "tcFormat", "audioLayout", "audioRate", "renderFormat", "keywords"},
                  ("spine",)),
     "spine": ({"lane", "offset", "name", "format"}, ("asset-clip", "gap")),
-    "gap": ({"name", "offset", "start", "duration", "enabled"}, ("asset-clip", "marker")),
+    "gap": ({"name", "offset", "start", "duration", "enabled"}, ("asset-clip", "marker", "metadata")),
     "asset-clip": ({"ref", "lane", "offset", "name", "start", "duration", "enabled", "srcEnable", "audioStart",
                     "audioDuration", "format", "tcStart", "tcFormat", "modDate", "audioRole", "videoRole"},
-                   ("asset-clip", "marker")),
+                   ("asset-clip", "marker", "metadata")),
     "marker": ({"start", "duration", "value", "completed", "note"}, ()),
 }
 TIME = re.compile(r"^-?\d+(/\d+)?s$")

@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import opentimelineio as otio
@@ -38,6 +39,9 @@ from ..core.timebase import SAMPLE_RATE
 from .character_levels import CharacterLevels, dialogue_peaks, measure_characters, mix_peaks
 from .stem_reuse import MANIFEST as STEMS_MANIFEST
 from .stem_reuse import STEMS_VERSION, inputs_key, link_into, load_manifest, mix_identity, reusable
+
+if TYPE_CHECKING:
+    from soundfile import SoundFile
 
 log = logging.getLogger("otio_dub")
 
@@ -269,6 +273,7 @@ def _keys(placements: Sequence[tuple[str, str, Placement]]) -> list[Key]:
 def _measure_plan(placements: Sequence[tuple[str, str, Placement]], total: int, options: StemOptions,
                   block: int) -> LoudnessPlan:
     target, limit = options.loudness, options.true_peak
+    assert target is not None  # plan_loudness refuses a plan with loudness off
     keys = _keys(placements)
     groups = [[p for lang, character, p in placements if (lang, character) == key] for key in keys]
     levels = measure_characters(groups, total, block, workers=options.threads)
@@ -373,6 +378,7 @@ class _Output:
         """The stem's measurement (measured now, unless known), also written into its bext chunk."""
         if self.meter is not None:
             self.measured = self.meter.result()
+        assert self.measured is not None  # a stem without a meter came with its measurement
         if self.peaks is not None:
             self.measured = replace(self.measured, true_peak=to_db(self.peaks.finish()),
                                     sample_peak=to_db(self.peaks.sample_peak))
@@ -433,7 +439,7 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
                 for out in outputs:
                     if out is not mixed:
                         out.silence(n)
-                if mixed is not None and source is not None:
+                if mixed is not None and source is not None and mix is not None:
                     for m0 in range(b0, b0 + n, block):
                         quiet = np.zeros(min(block, b0 + n - m0), dtype=np.float32)
                         mixed.write(_mix_block(source, mix, mix_offset, m0, quiet))
@@ -446,7 +452,7 @@ def render_stems(folder: Path, placements: Sequence[tuple[str, str, Placement]],
             speech = buf.sum(axis=0)
             if dialogue is not None:
                 dialogue.write(speech)
-            if mixed is not None and source is not None:
+            if mixed is not None and source is not None and mix is not None:
                 mixed.write(_mix_block(source, mix, mix_offset, b0, speech))
         for out in outputs:
             out.finish()
@@ -482,7 +488,7 @@ def _write(out: _Output, signal: np.ndarray) -> None:
         out.silence(signal.size)
 
 
-def _mix_block(source: object, mix: MixSource, offset: int, b0: int, speech: np.ndarray) -> np.ndarray:
+def _mix_block(source: SoundFile, mix: MixSource, offset: int, b0: int, speech: np.ndarray) -> np.ndarray:
     """The M&E's samples under stem samples [b0, b0 + n) plus the dialogue in its channel(s)."""
     n = speech.shape[0]
     out = np.zeros((n, mix.channels), dtype=np.float32)
@@ -527,7 +533,7 @@ def restem(timeline: str | Path | otio.schema.Timeline, out_dir: str | Path, opt
         else:
             path = Path(timeline)
             name = path.name.split(".")[0] or "timeline"
-            if path.suffix.lower() == ".fcpxml":  # OTIO's FCPXML reader drops tcStart: every clip an hour late
+            if path.suffix.lower() in (".fcpxml", ".fcpxmld"):  # OTIO's FCPXML reader drops tcStart: every clip an hour late
                 raise InputError(str(path), "OTIO's FCPXML reader loses the project's start timecode, so stems would "
                                             "land late: render the stems from the .dub.otio written beside it")
             if path.suffix.lower() == ".edl":
@@ -644,6 +650,8 @@ def _plan_dict(plan: LoudnessPlan) -> dict:
 
 def _plan_from(data: object, key: str) -> LoudnessPlan | None:
     """A plan recorded by :func:`_write_manifest` (None when the record is not one)."""
+    if not isinstance(data, dict):
+        return None
     try:
         return LoudnessPlan(float(data["target"]), float(data["limit"]),
                             {(lang, c): float(v) for lang, c, v in data["gains_db"]}, str(data["set_by"]),

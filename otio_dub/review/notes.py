@@ -194,7 +194,7 @@ def mark_clip(clip: otio.schema.Clip, note: Note) -> None:
 
 #: Exported formats whose writers carry clip markers (AAF and EDL leave markers to the .dub.otio:
 #: rewriting them would change nothing the NLE shows, and could turn an embedded AAF into a linked one).
-MARKER_FORMATS = ("xml", "fcpxml", "otioz", "otiod")
+MARKER_FORMATS = ("xml", "fcpxml", "fcpxmld", "otioz", "otiod")
 
 
 def exported_formats(out_dir: Path, name: str) -> list[str]:
@@ -242,7 +242,8 @@ def apply_notes(dub_dir: str | Path, notes_path: str | Path) -> NotesResult:
     result.rows.sort(key=lambda r: (r["record_in"], r["id"]))
     name = tl_path.name[: -len(".dub.otio")]
     for fmt in exported_formats(out, name):  # the NLE files first; the .dub.otio, the reference, last
-        result.files += write_timeline(timeline, out, name, fmt, tb)
+        # the export is the editor's file with the dub added: patch it again (its own stamps are replaced)
+        result.files += write_timeline(timeline, out, name, fmt, tb, source=out / f"{name}.dub{FORMATS[fmt][1]}")
     result.files.append(write_text_atomic(tl_path, otio.adapters.write_to_string(timeline, "otio_json")))
     result.files.append(write_review(out))
     return result

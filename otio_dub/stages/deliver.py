@@ -65,7 +65,7 @@ def deliver(plan: DubPlan, placed: list[PlacedLine], staging: Path, adjust: Adju
     stem_options = options.stems if options.stems.jobs is not None else replace(options.stems, jobs=options.jobs)
     _warn_past_end(plan, placed)
     spooled = [(p.clip.line.lang, p.clip.line.character,
-                Placement(p.rendered.spooled, tb.sample_at(p.clip.line.record_in), _length(plan, p),
+                Placement(_spooled(p), tb.sample_at(p.clip.line.record_in), _length(plan, p),
                           identity=p.rendered.identity)) for p in placed]
     try:
         loud = plan_loudness(spooled, plan.total_samples, stem_options, previous=plan.out) \
@@ -112,8 +112,8 @@ def _deliver_media(plan: DubPlan, placed: list[PlacedLine], staging: Path, loud:
         if key and previous.get(p.clip.media_url) == key and _whole(old, length):
             link_into(old, staging / p.clip.media_url, fresh=True)
         else:
-            finish_line(p.rendered.spooled, staging / p.clip.media_url, gain, where, description, length)
-        p.rendered.spooled.unlink()
+            finish_line(_spooled(p), staging / p.clip.media_url, gain, where, description, length)
+        _spooled(p).unlink()
         if key:
             p.row["media_key"] = key
         keys.append(key)
@@ -152,6 +152,12 @@ def _whole(path: Path, length: int) -> bool:
         return False
 
 
+def _spooled(p: PlacedLine) -> Path:
+    """The line's take as render spooled it (a dub is delivered from spooled takes only)."""
+    assert p.rendered.spooled is not None
+    return p.rendered.spooled
+
+
 def _length(plan: DubPlan, p: PlacedLine) -> int:
     return plan.tb.samples_between(p.clip.line.record_in, p.end_frame)
 
@@ -169,7 +175,7 @@ def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging
     indent = 4 if len(rows) <= COMPACT_JSON_LINES else -1  # a feature's timeline stays a sane size
     timeline_path = write_text_atomic(staging / f"{name}.dub.otio", otio.adapters.write_to_string(dubbed, "otio_json", indent=indent))
     exports = write_timeline(dubbed, staging, name, plan.fmt, tb, aaf_embed=plan.options.aaf_embed,
-                             link_dir=plan.out) if plan.fmt != "otio" else []
+                             link_dir=plan.out, source=plan.source_file) if plan.fmt != "otio" else []
     if plan.options.subtitles:
         from ..listen.subtitles import write_dub_subtitles
 
@@ -180,6 +186,7 @@ def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging
         extract_originals(plan.source, tb, plan.lines, plan.base, staging / "review" / "orig")
     summary = summarize(rows)
     entries = sorted({path.name for path in staging.iterdir() if not path.name.startswith(".")} | set(KNOWN_ENTRIES))
+    stem_report = stems.report(staging)
     report = {
         "otio_dub": __version__, "timeline": name, "rate": str(tb.rate), "start": tb.tc(0),
         "drop_frame": bool(tb.drop_frame),
@@ -187,7 +194,7 @@ def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging
         "engines": {e: get_engine(e).info.version for e in sorted({p.engine for p in plan.performers.values()})},
         "policy": asdict(plan.policy), "summary": summary,
         "tracks": sorted({track_name(line.lang, line.character) for line in plan.lines}),
-        "stems": stems.report(staging),
+        "stems": stem_report,
         "lines": rows,
         "entries": entries,  # what this dub owns in its folder: the next run replaces these, keeps the rest
     }
@@ -201,7 +208,7 @@ def _write_timelines_and_report(plan: DubPlan, placed: list[PlacedLine], staging
         takes[p.rendered.source] = takes.get(p.rendered.source, 0) + 1
     voices = {f"{c} ({lang})": p.label() for (c, lang), p in plan.performers.items()}
     return DubResult(dubbed, staging, timeline_path, exports, stems.paths(), report_path, rows, summary, voices,
-                     takes, report["stems"], entries)
+                     takes, stem_report, entries)
 
 
 def moved(result: DubResult, out: Path) -> DubResult:

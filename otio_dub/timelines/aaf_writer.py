@@ -111,17 +111,230 @@ def write_aaf(timeline: otio.schema.Timeline, path: Path, tb: TimeBase, media_di
         _Writer(aaf, timeline, tb, media_dir, link_dir or media_dir, embed).write()
 
 
+# ---------------------------------------------------------------------------------- stamps
+#: The name of the TaggedValue that marks what otio-dub added to an AAF (a mob's MobAttributeList,
+#: a dub slot's Sequence's ComponentAttributeList): how a later patch finds and replaces only its own.
+STAMP = "otio_dub"
+
+
+def stamp(obj: object, role: str) -> None:
+    """Mark a mob or component as otio-dub's (``role``: what it is, for a reader of the file).
+
+    The attribute lists, not UserComments: Media Composer shows every MobUserComment as a bin column,
+    while the attribute lists are where applications keep their own data (Avid writes its ``_USER_POS``,
+    ``_IMPORTSETTING``... there and passes over names it does not know). A mob slot has no list of its
+    own, so a dub slot is stamped on its Sequence."""
+    from aaf2.misc import TaggedValueHelper
+
+    TaggedValueHelper(obj["Attributes"])[STAMP] = role
+
+
+def stamped(obj: object) -> str | None:
+    """The role otio-dub stamped on ``obj``, or None for everything else."""
+    if obj is None or "Attributes" not in obj.keys():
+        return None
+    for tag in obj["Attributes"].value:
+        if tag.name == STAMP:
+            return str(tag.value)
+    return None
+
+
+def derived_mob_id(seed: str) -> object:
+    """A MobID whose material number is derived from ``seed``: the same dub gets the same MobIDs."""
+    import aaf2
+
+    mob_id = aaf2.mobid.MobID.new()
+    mob_id.material = uuid.uuid5(_NAMESPACE, seed)
+    return mob_id
+
+
+# ---------------------------------------------------------------------------------- media mobs
+class MediaMobs:
+    """Each source's mob chain, added to an open pyaaf2 file (a new AAF, or the copy of an editor's AAF
+    that ``patch_aaf`` adds the dub to): MasterMob -> file SourceMob (descriptor, locator or embedded
+    essence) -> tape SourceMob.
+
+    ``roll``: the name of the dub's sound roll. ``seed``: when given, every mob added gets a MobID
+    derived from it and its source (a patch written twice is the same file); mobs made for a dub clip
+    are stamped (see ``stamp``). ``times``: MobID -> (CreationTime, LastModified) a mob of that MobID had
+    (one a patch removed to write it again), kept so that the same take is the same mob."""
+
+    def __init__(self, aaf: object, tb: TimeBase, media_dir: Path, link_dir: Path, embed: bool, roll: str,
+                 seed: str | None = None, times: dict | None = None) -> None:
+        self.aaf, self.tb, self.media_dir, self.link_dir, self.embed = aaf, tb, media_dir, link_dir, embed
+        self.roll_name, self.seed, self.times = roll, seed, times or {}
+        self.masters: dict[str, tuple[object, dict[tuple[str, int], int]]] = {}
+        self.roll: object | None = None  # the dub's sound roll: one tape for every line file
+
+    def source_clip(self, clip: otio.schema.Clip, key: str, kind: str, channel: int, length: int,
+                    rate: Fraction, mob_id: object | None = None) -> object | None:
+        """A SourceClip of ``length`` edit units at ``rate`` (its slot's) playing ``clip``'s source;
+        None for a clip without a range. ``key`` names the source (one MasterMob per key)."""
+        ref = clip.media_reference
+        available = (ref.available_range if ref is not None else None) or clip.source_range
+        if clip.source_range is None or available is None:
+            return None
+        master, slot_id = self._master(clip, key, kind, channel, available, mob_id)
+        sc = self.aaf.create.SourceClip(media_kind=kind)
+        sc.mob = master
+        sc.slot_id = slot_id
+        sc.start = max(0, frames_of(clip.source_range.start_time - available.start_time, rate))
+        sc.length = length
+        return sc
+
+    def _add(self, mob: object, dub: bool, role: str, key: str) -> object:
+        """Put a new mob in the file: its MobID derived when seeded, stamped when made for a dub clip."""
+        if self.seed is not None:
+            mob.mob_id = derived_mob_id(f"{self.seed}/{role}/{key}")
+            again = 1
+            while mob.mob_id in self.aaf.content.mobs:  # one an earlier patch wrote, kept as the editor uses it
+                mob.mob_id, again = derived_mob_id(f"{self.seed}/{role}/{key}/{again}"), again + 1
+            if mob.mob_id in self.times:
+                mob["CreationTime"].value, mob["LastModified"].value = self.times[mob.mob_id]
+        if dub:
+            stamp(mob, role)
+        self.aaf.content.mobs.append(mob)
+        return mob
+
+    def _master(self, clip: otio.schema.Clip, key: str, kind: str, channel: int,
+                available: otio.opentime.TimeRange, mob_id: object | None) -> tuple[object, int]:
+        if key not in self.masters:
+            master = self.aaf.create.MasterMob(clip.name or "clip")
+            if mob_id is not None:
+                master.mob_id = mob_id
+            dub = is_dub(clip)
+            meta = clip.metadata.get("otio_dub") if dub else None
+            if hasattr(meta, "get") and isinstance(meta.get("text"), str):  # the bin's Comments column
+                master.comments["Comments"] = f"{meta.get('character', '')} ({meta.get('lang', '')}): {meta['text']}"
+            self.masters[key] = (self._add(master, dub, "master", key), {})
+        master, slots = self.masters[key]
+        if (kind, channel) not in slots:
+            slots[(kind, channel)] = self._essence(master, clip, key, kind, channel, available)
+        return master, slots[(kind, channel)]
+
+    def _essence(self, master: object, clip: otio.schema.Clip, key: str, kind: str, channel: int,
+                 available: otio.opentime.TimeRange) -> int:
+        """File and tape mobs for one essence track of a source; returns the master slot id."""
+        url = getattr(clip.media_reference, "target_url", None) or ""
+        path = local_file(url, self.media_dir) if url else None
+        wav = wav_facts(path) if kind == "sound" and path is not None and path.is_file() else None
+        dub, where = is_dub(clip), f"{key}/{kind}{channel}"
+        if wav is not None:
+            return self._wav_essence(master, clip, url, path, wav, channel, where)
+        # sound runs at the sample rate in file and master mobs, whatever its clip's rate
+        rate = Fraction(SAMPLE_RATE) if kind == "sound" else exact_rate(available.duration.rate)
+        start, length = frames_of(available.start_time, rate), max(1, frames_of(available.duration, rate))
+        tape = self._tape(clip.name, kind, rate, start + length, url, dub, where)
+        file_mob = self.aaf.create.SourceMob(f"{clip.name}.{'V' if kind == 'picture' else f'A{channel}'}")
+        file_mob.descriptor = self._descriptor(kind, rate, length, url)
+        self._add(file_mob, dub, "file", where)
+        file_slot = file_mob.create_timeline_slot(rate)
+        file_slot.segment = tape.create_source_clip(slot_id=1, start=start, length=length, media_kind=kind)
+        return self._master_slot(master, file_mob, file_slot.slot_id, kind, channel, rate, length)
+
+    def _wav_essence(self, master: object, clip: otio.schema.Clip, url: str, path: Path, wav: WavFacts,
+                     channel: int, where: str) -> int:
+        """A line (or any local WAV): the pyaaf2 linked-WAV shape, everything at the sample rate."""
+        from ..audio.bwf import read_bext
+
+        try:
+            bext = read_bext(path)
+        except (OSError, ValueError):
+            bext = None
+        tr = bext.time_reference if bext is not None and bext.time_reference is not None else frames_of(
+            clip.media_reference.available_range.start_time, Fraction(wav.sample_rate)) \
+            if clip.media_reference.available_range is not None else 0
+        rate, dub = Fraction(wav.sample_rate), is_dub(clip)
+        tape = self._sound_roll(rate) if dub else self._tape(path.name, "sound", rate, tr + wav.frames, url, dub, where)
+        file_mob = self._add(self.aaf.create.SourceMob(path.name), dub, "file", where)
+        tape_clip = tape.create_source_clip(slot_id=1, start=tr, length=wav.frames, media_kind="sound")
+        if self.embed and wav.channels == 1:
+            file_slot = file_mob.import_audio_essence(str(path), rate, tape=tape_clip)
+            file_mob.descriptor["ContainerFormat"].value = self.aaf.dictionary.lookup_containerdef("AAF")
+        else:
+            file_mob.descriptor = self._pcm(wav, link_url(url, self.link_dir))
+            file_slot = file_mob.create_timeline_slot(rate)
+            file_slot.segment = tape_clip
+        file_slot["PhysicalTrackNumber"].value = channel
+        return self._master_slot(master, file_mob, file_slot.slot_id, "sound", channel, rate, wav.frames)
+
+    def _master_slot(self, master: object, file_mob: object, file_slot: int, kind: str, channel: int,
+                     rate: Fraction, length: int) -> int:
+        slot_id = 1 if kind == "picture" else 1 + channel
+        slot = master.create_timeline_slot(rate, slot_id=slot_id)
+        slot.segment = file_mob.create_source_clip(slot_id=file_slot, start=0, length=length, media_kind=kind)
+        if kind == "sound":
+            slot["PhysicalTrackNumber"].value = channel
+        return slot_id
+
+    def _sound_roll(self, rate: Fraction) -> object:
+        """The tape every line file comes from, as a recorder's BWFs share a sound roll: a day of
+        timecode, each file at its TimeReference (one tape, not one per line: a feature has thousands)."""
+        if self.roll is None:
+            day = 24 * 3600
+            self.roll = self._tape(f"{self.roll_name} dub", "sound", rate, int(day * rate), "", True, "roll")
+        return self.roll
+
+    def _tape(self, name: str, kind: str, rate: Fraction, length: int, url: str, dub: bool, where: str) -> object:
+        """The source's tape mob: its timecode (from 00:00:00:00: a file's start is its offset into it)."""
+        f = self.aaf
+        tape = f.create.SourceMob(name)
+        tape.descriptor = f.create.ImportDescriptor()
+        if url:
+            tape.descriptor["Locator"].append(self._locator(link_url(url, self.link_dir)))
+        slot = tape.create_timeline_slot(rate, slot_id=1)
+        slot.segment = f.create.SourceClip(media_kind=kind)
+        slot.segment.length = length
+        tc_slot = tape.create_timeline_slot(self.tb.rate, slot_id=2)
+        tc_slot["PhysicalTrackNumber"].value = 1
+        tc_length = frames_of(otio.opentime.RationalTime(length, float(rate)), self.tb.rate) + 1
+        tc_slot.segment = f.create.Timecode(round(float(self.tb.rate)), drop=bool(self.tb.drop_frame), length=tc_length)
+        return self._add(tape, dub, "tape", where)
+
+    def _locator(self, url: str) -> object:
+        locator = self.aaf.create.NetworkLocator()
+        locator["URLString"].value = url
+        return locator
+
+    def _pcm(self, wav: WavFacts, url: str) -> object:
+        d = self.aaf.create.PCMDescriptor()
+        d["SampleRate"].value = wav.sample_rate
+        d["AudioSamplingRate"].value = wav.sample_rate
+        d["Channels"].value = wav.channels
+        d["QuantizationBits"].value = wav.bits
+        d["BlockAlign"].value = wav.block_align
+        d["AverageBPS"].value = wav.average_bps
+        d["Length"].value = wav.frames
+        d["ContainerFormat"].value = self.aaf.dictionary.lookup_containerdef("AAF")
+        if url:
+            d["Locator"].append(self._locator(url))
+        return d
+
+    def _descriptor(self, kind: str, rate: Fraction, length: int, url: str) -> object:
+        """A descriptor for media otio-dub cannot open (an original's video or non-WAV audio)."""
+        f = self.aaf
+        if kind == "sound":
+            return self._pcm(WavFacts(1, SAMPLE_RATE, 24, 3, length), link_url(url, self.link_dir) if url else "")
+        d = f.create.CDCIDescriptor()
+        for name, value in (("ComponentWidth", 8), ("HorizontalSubsampling", 2), ("ImageAspectRatio", "16/9"),
+                            ("StoredWidth", 1920), ("StoredHeight", 1080), ("FrameLayout", "FullFrame"),
+                            ("VideoLineMap", [42, 0]), ("SampleRate", rate), ("Length", length)):
+            d[name].value = value
+        d["ContainerFormat"].value = f.dictionary.lookup_containerdef("AAF")
+        if url:
+            d["Locator"].append(self._locator(link_url(url, self.link_dir)))
+        return d
+
+
+# ---------------------------------------------------------------------------------- a whole AAF
 class _Writer:
     def __init__(self, aaf: object, timeline: otio.schema.Timeline, tb: TimeBase, media_dir: Path,
                  link_dir: Path, embed: bool) -> None:
         self.aaf, self.timeline, self.tb = aaf, timeline, tb
-        self.media_dir, self.link_dir, self.embed = media_dir, link_dir, embed
-        self.masters: dict[str, tuple[object, dict[tuple[str, int], int]]] = {}
+        self.media = MediaMobs(aaf, tb, media_dir, link_dir, embed, timeline.name or "otio-dub")
         self.channels = self._channel_map()
         self.dropped: list[str] = []
-        self.roll: object | None = None  # the dub's sound roll: one tape for every line file
 
-    # ------------------------------------------------------------------ composition
     def write(self) -> None:
         f = self.aaf
         comp = f.create.CompositionMob(self.timeline.name or "otio-dub")
@@ -144,6 +357,8 @@ class _Writer:
             slot.name = track.name or f"{'V' if kind == 'picture' else 'A'}{numbers[kind]}"
             slot["PhysicalTrackNumber"].value = numbers[kind]
             slot.segment = self._sequence(track, index, kind, total)
+            if is_dub(track):  # a later patch of this file replaces it
+                stamp(slot.segment, "dub track")
         if self.dropped:
             log.warning("AAF cannot carry %s: written as filler", "; ".join(sorted(set(self.dropped))))
 
@@ -202,59 +417,12 @@ class _Writer:
         return self._components(flat, index, kind)
 
     def _source_clip(self, clip: otio.schema.Clip, index: int, kind: str, length: int) -> object | None:
-        ref = clip.media_reference
-        available = (ref.available_range if ref is not None else None) or clip.source_range
-        if clip.source_range is None or available is None:
-            return None
-        master, slot_id = self._master(clip, index, kind, available)
-        offset = clip.source_range.start_time - available.start_time
-        sc = self.aaf.create.SourceClip(media_kind=kind)
-        sc.mob = master
-        sc.slot_id = slot_id
-        sc.start = max(0, frames_of(offset, self.tb.rate))
-        sc.length = length
-        return sc
-
-    # ------------------------------------------------------------------ sources
-    def _channel_map(self) -> dict[tuple[str, int], int]:
-        """(source key, audio track index) -> channel: a source heard on several audio tracks at
-        once (a stereo pair on A1/A2) is channel 1 on its first track, 2 on the next, and so on."""
-        tracks: dict[str, list[int]] = {}
-        for index, track in enumerate(self.timeline.tracks):
-            if isinstance(track, otio.schema.Track) and track.kind == otio.schema.TrackKind.Audio:
-                for clip in track.find_clips(shallow_search=True):
-                    tracks.setdefault(self._key(clip), [])
-                    if index not in tracks[self._key(clip)]:
-                        tracks[self._key(clip)].append(index)
-        return {(key, index): n + 1 for key, indexes in tracks.items() for n, index in enumerate(indexes)}
-
-    @staticmethod
-    def _key(clip: otio.schema.Clip) -> str:
-        aaf = clip.metadata.get("AAF") if hasattr(clip.metadata.get("AAF"), "get") else {}
-        mob = aaf.get("MobID") or aaf.get("SourceID") if aaf else None
-        if mob:
-            return f"mob:{mob}"
-        url = getattr(clip.media_reference, "target_url", None)
-        return f"url:{url}" if url else f"name:{clip.name}"
-
-    def _master(self, clip: otio.schema.Clip, index: int, kind: str,
-                available: otio.opentime.TimeRange) -> tuple[object, int]:
-        key = self._key(clip)
+        key = source_key(clip)
         channel = self.channels.get((key, index), 1) if kind == "sound" else 0
-        if key not in self.masters:
-            master = self.aaf.create.MasterMob(clip.name or "clip")
-            master.mob_id = self._mob_id(key, clip)
-            meta = clip.metadata.get("otio_dub") if is_dub(clip) else None
-            if hasattr(meta, "get") and isinstance(meta.get("text"), str):  # the bin's Comments column
-                master.comments["Comments"] = f"{meta.get('character', '')} ({meta.get('lang', '')}): {meta['text']}"
-            self.aaf.content.mobs.append(master)
-            self.masters[key] = (master, {})
-        master, slots = self.masters[key]
-        if (kind, channel) not in slots:
-            slots[(kind, channel)] = self._essence(master, clip, kind, channel, available)
-        return master, slots[(kind, channel)]
+        return self.media.source_clip(clip, key, kind, channel, length, self.tb.rate, self._mob_id(key))
 
-    def _mob_id(self, key: str, clip: otio.schema.Clip) -> object:
+    def _mob_id(self, key: str) -> object:
+        """The source's own MobID (an AAF's clip keeps its master), else one derived from the timeline."""
         import aaf2
 
         if key.startswith("mob:"):
@@ -264,123 +432,29 @@ class _Writer:
                 return mob_id
             except (ValueError, TypeError, AttributeError):
                 pass
-        mob_id = aaf2.mobid.MobID.new()
-        mob_id.material = uuid.uuid5(_NAMESPACE, f"{self.timeline.name}/{key}")
-        return mob_id
+        return derived_mob_id(f"{self.timeline.name}/{key}")
 
-    def _essence(self, master: object, clip: otio.schema.Clip, kind: str, channel: int,
-                 available: otio.opentime.TimeRange) -> int:
-        """File and tape mobs for one essence track of a source; returns the master slot id."""
-        url = getattr(clip.media_reference, "target_url", None) or ""
-        path = local_file(url, self.media_dir) if url else None
-        wav = wav_facts(path) if kind == "sound" and path is not None and path.is_file() else None
-        if wav is not None:
-            return self._wav_essence(master, clip, url, path, wav, channel)
-        # sound runs at the sample rate in file and master mobs, whatever its clip's rate
-        rate = Fraction(SAMPLE_RATE) if kind == "sound" else exact_rate(available.duration.rate)
-        start, length = frames_of(available.start_time, rate), max(1, frames_of(available.duration, rate))
-        tape = self._tape(clip.name, kind, rate, start + length, url)
-        file_mob = self.aaf.create.SourceMob(f"{clip.name}.{'V' if kind == 'picture' else f'A{channel}'}")
-        self.aaf.content.mobs.append(file_mob)
-        file_mob.descriptor = self._descriptor(kind, rate, length, url)
-        file_slot = file_mob.create_timeline_slot(rate)
-        file_slot.segment = tape.create_source_clip(slot_id=1, start=start, length=length, media_kind=kind)
-        return self._master_slot(master, file_mob, file_slot.slot_id, kind, channel, rate, length)
+    def _channel_map(self) -> dict[tuple[str, int], int]:
+        """(source key, audio track index) -> channel: a source heard on several audio tracks at
+        once (a stereo pair on A1/A2) is channel 1 on its first track, 2 on the next, and so on."""
+        tracks: dict[str, list[int]] = {}
+        for index, track in enumerate(self.timeline.tracks):
+            if isinstance(track, otio.schema.Track) and track.kind == otio.schema.TrackKind.Audio:
+                for clip in track.find_clips(shallow_search=True):
+                    tracks.setdefault(source_key(clip), [])
+                    if index not in tracks[source_key(clip)]:
+                        tracks[source_key(clip)].append(index)
+        return {(key, index): n + 1 for key, indexes in tracks.items() for n, index in enumerate(indexes)}
 
-    def _wav_essence(self, master: object, clip: otio.schema.Clip, url: str, path: Path, wav: WavFacts,
-                     channel: int) -> int:
-        """A line (or any local WAV): the pyaaf2 linked-WAV shape, everything at the sample rate."""
-        from ..audio.bwf import read_bext
 
-        try:
-            bext = read_bext(path)
-        except (OSError, ValueError):
-            bext = None
-        tr = bext.time_reference if bext is not None and bext.time_reference is not None else frames_of(
-            clip.media_reference.available_range.start_time, Fraction(wav.sample_rate)) \
-            if clip.media_reference.available_range is not None else 0
-        rate = Fraction(wav.sample_rate)
-        tape = self._sound_roll(rate) if is_dub(clip) else self._tape(path.name, "sound", rate, tr + wav.frames, url)
-        file_mob = self.aaf.create.SourceMob(path.name)
-        self.aaf.content.mobs.append(file_mob)
-        tape_clip = tape.create_source_clip(slot_id=1, start=tr, length=wav.frames, media_kind="sound")
-        if self.embed and wav.channels == 1:
-            file_slot = file_mob.import_audio_essence(str(path), rate, tape=tape_clip)
-            file_mob.descriptor["ContainerFormat"].value = self.aaf.dictionary.lookup_containerdef("AAF")
-        else:
-            file_mob.descriptor = self._pcm(wav, link_url(url, self.link_dir))
-            file_slot = file_mob.create_timeline_slot(rate)
-            file_slot.segment = tape_clip
-        file_slot["PhysicalTrackNumber"].value = channel
-        return self._master_slot(master, file_mob, file_slot.slot_id, "sound", channel, rate, wav.frames)
-
-    def _master_slot(self, master: object, file_mob: object, file_slot: int, kind: str, channel: int,
-                     rate: Fraction, length: int) -> int:
-        slot_id = 1 if kind == "picture" else 1 + channel
-        slot = master.create_timeline_slot(rate, slot_id=slot_id)
-        slot.segment = file_mob.create_source_clip(slot_id=file_slot, start=0, length=length, media_kind=kind)
-        if kind == "sound":
-            slot["PhysicalTrackNumber"].value = channel
-        return slot_id
-
-    def _sound_roll(self, rate: Fraction) -> object:
-        """The tape every line file comes from, as a recorder's BWFs share a sound roll: a day of
-        timecode, each file at its TimeReference (one tape, not one per line: a feature has thousands)."""
-        if self.roll is None:
-            day = 24 * 3600
-            self.roll = self._tape(f"{self.timeline.name or 'otio-dub'} dub", "sound", rate, int(day * rate), "")
-        return self.roll
-
-    def _tape(self, name: str, kind: str, rate: Fraction, length: int, url: str) -> object:
-        """The source's tape mob: its timecode (from 00:00:00:00: a file's start is its offset into it)."""
-        f = self.aaf
-        tape = f.create.SourceMob(name)
-        tape.descriptor = f.create.ImportDescriptor()
-        if url:
-            tape.descriptor["Locator"].append(self._locator(link_url(url, self.link_dir)))
-        slot = tape.create_timeline_slot(rate, slot_id=1)
-        slot.segment = f.create.SourceClip(media_kind=kind)
-        slot.segment.length = length
-        tc_slot = tape.create_timeline_slot(self.tb.rate, slot_id=2)
-        tc_slot["PhysicalTrackNumber"].value = 1
-        tc_length = frames_of(otio.opentime.RationalTime(length, float(rate)), self.tb.rate) + 1
-        tc_slot.segment = f.create.Timecode(round(float(self.tb.rate)), drop=bool(self.tb.drop_frame), length=tc_length)
-        f.content.mobs.append(tape)
-        return tape
-
-    def _locator(self, url: str) -> object:
-        locator = self.aaf.create.NetworkLocator()
-        locator["URLString"].value = url
-        return locator
-
-    def _pcm(self, wav: WavFacts, url: str) -> object:
-        d = self.aaf.create.PCMDescriptor()
-        d["SampleRate"].value = wav.sample_rate
-        d["AudioSamplingRate"].value = wav.sample_rate
-        d["Channels"].value = wav.channels
-        d["QuantizationBits"].value = wav.bits
-        d["BlockAlign"].value = wav.block_align
-        d["AverageBPS"].value = wav.average_bps
-        d["Length"].value = wav.frames
-        d["ContainerFormat"].value = self.aaf.dictionary.lookup_containerdef("AAF")
-        if url:
-            d["Locator"].append(self._locator(url))
-        return d
-
-    def _descriptor(self, kind: str, rate: Fraction, length: int, url: str) -> object:
-        """A descriptor for media otio-dub cannot open (an original's video or non-WAV audio)."""
-        f = self.aaf
-        if kind == "sound":
-            return self._pcm(WavFacts(1, SAMPLE_RATE, 24, 3, length), link_url(url, self.link_dir) if url else "")
-        d = f.create.CDCIDescriptor()
-        for name, value in (("ComponentWidth", 8), ("HorizontalSubsampling", 2), ("ImageAspectRatio", "16/9"),
-                            ("StoredWidth", 1920), ("StoredHeight", 1080), ("FrameLayout", "FullFrame"),
-                            ("VideoLineMap", [42, 0]), ("SampleRate", rate), ("Length", length)):
-            d[name].value = value
-        d["ContainerFormat"].value = f.dictionary.lookup_containerdef("AAF")
-        if url:
-            d["Locator"].append(self._locator(link_url(url, self.link_dir)))
-        return d
+def source_key(clip: otio.schema.Clip) -> str:
+    """What names a clip's source (one MasterMob each): its AAF MobID, else its media URL, else its name."""
+    aaf = clip.metadata.get("AAF") if hasattr(clip.metadata.get("AAF"), "get") else {}
+    mob = aaf.get("MobID") or aaf.get("SourceID") if aaf else None
+    if mob:
+        return f"mob:{mob}"
+    url = getattr(clip.media_reference, "target_url", None)
+    return f"url:{url}" if url else f"name:{clip.name}"
 
 
 def _fit(parts: list[tuple[object, int]], frames: int, filler: object) -> list[tuple[object, int]]:

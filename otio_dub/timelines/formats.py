@@ -32,10 +32,11 @@ from pathlib import Path
 import opentimelineio as otio
 
 from ..audio.bwf import write_text_atomic
-from ..core.errors import InputError, OutputError
+from ..core.errors import InputError, OtioDubError, OutputError
 from ..core.timebase import TimeBase, timecode
 from ..dialogue.lines import is_dub
-from .aaf_writer import link_url, local_file, wav_facts, write_aaf
+from .aaf_writer import link_url, local_file, write_aaf
+from .carry import report_losses
 from .edl_writer import edl_for_track
 from .fcpxml_writer import write_fcpxml
 
@@ -48,6 +49,7 @@ FORMATS: dict[str, tuple[str, str]] = {
     "otiod": ("otiod", ".otiod"),
     "xml": ("fcp_xml", ".xml"),
     "fcpxml": ("fcpx_xml", ".fcpxml"),
+    "fcpxmld": ("fcpx_xml", ".fcpxmld"),  # Final Cut Pro 10.6+'s bundle: a folder around an Info.fcpxml
     "edl": ("cmx_3600", ".edl"),
     "aaf": ("AAF", ".aaf"),
 }
@@ -79,41 +81,95 @@ def check_writable(fmt: str, tb: TimeBase) -> None:
 
 
 def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt: str, tb: TimeBase, *,
-                   aaf_embed: bool = False, link_dir: Path | None = None) -> list[Path]:
+                   aaf_embed: bool = False, link_dir: Path | None = None, source: Path | None = None) -> list[Path]:
     """Write the dub timeline as ``fmt`` into ``out_dir``; returns the files written.
 
     ``link_dir``: the folder the NLE file's relative media will be in when it is opened (default
-    ``out_dir``); give the final output folder when ``out_dir`` is a staging folder.
+    ``out_dir``); give the final output folder when ``out_dir`` is a staging folder. ``source``: the
+    editor's own file; when it is of format ``fmt`` and a patcher exists for it, the dub is added to a
+    copy of that document (every other element kept as it was) instead of regenerated through OTIO.
     """
     check_writable(fmt, tb)
     out_dir = Path(out_dir)
     link = Path(os.path.abspath(link_dir or out_dir))
     adapter, suffix = FORMATS[fmt]
     target = out_dir / f"{name}.dub{suffix}"
+    patch = patcher(fmt) if source is not None and format_of(source) == fmt else None
+    if patch is not None:
+        return [_atomic_file(target, lambda tmp: patch(Path(source), timeline, Path(tmp), tb, out_dir, link,
+                                                       embed=aaf_embed))]
+    report_losses(timeline, fmt)  # regenerated through OTIO's model: say what it drops, per kind
     if fmt == "otio":
         return [write_text_atomic(target, otio.adapters.write_to_string(timeline, adapter))]
     if fmt == "aaf":
         return [_atomic_file(target, lambda tmp: write_aaf(timeline, Path(tmp), tb, out_dir, link_dir=link,
                                                            embed=aaf_embed))]
-    if fmt == "fcpxml":
-        return [_atomic_file(target, lambda tmp: write_fcpxml(timeline, Path(tmp), tb, out_dir, link_dir=link))]
+    if fmt in ("fcpxml", "fcpxmld"):
+        return [_atomic_file(target, lambda tmp: _write_fcpx(timeline, Path(tmp), tb, out_dir, link, fmt == "fcpxmld"))]
     if fmt == "edl":
         return _write_edls(timeline, out_dir, name, tb, link)
     if fmt == "xml":
-        nle = absolute_media(timeline, link)
-        _mark_drop_frame(nle, tb)
-        _simplify_for_fcp7(nle)
-        if nle.global_start_time is None:  # the writer gives the sequence a <timecode> only from a start time
-            nle.global_start_time = otio.opentime.RationalTime(tb.start_frame, float(tb.rate))
-
-        def write_xml(tmp: str) -> None:
-            otio.adapters.write_to_file(nle, tmp, adapter_name=adapter)
-            _complete_fcp7_files(Path(tmp), nle, tb, out_dir)
-
-        return [_atomic_file(target, write_xml)]
+        return [_atomic_file(target, lambda tmp: _write_fcp7(timeline, Path(tmp), tb, out_dir, link))]
     bundle = _bundle_copy(timeline, out_dir)
     return [_atomic_file(target, lambda tmp: otio.adapters.write_to_file(
         bundle, tmp, adapter_name=adapter, media_policy="MissingIfNotFile"))]
+
+
+def _without_dub(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy of ``timeline`` without its dub tracks: what a cross-format writer regenerates, before the
+    same-format patcher adds the dub (stamped, so ``notes`` and a re-dub find and replace it)."""
+    editor = copy.deepcopy(timeline)
+    for track in [t for t in editor.tracks if is_dub(t)]:
+        editor.tracks.remove(track)
+    return editor
+
+
+def _write_fcp7(timeline: otio.schema.Timeline, path: Path, tb: TimeBase, media_dir: Path, link: Path) -> None:
+    """FCP7 XML from another format: the editor's tracks through OTIO's writer (Premiere's dialect),
+    the sequence labelled in the dub's DF/NDF, then the dub patched in."""
+    from .patch_xml import patch
+
+    nle = absolute_media(timeline, link)
+    _mark_drop_frame(nle, tb)
+    _simplify_for_fcp7(nle)
+    if nle.global_start_time is None:  # the writer gives the sequence a <timecode> only from a start time
+        nle.global_start_time = otio.opentime.RationalTime(tb.start_frame, float(tb.rate))
+    otio.adapters.write_to_file(_without_dub(nle), str(path), adapter_name=FORMATS["xml"][0])
+    _relabel_sequences(path, tb)
+    patch(path, nle, path, tb, media_dir, link)
+
+
+def _write_fcpx(timeline: otio.schema.Timeline, path: Path, tb: TimeBase, media_dir: Path, link: Path,
+                bundle: bool) -> None:
+    """FCPXML (or a ``.fcpxmld`` bundle around it) from another format: the editor's tracks written the
+    way Final Cut Pro writes them (``fcpxml_writer``), then the dub patched in as connected clips."""
+    from .patch_fcpxml import patch
+
+    if bundle:
+        path.mkdir()
+        path = path / "Info.fcpxml"
+    write_fcpxml(_without_dub(timeline), path, tb, media_dir, link_dir=link)
+    patch(path, timeline, path, tb, media_dir, link)
+
+
+def patcher(fmt: str) -> Callable[..., None] | None:
+    """The same-format patcher of ``fmt``, or None where the format has none (EDL: the editor's EDL is
+    not rewritten; OTIO: its own writer is lossless).
+
+    A patcher's signature: ``patch(source, dubbed, target, tb, media_dir, link_dir, *, embed=False)``:
+    read the editor's file ``source``, drop what otio-dub stamped in it earlier, add the dub clips of
+    ``dubbed`` (media read in ``media_dir``, linked as in ``link_dir``), write ``target``."""
+    if fmt == "xml":
+        from .patch_xml import patch
+    elif fmt == "fcpxml":
+        from .patch_fcpxml import patch
+    elif fmt == "fcpxmld":
+        from .patch_fcpxmld import patch
+    elif fmt == "aaf":
+        from .patch_aaf import patch
+    else:
+        return None
+    return patch
 
 
 def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
@@ -132,6 +188,8 @@ def _atomic_file(path: Path, write: Callable[[str], None]) -> Path:
             os.replace(tmp, path)
     except Exception as exc:  # writers raise anything, over several lines: one line, naming the file
         _remove(Path(tmp))
+        if isinstance(exc, OtioDubError):  # ours already names the file (a patcher's damaged input, say)
+            raise
         if isinstance(exc, OSError) and exc.strerror:
             raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
         detail = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
@@ -202,49 +260,17 @@ def _mark_drop_frame(timeline: otio.schema.Timeline, tb: TimeBase) -> None:
     timeline.metadata["fcp_xml"] = fcp
 
 
-def _complete_fcp7_files(path: Path, timeline: otio.schema.Timeline, tb: TimeBase, media_dir: Path) -> None:
-    """Give the dub ``<file>``s what Premiere writes for a WAV and the writer leaves out: sample rate,
-    depth and channel count, timecode in the sequence's DF/NDF; and each dub clipitem its
-    ``<sourcetrack>`` (audio, channel 1)."""
+def _relabel_sequences(path: Path, tb: TimeBase) -> None:
+    """The sequence timecodes OTIO's writer labels by rate, labelled in the dub's own DF/NDF."""
     import xml.etree.ElementTree as ET
 
-    dub_urls = {clip.media_reference.target_url for clip in timeline.find_clips()
-                if is_dub(clip) and isinstance(clip.media_reference, otio.schema.ExternalReference)}
     text = path.read_text(encoding="utf-8")
     root = ET.fromstring(text)
     display = "DF" if tb.drop_frame else "NDF"
-    dub_files: set[str] = set()
-    for file_el in root.iter("file"):
-        url = file_el.findtext("pathurl")
-        if url not in dub_urls:
-            continue
-        dub_files.add(file_el.get("id"))
-        local = local_file(url, media_dir)
-        wav = wav_facts(local) if local is not None and local.is_file() else None
-        media = file_el.find("media")
-        if media is None:
-            media = ET.SubElement(file_el, "media")
-        audio = media.find("audio")
-        if audio is None:
-            audio = ET.SubElement(media, "audio")
-        audio.clear()
-        chars = ET.SubElement(audio, "samplecharacteristics")
-        ET.SubElement(chars, "depth").text = str(wav.bits if wav else 24)
-        ET.SubElement(chars, "samplerate").text = str(wav.sample_rate if wav else 48000)
-        ET.SubElement(audio, "channelcount").text = str(wav.channels if wav else 1)
-        for tc in file_el.iter("timecode"):
-            _relabel(tc, tb, display)
     for sequence in root.iter("sequence"):
         tc = sequence.find("timecode")
         if tc is not None:
             _relabel(tc, tb, display)
-    for item in root.iter("clipitem"):
-        file_el = item.find("file")
-        if file_el is None or file_el.get("id") not in dub_files or item.find("sourcetrack") is not None:
-            continue
-        source = ET.SubElement(item, "sourcetrack")
-        ET.SubElement(source, "mediatype").text = "audio"
-        ET.SubElement(source, "trackindex").text = "1"
     head = text[: text.index("<xmeml")]  # keep the XML declaration and DOCTYPE as the writer made them
     path.write_text(head + ET.tostring(root, encoding="unicode") + "\n", encoding="utf-8")
 

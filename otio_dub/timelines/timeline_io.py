@@ -18,6 +18,7 @@ from ..core.timebase import exact_rate, frames_of
 from ..dialogue.dialogue_list import LIST_SUFFIXES
 from ..dialogue.limits import check_timeline
 from ..dialogue.script import SCRIPT_SUFFIXES
+from .patch_fcpxmld import bundle_document
 
 _FCM = re.compile(r"^\s*FCM:\s*(NON[- ]?DROP|DROP)", re.IGNORECASE | re.MULTILINE)
 _TC = r"\d\d:\d\d:\d\d[:;.]\d\d"
@@ -48,6 +49,8 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         if suffix == ".edl":
             text, said = _edl_text(path)
             result = otio.adapters.read_from_string(text, "cmx_3600", **args)
+        elif suffix == ".fcpxmld":  # Final Cut Pro's bundle: the document is its Info.fcpxml
+            result = otio.adapters.read_from_file(str(bundle_document(path)), "fcpx_xml", **args)
         else:
             result = otio.adapters.read_from_file(str(path), **args)
     except InputError:
@@ -68,8 +71,8 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         check_timeline(result, str(path))  # the start found from its record timecodes is bounded too
     elif suffix == ".aaf":
         said = _aaf_drop_frame(path)
-    elif suffix == ".fcpxml":
-        said, video_format = _fcpxml_facts(path)
+    elif suffix in (".fcpxml", ".fcpxmld"):
+        said, video_format = _fcpxml_facts(bundle_document(path) if suffix == ".fcpxmld" else path)
         if video_format:
             result.metadata["otio_dub"] = {**dict(result.metadata.get("otio_dub") or {}), "video_format": video_format}
     # relative media live beside the file, or inside it for an .otiod bundle (a folder)
