@@ -174,3 +174,12 @@ def test_the_private_library_copy_is_one_shared_file_not_one_per_process(tmp_pat
     assert first != espeakng_loader.get_library_path() and first.startswith(str(tmp_path))
     assert _private_copy(espeakng_loader.get_library_path()) == first
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [Path(first).name]
+
+
+def test_a_language_tag_in_any_case_is_the_same_voice(espeak):
+    """BCP 47 tags are case-insensitive: ``pt-BR`` (what translators and scripts write) is espeak's ``pt-br``."""
+    espeak.check(VoiceSpec(lang="pt-BR"))
+    espeak.check(VoiceSpec(voice="PT-BR+f4", lang="pt-BR"))
+    upper = espeak.synthesize("Bom dia.", VoiceSpec(lang="pt-BR"))
+    lower = espeak.synthesize("Bom dia.", VoiceSpec(lang="pt-br"))
+    np.testing.assert_array_equal(upper.audio, lower.audio)

@@ -54,6 +54,15 @@ run_options = bundle(
                       "dialogue clips' media can be read (see `otio-dub cast --match`)."),
 )
 
+#: Translating the lines on the way (otio-dub translate does the same and writes the bilingual list).
+translate_options = bundle(
+    click.option("--translate", "translate", metavar="LANG",
+                 help="Translate the lines into LANG (fitted to each window) and dub the translation."),
+    click.option("--translator", metavar="NAME", help="With --translate: bergamot, apertium, llm or deepl "
+                                                     "(default: the first offline one with the pair)."),
+    click.option("--glossary", type=existing, metavar="FILE", help="With --translate: terms kept as given."),
+)
+
 
 def dub_options(kw: dict[str, Any]) -> Any:
     """DubOptions from the options of `dub` and `conform`, taken out of ``kw`` (all of them)."""
@@ -64,7 +73,9 @@ def dub_options(kw: dict[str, Any]) -> Any:
                          drop_frame=kw.pop("drop_frame"), policy=fit_policy(kw), **voice_settings(kw),
                          **stem_settings(kw), cache=cache_setting(kw), jobs=kw.pop("jobs"), ray=kw.pop("ray"),
                          aaf_embed=kw.pop("aaf_embed"), subtitles=kw.pop("subtitles"), review=not kw.pop("no_review"),
-                         only_lines=kw.pop("only_lines", ()), match=kw.pop("match"))
+                         only_lines=kw.pop("only_lines", ()), match=kw.pop("match"),
+                         translate=kw.pop("translate", None), translator=kw.pop("translator", None),
+                         glossary=kw.pop("glossary", None))
     if kw:
         raise click.UsageError(f"unhandled options: {', '.join(sorted(kw))}")
     return options
@@ -103,6 +114,7 @@ class _Progress:
 @stem_options
 @cache_options
 @run_options
+@translate_options
 @click.option("--only-lines", "only_lines", metavar="ID,ID", callback=_ids,
               help="Speak just these lines again (after review notes); every other line keeps its take from the dub in -o.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")

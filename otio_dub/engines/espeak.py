@@ -103,7 +103,7 @@ class EspeakEngine:
             del lib
             _ctypes.dlclose(handle)
 
-    def _collect(self, wav: ctypes.POINTER(ctypes.c_short), count: int, _events: int) -> int:
+    def _collect(self, wav: ctypes._Pointer[ctypes.c_short], count: int, _events: int) -> int:
         if wav and count > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
         return 0
@@ -141,7 +141,7 @@ class EspeakEngine:
 
     def check(self, voice: VoiceSpec) -> None:
         """Raise EngineError, listing valid names, unless espeak can speak ``voice``."""
-        base, _, variant = (voice.voice or voice.lang).partition("+")
+        base, _, variant = _espeak_name(voice).partition("+")
         identifiers = {ident for ident, _, _ in self._voices} | set(self.languages())
         if base not in identifiers:
             close = difflib.get_close_matches(base, sorted(identifiers), n=6, cutoff=0.4)
@@ -162,14 +162,14 @@ class EspeakEngine:
 
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> Take:
         """Speak ``text``; ``speed`` scales the words-per-minute rate (clamped to 80-450 wpm)."""
-        name = voice.voice or voice.lang
+        name = _espeak_name(voice)
         wpm = int(round(min(max(BASE_WPM * speed, _RATE_MIN), _RATE_MAX)))
         payload = text.encode("utf-8") + b"\0"
         with self._lock, self._session() as (lib, _):
             if lib.espeak_SetVoiceByName(name.encode()) != 0:
                 langs = self.languages()
                 close = difflib.get_close_matches(name.split("+")[0], langs, n=6, cutoff=0.4)
-                common = [c for c in ("en", "en-us", "de", "fr-fr", "es", "it", "pt", "ja") if c in langs]
+                common: list[str] = [c for c in ("en", "en-us", "de", "fr-fr", "es", "it", "pt", "ja") if c in langs]
                 shown = list(dict.fromkeys(close + common))[:10]
                 raise EngineError(f"espeak has no voice or language {name!r} (known languages include: "
                                   f"{', '.join(shown)}; {len(langs)} in all)")
@@ -186,6 +186,13 @@ class EspeakEngine:
             raise EngineError(f"espeak-ng failed (status {status}) on text {text[:40]!r}")
         pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         return Take((pcm.astype(np.float32) / 32768.0), self.info.sample_rate)
+
+
+def _espeak_name(voice: VoiceSpec) -> str:
+    """The voice's espeak name with its language in lower case: language tags are case-insensitive
+    (BCP 47: ``pt-BR`` is ``pt-br``), espeak's look-up is not."""
+    base, plus, variant = (voice.voice or voice.lang).partition("+")
+    return base.lower() + plus + variant
 
 
 def _private_copy(library: str) -> str:

@@ -35,3 +35,6 @@ class DubOptions:
     subtitles: tuple[str, ...] = ()  # subtitle formats of the dubbed lines (srt, vtt, ass)
     review: bool = True  # write review.html (and the originals it plays) with the dub
     match: bool = True  # cast uncast characters from the original actors' speech where their media can be read
+    translate: str | None = None  # translate the lines into this language before dubbing them (otio_dub.translate)
+    translator: str | None = None  # the translator for it (default: the first offline one with the pair)
+    glossary: str | Path | None = None  # terms the translation keeps as given (source<TAB>target rows)

@@ -65,6 +65,7 @@ class DubPlan:
     mix: MixSource | None = None
     inputs: list[Path] = field(default_factory=list)  # files the run reads: never to be written over
     originals: list = field(default_factory=list)  # original_states before matching and guides read them
+    source_file: Path | None = None  # the editor's timeline file (None for a Timeline object): same-format writers patch it
 
     @property
     def policy(self) -> fit.FitPolicy:
@@ -100,7 +101,8 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     originals = original_states(source, base)  # as they are before anything reads them (stages.unchanged)
     matches = match_actors(source, lines, cast, base, options)
     plan = DubPlan(source, name, base, fmt, out, tb, lines, total_frames, tb.samples_between(0, total_frames),
-                   assign(lines, cast, options.engine, matches), options, mix=mix, inputs=inputs, originals=originals)
+                   assign(lines, cast, options.engine, matches), options, mix=mix, inputs=inputs, originals=originals,
+                   source_file=None if isinstance(timeline, otio.schema.Timeline) else Path(timeline))
     plan.guides = guide_pads(source, tb, lines, base) if plan.policy.align == "guide" else {}
     plan.jobs = line_jobs(plan)
     return plan
@@ -220,7 +222,23 @@ def _collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, op
         hint = "" if script else " and no --script was given"
         raise InputError(where or timeline.name or "timeline",
                          f"no dialogue lines found (no clip carries otio_dub metadata{hint})")
-    return tb, resolve_languages(lines, cast_of(options), options.lang)
+    lines = resolve_languages(lines, cast_of(options), options.lang)
+    return tb, translated(lines, tb, options) if options.translate else lines
+
+
+def translated(lines: list[Line], tb: TimeBase, options: DubOptions) -> list[Line]:
+    """The lines translated into ``options.translate``, each fitted to its window (``otio_dub.translate``)."""
+    from ..translate.adapt import NEEDS_ADAPTATION, translate_lines
+    from ..translate.glossary import read_glossary
+
+    result = translate_lines(lines, tb, str(options.translate), translator=options.translator, cast=cast_of(options),
+                             glossary=read_glossary(options.glossary) if options.glossary else (),
+                             engine=options.engine, policy=options.policy, cache=options.cache)
+    adapt = [row.line.origin or row.line.id for row in result.rows if any(NEEDS_ADAPTATION in f for f in row.flags)]
+    if adapt:
+        log.warning("%d translated line(s) need adaptation to fit their windows: %s (see otio-dub translate)",
+                    len(adapt), ", ".join(adapt[:5]) + (" ..." if len(adapt) > 5 else ""))
+    return result.lines
 
 
 def list_events(path: str | Path, tb: TimeBase) -> list[ScriptEvent]:
