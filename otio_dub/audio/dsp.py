@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.timebase import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 #: Frames of 5 ms for the speech detector: fine enough for a 1-frame (>= 16 ms) tolerance.
 _HOP_S = 0.005
@@ -53,7 +57,7 @@ def native_size(size: int, rate: int, target: int = SAMPLE_RATE) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def _blas() -> object:
+def _blas() -> ThreadpoolController:
     """threadpoolctl's view of this process's BLAS: one thread while resampling, so a take is the same
     in a driver, a pool worker or a Ray worker (each defaults to another number of threads)."""
     from threadpoolctl import ThreadpoolController

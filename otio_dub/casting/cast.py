@@ -64,7 +64,7 @@ class CastEntry:
                      (("model", self.model), ("voices", self.voices)) if value)
 
 
-_TYPES = {"engine": str, "voice": str, "lang": str, "rate": (int, float), "pitch": (int, float),
+_TYPES: dict[str, type | tuple[type, ...]] = {"engine": str, "voice": str, "lang": str, "rate": (int, float), "pitch": (int, float),
           "gain": (int, float), "emotion": str, "speaker": int, "model": str, "voices": str}
 
 

@@ -12,7 +12,7 @@ voice's median F0 to the actor's, bounded to +-``MAX_SHIFT`` semitones.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,7 @@ class MatchResult:
         """Why this voice: ``actor F0 212 Hz; en-us+f3 +1.5 st; similarity 0.81``."""
         if not self.evidence:
             return f"no evidence: {self.note}; automatic voice"
+        assert self.engine is not None  # evidence names its engine
         label = Candidate(self.engine, self.voice, self.speaker, self.lang).label
         parts = [f"actor F0 {self.actor_f0:.0f} Hz" if self.actor_f0 else "actor F0 unknown",
                  f"{self.engine} {label} {self.semitones:+.1f} st"]
@@ -74,7 +75,7 @@ class MatchResult:
 # -- the actors ----------------------------------------------------------------------------------
 
 
-def _reader(clean: bool) -> object:
+def _reader(clean: bool) -> Callable[[object, Path | None], np.ndarray | None]:
     """clip -> its source range at 48 kHz (cleaned by DeepFilterNet3 when installed and ``clean``)."""
     from ..listen.media import clip_audio, enhance, enhance_available
 
@@ -204,7 +205,7 @@ def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, eng
         counts = langs.setdefault(line.character, {})
         counts[line.lang] = counts.get(line.lang, 0) + 1
         texts.setdefault(line.lang, []).append(line.text)
-    lang_of = {c: max(counts, key=counts.get) for c, counts in langs.items()}
+    lang_of = {c: max(counts, key=counts.__getitem__) for c, counts in langs.items()}
     heard = heard_speech(timeline, lines, base, clean)
     results: dict[str, MatchResult] = {}
     by_lang: dict[str, dict[str, Measure]] = {}
@@ -219,6 +220,7 @@ def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, eng
     if by_lang and engines is None:
         engines = loadable_engines()
     for lang, actors in by_lang.items():
+        assert engines is not None  # looked up above: some actor was heard
         pool = []
         passage = reference_passage(lang, texts.get(lang, ()))
         for name in engines:
@@ -233,8 +235,8 @@ def match_voices(timeline: object, lines: Sequence[Line], base: Path | None, eng
                     pool.append((cand, m))
         matched = assign_matches(actors, pool, lang)
         for character in actors:
-            m = matched.get(character)
-            results[character] = m and _same_text_offset(m, actors[character], heard[character][1], refs) or \
+            match = matched.get(character)
+            results[character] = match and _same_text_offset(match, actors[character], heard[character][1], refs) or \
                 MatchResult(character, lang, note=f"no voice of {', '.join(engines)} speaks {lang}")
     return results
 
@@ -252,6 +254,7 @@ def _same_text_offset(m: MatchResult, actor: Measure, texts: Sequence[str], refs
     said = " ".join(texts)[:600]
     if not actor.f0 or not said:
         return m
+    assert m.engine is not None  # a matched voice names its engine
     own = candidate_measure(Candidate(m.engine, m.voice, m.speaker, m.lang), said, refs)
     if own is None or not own.f0:
         return m

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from ..audio import dsp
 from ..audio.pitch import f0_stats
 from ..core.errors import OtioDubError
 from ..engines import VoiceSpec, get_engine
+
+if TYPE_CHECKING:
+    from ..listen.speakers import Voiceprints
 
 log = logging.getLogger("otio_dub")
 
@@ -96,7 +100,7 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _voiceprints() -> object | None:
+def _voiceprints() -> Voiceprints | None:
     try:
         from ..listen.speakers import get_voiceprints
 

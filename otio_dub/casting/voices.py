@@ -121,15 +121,16 @@ def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine:
             return None
         return None if entry is not None and (entry.engine or entry.voice) else m
 
-    taken = {(entry.engine or default_engine, entry.voice, entry.speaker)
-             for entry in cast.values() if entry.voice is not None}
+    taken: set[tuple[str, str | None, int | None]] = {(entry.engine or default_engine, entry.voice, entry.speaker)
+                                                      for entry in cast.values() if entry.voice is not None}
     taken |= {(m.engine, m.voice, m.speaker) for c, lang in keys
-              if (m := matched(c, lang, cast.get(c))) is not None}
+              if (m := matched(c, lang, cast.get(c))) is not None and m.engine is not None}
     counters: dict[str, int] = {}
     for character, lang in keys:
         entry = cast.get(character)
         match = matched(character, lang, entry)
         engine_name = match.engine if match else (entry.engine if entry else None) or default_engine
+        assert engine_name is not None  # a match is evidence, which names its engine
         neural = None
         if prefer_neural and match is None and not (entry and (entry.engine or entry.voice)):
             neural = neural_voice(lang, taken)

@@ -58,7 +58,7 @@ def cache_prune(cache_dir: Path | None, older_than: str | None, everything: bool
 
     if not everything and older_than is None:
         raise click.UsageError("say --older-than AGE or --all")
-    age = None if everything else _duration(older_than)  # before the cache folder is touched
+    age = None if everything or older_than is None else _duration(older_than)  # before the cache folder is touched
     folder = cache_dir or default_folder()
     if not folder.expanduser().exists():
         click.echo(f"Removed 0 take(s) from {folder} (no cache there yet)")

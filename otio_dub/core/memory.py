@@ -10,10 +10,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
+from collections.abc import Callable
 
 
 @functools.cache
-def _malloc_trim() -> object | None:
+def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim`` from the C library this process runs on; None elsewhere (macOS,
     Windows, musl without it)."""
     if not sys.platform.startswith("linux"):

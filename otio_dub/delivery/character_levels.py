@@ -127,14 +127,16 @@ def _measure_part(groups: Sequence[Sequence[Placement]], cuts: Sequence[int], k:
         filtered = {}
         for i, meter in enumerate(meters):
             if i in sounding:
+                assert buf is not None  # nothing sounds in a stretch without samples
                 filtered[i] = meter.filter(buf[i])
             elif meter.ringing and together:  # a line still ringing under another's (or with it): keep its tail
                 filtered[i] = meter.ring_out(n)
             else:
                 meter.feed_silence(n)
-        for a, b in itertools.combinations(sorted(k for k, f in filtered.items() if f is not None), 2):
-            size = min(filtered[a].shape[0], filtered[b].shape[0])  # a tail rung out is zeros after its end
-            products = filtered[a][:size, 0] * filtered[b][:size, 0]
+        heard = {k: f for k, f in filtered.items() if f is not None}
+        for a, b in itertools.combinations(sorted(heard), 2):
+            size = min(heard[a].shape[0], heard[b].shape[0])  # a tail rung out is zeros after its end
+            products = heard[a][:size, 0] * heard[b][:size, 0]
             cross.setdefault((a, b), []).append(_segment_sums(products, b0, segments))
     # at rest a whole ring-out step (a segment) before the cut: that step, and every one before it, was as
     # long here as in one pass, so the filter came to rest at the same sample with the same state
@@ -175,6 +177,7 @@ def _feed_peaks(solo: list[TruePeak], shared: list[TruePeak], buf: np.ndarray | 
     for i in range(len(solo)):
         if i in sounding:
             fed, rest = (shared[i], solo[i]) if near_others else (solo[i], shared[i])
+            assert buf is not None  # nothing sounds in a stretch without samples
             fed.feed(buf[i])  # float32, measured as it is (the filter runs in float32 either way)
             rest.feed_silence(n)
         else:

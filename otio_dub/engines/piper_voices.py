@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import urllib.response
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def cached_voice_names(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if is_voice_name(p.name) and cached_voice(p.name, folder, verify=False))
 
 
-def _open(url: str, timeout: float) -> object:
+def _open(url: str, timeout: float) -> http.client.HTTPResponse | urllib.response.addinfourl:
     request = urllib.request.Request(url, headers={"User-Agent": "otio-dub"})
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) from a configured base URL
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import opentimelineio as otio
@@ -24,6 +25,9 @@ from ..timelines.timeline_io import read_timeline
 from .media import clip_audio
 from .media import enhance as enhance_audio
 from .segment import DEFAULT_RULES, Event, Rules, Word, group_words, segment
+
+if TYPE_CHECKING:
+    from .asr import Recognizer
 
 log = logging.getLogger("otio_dub")
 
@@ -183,7 +187,7 @@ def hear(
     dialogue_tracks: Sequence[str] = (),
     progress: Progress | None = None,
     rules: Rules = DEFAULT_RULES,
-    recognizer: object | None = None,
+    recognizer: Recognizer | None = None,
 ) -> Transcript:
     """Listen to the dialogue clips of ``timeline``: words with speakers, cut into subtitle events.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import opentimelineio as otio
@@ -20,6 +21,10 @@ from ..audio import dsp
 from ..core.errors import OtioDubError
 from ..core.timebase import SAMPLE_RATE, exact_rate
 from ..timelines.dub_timeline import media_path
+
+if TYPE_CHECKING:
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
 
 log = logging.getLogger("otio_dub")
 
@@ -133,7 +138,7 @@ def _read_sound(clip: otio.schema.Clip, path: Path) -> tuple[np.ndarray | None, 
     return mono.astype(np.float32, copy=False), rate
 
 
-def _container_origin(container: object, stream: object) -> Fraction | None:
+def _container_origin(container: InputContainer, stream: AudioStream) -> Fraction | None:
     """A container's start timecode (QuickTime/MXF ``timecode`` tag) in seconds, when it has one."""
     found = [getattr(container, "metadata", {}), getattr(stream, "metadata", {})]
     found += [s.metadata for s in container.streams]  # QuickTime keeps it on a tmcd data stream

@@ -96,9 +96,9 @@ def name_clusters(labels: Sequence[int], hints: Sequence[str | None], weights: S
     total: Counter = Counter()
     votes: dict[int, Counter] = {}
     for label, hint, weight in zip(labels, hints, weights, strict=True):
-        total[label] += weight
+        total[label] += weight  # type: ignore[assignment]  # typeshed's Counter counts ints; Python's takes floats
         if hint:
-            votes.setdefault(label, Counter())[hint] += weight
+            votes.setdefault(label, Counter())[hint] += weight  # type: ignore[assignment]  # as above
     names: dict[int, str] = {}
     for label, counter in votes.items():
         name, weight = counter.most_common(1)[0]

@@ -12,11 +12,15 @@ import logging
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..audio.bwf import write_text_atomic
 from ..core.errors import OutputError
 from ..core.timebase import TimeBase, parse_timecode
 from .segment import DEFAULT_RULES, Event, Rules, segment, spread_text
+
+if TYPE_CHECKING:
+    from pysubs2 import SSAFile
 
 log = logging.getLogger("otio_dub")
 
@@ -45,7 +49,7 @@ def _ms(frame: int, rate: Fraction) -> int:
     return (2 * x.numerator + x.denominator) // (2 * x.denominator)
 
 
-def to_ssafile(events: Sequence[Event], rate: Fraction, title: str = "otio-dub") -> object:
+def to_ssafile(events: Sequence[Event], rate: Fraction, title: str = "otio-dub") -> SSAFile:
     """A pysubs2 SSAFile of the events: one style per speaker, Name = speaker, lines split by ``\\N``."""
     import pysubs2
 

@@ -106,7 +106,8 @@ def review_marker(clip: otio.schema.Clip) -> otio.schema.Marker | None:
 
 def dub_lanes(timeline: otio.schema.Timeline, tb: TimeBase) -> tuple[list[dict], dict[str, dict]]:
     """One lane per dub track, and per line id where its clip sits now (lane, in, out, notes)."""
-    lanes, placed = [], {}
+    lanes: list[dict] = []
+    placed: dict[str, dict] = {}
     for track in timeline.tracks:
         if not is_dub(track):
             continue
@@ -118,14 +119,15 @@ def dub_lanes(timeline: otio.schema.Timeline, tb: TimeBase) -> tuple[list[dict],
             note = _meta(marker).get("note") if marker is not None else None
             placed[str(meta.get("line_id") or clip.name)] = {
                 "lane": lane, "in": rin, "clipOut": rout, "enabled": bool(clip.enabled and track.enabled),
-                "key": meta.get("key") or "", "timelineNote": dict(note) if hasattr(note, "items") else None,
+                "key": meta.get("key") or "", "timelineNote": dict(note) if note is not None and hasattr(note, "items") else None,
             }
     return lanes, placed
 
 
 def original_lanes(timeline: otio.schema.Timeline, tb: TimeBase, first_lane: int) -> tuple[list[dict], list[list]]:
     """One lane per original dialogue track; its clips as [lane, in, out, name]."""
-    lanes, clips = [], []
+    lanes: list[dict] = []
+    clips: list[list] = []
     for track in find_dialogue_tracks(timeline):
         lane = first_lane + len(lanes)
         lanes.append({"name": track.name or "DIALOGUE", "kind": "orig", "enabled": bool(track.enabled)})

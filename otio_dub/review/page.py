@@ -19,7 +19,7 @@ PAGE_NAME = "review.html"
 
 
 def _asset(name: str) -> str:
-    return files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
+    return files(__package__).joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _script_json(data: dict) -> str:

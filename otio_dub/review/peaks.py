@@ -79,6 +79,7 @@ class PeakCache:
         except OSError:
             return None
         old = self._old.get(name)
+        peaks: str | None
         if isinstance(old, list) and len(old) == 3 and old[:2] == stamp and isinstance(old[2], str):
             peaks = old[2]
         else:

@@ -149,7 +149,7 @@ def _speed_for(curve: Curve, relative: float) -> float:
     return math.exp(math.log(sa) + t * (math.log(sb) - math.log(sa)))
 
 
-def _segment(curve: Curve, past: object) -> int:
+def _segment(curve: Curve, past: Callable[[tuple[float, float]], bool]) -> int:
     """Index of the segment [i, i + 1] to interpolate on: the first point ``past`` the value ends it."""
     for i in range(1, len(curve) - 1):
         if past(curve[i]):

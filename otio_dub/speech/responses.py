@@ -11,6 +11,7 @@ as one just measured. A folder that cannot be used means measuring in memory, as
 
 from __future__ import annotations
 
+import enum
 import itertools
 import json
 import logging
@@ -19,6 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final, Literal
 
 from .fit import Curve
 
@@ -26,7 +28,15 @@ log = logging.getLogger(__name__)
 
 #: How long a process waits for another one measuring the same voice before measuring it itself.
 LOCK_TIMEOUT_S = 900
-_MISSING = object()
+
+
+class _Missing(enum.Enum):
+    """No usable curve stored (absent or invalid): not None, which is a voice with no measurable response."""
+
+    MISSING = enum.auto()
+
+
+_MISSING: Final = _Missing.MISSING
 
 
 def stored_curve(folder: str | Path | None, key: str, measure: Callable[[], Curve | None]) -> Curve | None:
@@ -51,7 +61,7 @@ def stored_curve(folder: str | Path | None, key: str, measure: Callable[[], Curv
         return measure()
 
 
-def _read(path: Path) -> Curve | None | object:
+def _read(path: Path) -> Curve | None | Literal[_Missing.MISSING]:
     """The stored curve (None: the voice has no measurable response), or _MISSING when absent or
     not a valid curve (then it is measured again and the file replaced)."""
     try:
@@ -65,7 +75,7 @@ def _read(path: Path) -> Curve | None | object:
     return _checked(data["curve"])
 
 
-def _checked(points: object) -> Curve | object:
+def _checked(points: object) -> Curve | Literal[_Missing.MISSING]:
     """A curve as ``fit.response_curve`` makes them: (speed, relative length) pairs, positive and
     finite, speeds rising and lengths falling, 1.0 among the speeds; else _MISSING."""
     if not isinstance(points, list) or len(points) < 2:

@@ -11,6 +11,7 @@ import importlib.util
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from ..engines import Engine, VoiceSpec
 from ..engines.base import Timing
 from . import fit
 from .responses import stored_curve
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def pin_onnxruntime_threads() -> None:
@@ -213,7 +217,11 @@ def _timed_passes(passes: _Passes, timing: Timing, window: fit.Window, policy: f
         if passes.history and (len(passes.history) >= policy.passes
                                or goal.lands(min((n for _, n in passes.history), key=goal.error))):
             return goal
-        speed = fit.speed_for(lambda s, r=ratio: expected(s) * r, goal.aim, lo, hi)
+
+        def length(s: float, r: float = ratio) -> float:  # this pass's ratio
+            return expected(s) * r
+
+        speed = fit.speed_for(length, goal.aim, lo, hi)
         if passes.spoken(speed):
             return goal
         size, predicted = passes.speak(speed), expected(speed)
@@ -361,7 +369,7 @@ def delivery_key(engine: Engine, text: str, spec: VoiceSpec, speed: float, semit
                     tolerance=tolerance, fit_model=FIT_MODEL)
 
 
-def _fields(value: object) -> dict:
+def _fields(value: DataclassInstance) -> dict:
     """``asdict`` of a frozen dataclass, once per value: a feature keys thousands of lines with the
     same few voices and one policy. By its repr, so 2 and 2.0 (equal, but keyed otherwise) are two
     entries. Callers must not change the dict they get."""
@@ -396,7 +404,7 @@ def _file_fingerprint(parts: tuple[tuple[str, int, int, int, int], ...]) -> str:
     for name, size, *_ in parts:
         if size >= 0:
             with open(name, "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                for block in iter(functools.partial(fh.read, 1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()
 

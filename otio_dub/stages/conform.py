@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TypedDict
 
 import opentimelineio as otio
 
@@ -88,6 +89,13 @@ class ConformResult:
     changes: list[Change]
     path: Path
     counts: dict[str, int] = field(default_factory=dict)
+
+
+class _Outcome(TypedDict, total=False):
+    """What a conform's finish step hands back from inside the dub's transaction."""
+
+    changes: list[Change]
+    counts: dict[str, int]
 
 
 def read_old_dub(path: str | Path) -> tuple[TimeBase, list[OldLine]]:
@@ -230,7 +238,7 @@ def _conform(new_cut: str | Path | otio.schema.Timeline, script: str | Path | No
     """The dub of the new cut with the old takes in ``reuse``, and its conform.json."""
     edited = {} if reset else {line.id: old for line, old in pairs if line and old and old.edited}
     adjust = (lambda timeline: carry_edits(timeline, edited, tb)) if edited else None
-    outcome: dict[str, object] = {}
+    outcome: _Outcome = {}
 
     def finish(staging: Path, result: DubResult) -> None:  # inside the dub's transaction: all or nothing
         changes = _changes(pairs, reuse, edited, result, old_tb)
@@ -239,14 +247,14 @@ def _conform(new_cut: str | Path | otio.schema.Timeline, script: str | Path | No
             {"old": str(old_dub), "new": str(new_cut) if not isinstance(new_cut, otio.schema.Timeline) else new_cut.name,
              "counts": counts, "takes": result.takes, "changes": [asdict(c) for c in changes]},
             indent=2, ensure_ascii=False) + "\n")
-        outcome.update(changes=changes, counts=counts)
+        outcome["changes"], outcome["counts"] = changes, counts
 
     # a path goes to dub() as it is, so the outputs are named after the new cut's file
     result = dub(new_cut, script, out_dir, replace(options, to=fmt), reuse=reuse, adjust=adjust, finish=finish)
     return ConformResult(result, outcome["changes"], result.out_dir / "conform.json", outcome["counts"])
 
 
-def _changes(pairs: list, reuse: dict, edited: dict, result: DubResult, old_tb: TimeBase) -> list[Change]:
+def _changes(pairs: list, reuse: Mapping, edited: dict, result: DubResult, old_tb: TimeBase) -> list[Change]:
     """What happened to each line between the old dub and the new cut."""
     ids = {row["id"]: row for row in result.lines}
     changes = []
@@ -348,7 +356,7 @@ def carry_edits(timeline: otio.schema.Timeline, edited: dict[str, OldLine], tb: 
         clips = list(track.find_clips())
         placed = [(frames_of(c.range_in_parent().start_time, tb.rate), frames_of(c.source_range.duration, tb.rate))
                   for c in clips]
-        layout = []
+        layout: list[tuple[int, int, otio.schema.Clip]] = []
         for index, clip in enumerate(clips):
             start, length = placed[index]
             old = edited.get(ours(clip).get("line_id", clip.name))

@@ -19,14 +19,18 @@ import os
 import pickle
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.errors import InputError, OtioDubError
 from ..core.threads import available_cores
 from ..speech.speak import Fitted, RenderJob, render_job
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
 
 log = logging.getLogger("otio_dub")
 
@@ -123,7 +127,8 @@ class ProcessExecutor:
                     job = again[0]
                     raise WorkerCrashError(job.line.id, job.line.origin, "worker process exited abruptly")
 
-    def _batch(self, pending: deque[RenderJob], workers: int, depth: int) -> Iterator[tuple[RenderJob, Fitted]]:
+    def _batch(self, pending: deque[RenderJob], workers: int,
+               depth: int) -> Generator[tuple[RenderJob, Fitted], None, list[RenderJob]]:
         """Run from ``pending`` until it is empty or the pool breaks; returns the jobs in flight at a break.
 
         ``depth`` jobs are kept in flight (twice the workers, so a worker never waits on the driver;
@@ -188,7 +193,7 @@ class RayExecutor:
             if started:
                 ray.shutdown()
 
-    def _connect(self, ray: object) -> None:
+    def _connect(self, ray: ModuleType) -> None:
         """Start a local Ray with ``num_cpus`` (cores by default), or join the cluster at ``address``."""
         try:
             if self.address:
@@ -202,7 +207,7 @@ class RayExecutor:
                 from None
 
 
-def _ray_result(ray: object, ref: object, job: RenderJob) -> Fitted:
+def _ray_result(ray: ModuleType, ref: ObjectRef[Fitted], job: RenderJob) -> Fitted:
     """A task's take; its user error as itself; a worker lost twice as one line naming the line."""
     from ray import exceptions
 
@@ -217,7 +222,7 @@ def _ray_result(ray: object, ref: object, job: RenderJob) -> Fitted:
         raise WorkerCrashError(job.line.id, job.line.origin, type(exc).__name__) from None
 
 
-def _ray() -> object:
+def _ray() -> ModuleType:
     """The ray module, or one line naming the extra that installs it."""
     try:
         import ray

@@ -25,7 +25,7 @@ from ..core.version import __version__
 from ..store.cache import RenderCache
 from .deliver import STATE, DubResult
 from .options import DubOptions
-from .plan import DubPlan, original_states
+from .plan import DubPlan, LineJob, original_states
 
 log = logging.getLogger("otio_dub")
 
@@ -65,7 +65,8 @@ def run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: 
 
 def _run_key(plan: DubPlan, timeline: object, script: object, out: Path, before: dict | None, started: int) -> str | None:
     options = plan.options
-    if before is None or _CODE is None or input_states(timeline, script, options) != before:
+    if before is None or _CODE is None or not isinstance(timeline, (str, Path)) \
+            or input_states(timeline, script, options) != before:  # a timeline object has no states
         return None
     cast = options.cast
     shaped = replace(options, cache=None, jobs=None, ray=None, stems=replace(options.stems, jobs=None),
@@ -85,7 +86,7 @@ def _run_key(plan: DubPlan, timeline: object, script: object, out: Path, before:
     return digest.hexdigest()
 
 
-def _line(lj: object) -> list:
+def _line(lj: LineJob) -> list:
     """One planned line: what deliver writes of it (its record range, text, ids) and its take's keys."""
     line, window = lj.line, lj.window
     return [line.id, line.record_in, line.record_out, line.character, line.lang, line.text, line.emotion, line.source,
@@ -124,8 +125,10 @@ def _code_digest() -> str | None:
         digest = hashlib.sha256()
         for package in ("otio_dub", "otio_dub_adapters", "otio_dub_hooks"):
             spec = importlib.util.find_spec(package)
-            root = Path(spec.origin).parent if spec is not None and spec.origin else None
-            for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if root else []:
+            if spec is None or not spec.origin:
+                continue
+            root = Path(spec.origin).parent
+            for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
                 digest.update(f"{package}/{path.relative_to(root).as_posix()}".encode() + b"\0" + path.read_bytes() + b"\0")
         for name in _LIBRARIES:
             try:
@@ -188,6 +191,8 @@ def reuse(plan: DubPlan, out: Path, key: str) -> DubResult | None:
 class KeptDub(DubResult):
     """A dub found unchanged in its folder; its timeline is read from there when first asked for (a
     feature's .dub.otio takes longer to parse than the rest of an unchanged run)."""
+
+    _timeline: otio.schema.Timeline | None
 
     @property
     def timeline(self) -> otio.schema.Timeline:

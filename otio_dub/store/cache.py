@@ -28,8 +28,10 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote
 
 import numpy as np
@@ -52,7 +54,8 @@ _MARKER_TEXT = (f"{_SIGNATURE}\n# This file is a cache directory tag created by 
 #: What a cache folder from before the marker held (adopted, and marked, by a dub); ``models`` is
 #: where ``transcribe`` keeps its joined Whisper model (listen/asr.py), inside the default folder
 _LEGACY_ENTRIES = {"index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "objects", "models"}
-_PLAN_FIELDS = {f.name: f.type for f in fields(FitPlan)}
+# fit.py has ``from __future__ import annotations``: each field's type is its annotation's text
+_PLAN_FIELDS = {f.name: cast(str, f.type) for f in fields(FitPlan)}
 #: A take's key as make_key makes it; anything else (read from a tampered dub, say) is no key
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 #: The report fields a fitted take carries (speak.fit_line's, and the delivery key conform checks):
@@ -72,7 +75,7 @@ def default_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "otio-dub"
 
 
-def _retry_locked(action: object, seconds: float = 60.0) -> None:
+def _retry_locked(action: Callable[[], object], seconds: float = 60.0) -> None:
     """Run a statement SQLite refuses with 'database is locked' while another process sets the
     index up (switching a new database to WAL does not wait on the busy timeout)."""
     deadline = time.monotonic() + seconds
@@ -153,6 +156,7 @@ def checked_take(audio: object, meta: object, samples: bool = True) -> str | Non
     (``samples=False``: their type and count only; whoever reads them checks them)."""
     if (problem := checked_meta(meta)) is not None:
         return problem
+    assert isinstance(meta, dict)  # checked_meta found it a table
     if not isinstance(audio, np.ndarray) or audio.dtype != np.float32 or audio.ndim != 1:
         return "its samples are not mono float32"
     if audio.size != meta["plan"]["media_samples"]:
@@ -254,7 +258,11 @@ class RenderCache:
         """The take and its metadata, or None: a missing, unreadable or inconsistent take is a miss
         and is forgotten, so it is rendered again (see :func:`checked_take`)."""
         found = self._checked(key, read=True)
-        return None if found is None else (found[1], found[2])
+        if found is None:
+            return None
+        _, audio, meta = found
+        assert audio is not None  # read=True loads the samples
+        return audio, meta
 
     def locate(self, key: str) -> tuple[Path, dict] | None:
         """The file holding a take (a ``.npy``) and its metadata, checked as :meth:`get` checks them
