@@ -53,8 +53,11 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from otio_dub import stems
-from otio_dub.delivery.stems import restem
+try:
+    from otio_dub.delivery import character_levels, stems
+except ImportError:  # a baseline revision from before the package was laid out in rooms
+    from otio_dub import character_levels, stems
+restem = stems.restem
 if sys.argv[3] == "dense":  # silence computed like speech, block by block: how stems were rendered before
     sparse = stems.mix_spans
     def dense(groups, total, block=stems.BLOCK):
@@ -67,8 +70,7 @@ if sys.argv[3] == "dense":  # silence computed like speech, block by block: how 
                 m = min(block, b0 + n - s0)
                 yield s0, np.zeros((len(groups), m), dtype=np.float32), m
     stems.mix_spans = dense
-    from otio_dub import character_levels  # the loudness pass streams through its own name for it
-    character_levels.mix_spans = dense
+    character_levels.mix_spans = dense  # the loudness pass streams through its own name for it
 rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t1 = time.perf_counter()
 result = restem(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
@@ -261,3 +262,18 @@ def _isolated_render_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _otio_dub_logger_as_found() -> Iterator[None]:
+    """Every test starts with otio-dub's logger as a fresh process has it and leaves it so: a library a
+    test loads (Ray, a logging config) or a command that failed mid-way must not silence the next test's
+    ``caplog`` (pytest-xdist runs tests in any order on each worker)."""
+    logger = logging.getLogger("otio_dub")
+    saved = (logger.level, logger.propagate, logger.disabled, list(logger.handlers))
+    logger.setLevel(logging.NOTSET)
+    logger.propagate, logger.disabled = True, False
+    yield
+    logger.setLevel(saved[0])
+    logger.propagate, logger.disabled = saved[1], saved[2]
+    logger.handlers[:] = saved[3]

@@ -649,6 +649,7 @@ RenderCache(folder).close()
 '''
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_cache_together_all_succeed(tmp_path):
     """Render nodes starting on a new (shared) cache at once: today some fail at once with
     OutputError '... cannot use as render cache (database is locked)' from PRAGMA journal_mode=WAL."""

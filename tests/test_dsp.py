@@ -82,7 +82,7 @@ def test_resample_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from otio_dub import dsp; dsp.resample(np.ones(2205, np.float32), 22050); "
+    code = ("import sys, numpy as np; from otio_dub.audio import dsp; dsp.resample(np.ones(2205, np.float32), 22050); "
             "print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 

@@ -412,3 +412,50 @@ def test_an_edl_recorded_past_24_hours_is_refused_in_one_line(tmp_path):
     with pytest.raises(InputError, match=r"late\.edl.*24:00:00:00"):
         otio_dub.dub(edl, script=srt, out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- the file system's own limits
+
+
+def test_a_character_name_too_long_for_a_file_name_names_the_file(first_dub, tmp_path):
+    """A 260-character name makes a line id no file system takes: the one line names the line's media
+    file (with the id in it), not just the output folder; the previous dub in that folder is kept."""
+    root = _copy(first_dub, tmp_path)
+    name = "X" * 260
+    text = (root / "cut.otio").read_text(encoding="utf-8").replace('"ANNA"', json.dumps(name))
+    (root / "long.otio").write_text(text, encoding="utf-8")
+    before = snapshot(root / "d1")
+    result = CliRunner().invoke(main, ["dub", str(root / "long.otio"), "-o", str(root / "d1"),
+                                       "--cache", str(root / "cache"), "-q"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {root / 'd1' / 'media'}/") and name in line and line.endswith(".wav: cannot write (File name too long)"), line
+    assert snapshot(root / "d1") == before
+
+
+_HOST = """import signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # a host that never ignored it (an NLE's embedded Python)
+from otio_dub.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_file_size_limit_stops_the_dub_in_one_line_and_keeps_the_last_dub(first_dub, tmp_path):
+    """Under ``ulimit -f`` (600 kB: the take and its media fit, a stem does not) one line names the stem, nothing is killed by SIGXFSZ
+    (even where the host left the signal's default), and the previous dub stays whole."""
+    resource = pytest.importorskip("resource")
+    root = _copy(first_dub, tmp_path)
+    text = (root / "cut.otio").read_text(encoding="utf-8").replace("Hello there.", "Hello again, both of you.")
+    (root / "cut.otio").write_text(text, encoding="utf-8")  # a new line: new media and stems to write
+    before = snapshot(root / "d1")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))
+
+    proc = subprocess.run([sys.executable, "-c", _HOST, "dub", str(root / "cut.otio"), "-o", str(root / "d1"),
+                           "--cache", str(root / "cache"), "-q"],
+                          capture_output=True, text=True, preexec_fn=limit, timeout=600)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)  # -25 would be SIGXFSZ
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {root / 'd1'}/") and ".wav: cannot write (File too large)" in line, line
+    assert snapshot(root / "d1") == before

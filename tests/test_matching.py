@@ -101,6 +101,7 @@ def matched(scene, refs):
     return match_voices(timeline, lines, folder, ["espeak", "piper"], refs=refs)
 
 
+@pytest.mark.slow
 def test_each_character_gets_its_actors_voice(matched):
     assert set(matched) == {"ANNA", "MARCUS", "JOE"}
     for character, engine, voice, _, _ in ACTORS:
@@ -110,6 +111,7 @@ def test_each_character_gets_its_actors_voice(matched):
     assert len({(m.engine, m.voice, m.speaker) for m in matched.values()}) == 3  # distinct
 
 
+@pytest.mark.slow
 def test_matched_voice_is_the_nearest_candidate_by_embedding_and_f0(matched, scene, refs):
     """The choice is the argmin of the cost over all candidates (here, with distinct nearest voices)."""
     folder, timeline, lines = scene
@@ -125,6 +127,7 @@ def test_matched_voice_is_the_nearest_candidate_by_embedding_and_f0(matched, sce
             ((c.engine, c.voice), cm) for c, cm in pool)[(m.engine, m.voice)].embedding)), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_pitch_offset_brings_the_voice_within_a_semitone_of_the_actor(matched, scene):
     folder, timeline, lines = scene
     heard = matching.actor_audio(timeline, lines, folder)
@@ -143,6 +146,7 @@ def test_comment_says_why(matched):
     assert re.fullmatch(r"actor F0 \d+ Hz; espeak en-us\+f4 [+-]\d+\.\d st; similarity 0\.\d\d; \d+ s heard", comment)
 
 
+@pytest.mark.slow
 def test_reference_passages_are_rendered_once_and_cached(scene, tmp_path, monkeypatch):
     folder, timeline, lines = scene
     espeak = get_engine("espeak")
@@ -217,6 +221,7 @@ def test_f0_of_harmonic_tones_and_noise():
     assert f0_stats(noise, rate) == (None, None, None)
 
 
+@pytest.mark.slow
 def test_demo_does_not_cross_voices_when_media_exist(tools, tmp_path):
     """The demo with French originals under its clips: ANNA gets a female voice, MARCUS a male one."""
     shutil.copy(tools.SCENE_OTIO, tmp_path / "scene.otio")

@@ -155,6 +155,7 @@ def test_output_into_the_current_folder_keeps_the_shell_in_place(tmp_path, monke
     assert (tmp_path / "report.json").is_file() and (tmp_path / "media").is_dir()
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_points_leaves_the_old_dub_or_the_new_one_whole(tmp_path):
     """A 300-line dub over a previous one, killed at random moments, again and again."""
     src = script(tmp_path / "feature.srt", 300, word="Line")

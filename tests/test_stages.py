@@ -41,6 +41,7 @@ def test_the_stages_one_by_one_write_a_dub_folder(tmp_path, tools):
     assert not any(spool.iterdir())  # every spooled take became line media
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", [{"jobs": 2}, {"ray": "local", "jobs": 2}], ids=["jobs2", "ray"])
 def test_every_executor_writes_byte_identical_dubs(tmp_path, tools, executor):
     if "ray" in executor:

@@ -413,6 +413,7 @@ def _peak_traced(tmp_path: Path, minutes: int) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_stem_memory_does_not_grow_with_programme_length(tmp_path):
     short, long = _peak_traced(tmp_path, 1), _peak_traced(tmp_path, 8)
     assert long < 40 * 2**20  # four stems of 8 minutes are 180 MB of float32: never held

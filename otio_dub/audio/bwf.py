@@ -107,14 +107,22 @@ class BwfWriter:
         header = b"WAVE" + b"JUNK" + struct.pack("<I", _JUNK_SIZE) + b"\0" * _JUNK_SIZE
         self._bext_body = 12 + 8 + _JUNK_SIZE + 8  # file offset of the bext chunk's body
         header += _bext(description, originator, self.path.stem, time_reference) + fmt
-        self._fh.write(b"RIFF" + struct.pack("<I", 0) + header + b"data" + struct.pack("<I", 0))
+        self._write(b"RIFF" + struct.pack("<I", 0) + header + b"data" + struct.pack("<I", 0))
         self._data_start = self._fh.tell()
 
     def write(self, block: np.ndarray) -> None:
         """Append samples (shape ``(n,)`` mono or ``(n, channels)``)."""
         data = to_int24(block.reshape(-1))
-        self._fh.write(data)
+        self._write(data)
         self.frames += len(data) // (3 * self.channels)
+
+    def _write(self, data: bytes) -> None:
+        """Write, naming this file when the file system refuses (a failed write(2) names no file)."""
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def write_silence(self, frames: int) -> None:
         """Append ``frames`` of silence without computing them: the file position moves on and the gap
@@ -180,7 +188,10 @@ class BwfWriter:
     def abort(self) -> None:
         """Drop the partial file: an interrupted render leaves nothing half-written behind."""
         if not self._fh.closed:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # the buffered tail cannot be flushed either (disk full, file too large)
+                pass
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> BwfWriter:

@@ -9,9 +9,11 @@ import click
 
 from ..core.version import __version__
 from .cache import cache
+from .common import ignore_file_size_signal
 from .dub import conform, dub, lines, stems_command
 from .listen import transcribe
 from .review import notes, review
+from .translate import translate
 from .voices import cast, engines, voices
 from .watch import watch
 
@@ -20,9 +22,10 @@ from .watch import watch
 @click.version_option(__version__, prog_name="otio-dub")
 def main() -> None:
     """Dub an edit timeline: find its dialogue, speak it fitted to each clip, write it back with stems."""
+    ignore_file_size_signal()
 
 
-for command in (dub, conform, lines, stems_command, transcribe, review, notes, cast, engines, voices, cache, watch):
+for command in (dub, conform, lines, stems_command, transcribe, translate, review, notes, cast, engines, voices, cache, watch):
     main.add_command(command)
 
 

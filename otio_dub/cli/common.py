@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,15 @@ def setup_logging(verbose: bool) -> None:
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.call_on_close(restore)
+
+
+def ignore_file_size_signal() -> None:
+    """Past a file-size limit (``ulimit -f``) let writes fail with EFBIG, which names the file in one line
+    and keeps the previous dub whole, instead of SIGXFSZ killing the process mid-write. Python ignores
+    the signal at start-up, but a host that embeds it (an NLE's scripting Python) may not."""
+    xfsz = getattr(signal, "SIGXFSZ", None)
+    if xfsz is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(xfsz, signal.SIG_IGN)
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
