@@ -6,9 +6,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # the class click.progressbar returns (not exported)
 
 from ..timelines.formats import FORMATS
 from .common import (
@@ -85,7 +88,8 @@ class _Progress:
     """A progress bar on stderr that opens on the first line and always closes."""
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet, self.bar = quiet, None
+        self.quiet = quiet
+        self.bar: ProgressBar[int] | None = None  # opened on the first line done
 
     def __call__(self, done: int, total: int, line: Any) -> None:
         if self.quiet:

@@ -50,7 +50,7 @@ class Note:
 
     def as_metadata(self) -> dict:
         """What the clip's ``otio_dub.review`` metadata keeps (the re-dub reads overrides from it)."""
-        meta = {"verdict": self.verdict, "comment": self.comment, "take": self.take}
+        meta: dict[str, object] = {"verdict": self.verdict, "comment": self.comment, "take": self.take}
         if self.text is not None:
             meta["text"] = self.text
         if self.rate is not None:
@@ -169,7 +169,7 @@ def load_notes(path: str | Path) -> Notes:
 
 
 def _dub_clips(timeline: otio.schema.Timeline) -> dict[str, otio.schema.Clip]:
-    found = {}
+    found: dict[str, otio.schema.Clip] = {}
     for track in timeline.tracks:
         if is_dub(track):
             for clip in track.find_clips():

@@ -212,10 +212,9 @@ def _collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, op
             offset = parse_timecode(options.script_offset, tb.rate) - tb.start_frame
         except ValueError as exc:
             raise InputError("--script-offset", str(exc)) from None
-    if is_list:
-        events = list_events(script, tb)
-    else:
-        events = read_script(script) if script is not None else None
+    events: list[ScriptEvent] | None = None
+    if script is not None:  # a dialogue list (is_list) or a subtitle script
+        events = list_events(script, tb) if is_list else read_script(script)
     lines = find_lines(timeline, events, script_name=str(script), script_offset=offset, lang=None,
                        dialogue_tracks=options.dialogue_tracks, checked=checked)
     if not lines:

@@ -20,9 +20,11 @@ import logging
 import os
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
@@ -30,7 +32,16 @@ import opentimelineio as otio
 from ..core.timebase import SAMPLE_RATE, TimeBase, exact_rate, frames_of
 from ..dialogue.lines import is_dub
 
+if TYPE_CHECKING:  # pyaaf2 ships no stubs: these name what its objects are
+    from aaf2.components import Segment, Sequence, SourceClip
+    from aaf2.core import AAFObject
+    from aaf2.essence import EssenceDescriptor, PCMDescriptor
+    from aaf2.file import AAFFile
+    from aaf2.mobid import MobID
+    from aaf2.mobs import MasterMob, Mob, SourceMob
+
 log = logging.getLogger("otio_dub")
+_MobT = TypeVar("_MobT", bound="Mob")
 
 _NAMESPACE = uuid.UUID("5b3c9f3e-6f51-4f0e-9d0c-6f7475646475")  # otio-dub's MobID namespace
 _KIND = {otio.schema.TrackKind.Video: "picture", otio.schema.TrackKind.Audio: "sound"}
@@ -117,7 +128,7 @@ def write_aaf(timeline: otio.schema.Timeline, path: Path, tb: TimeBase, media_di
 STAMP = "otio_dub"
 
 
-def stamp(obj: object, role: str) -> None:
+def stamp(obj: AAFObject, role: str) -> None:
     """Mark a mob or component as otio-dub's (``role``: what it is, for a reader of the file).
 
     The attribute lists, not UserComments: Media Composer shows every MobUserComment as a bin column,
@@ -129,7 +140,7 @@ def stamp(obj: object, role: str) -> None:
     TaggedValueHelper(obj["Attributes"])[STAMP] = role
 
 
-def stamped(obj: object) -> str | None:
+def stamped(obj: AAFObject | None) -> str | None:
     """The role otio-dub stamped on ``obj``, or None for everything else."""
     if obj is None or "Attributes" not in obj.keys():
         return None
@@ -139,7 +150,7 @@ def stamped(obj: object) -> str | None:
     return None
 
 
-def derived_mob_id(seed: str) -> object:
+def derived_mob_id(seed: str) -> MobID:
     """A MobID whose material number is derived from ``seed``: the same dub gets the same MobIDs."""
     import aaf2
 
@@ -159,15 +170,15 @@ class MediaMobs:
     are stamped (see ``stamp``). ``times``: MobID -> (CreationTime, LastModified) a mob of that MobID had
     (one a patch removed to write it again), kept so that the same take is the same mob."""
 
-    def __init__(self, aaf: object, tb: TimeBase, media_dir: Path, link_dir: Path, embed: bool, roll: str,
-                 seed: str | None = None, times: dict | None = None) -> None:
+    def __init__(self, aaf: AAFFile, tb: TimeBase, media_dir: Path, link_dir: Path, embed: bool, roll: str,
+                 seed: str | None = None, times: dict[MobID, tuple[object, object]] | None = None) -> None:
         self.aaf, self.tb, self.media_dir, self.link_dir, self.embed = aaf, tb, media_dir, link_dir, embed
         self.roll_name, self.seed, self.times = roll, seed, times or {}
-        self.masters: dict[str, tuple[object, dict[tuple[str, int], int]]] = {}
-        self.roll: object | None = None  # the dub's sound roll: one tape for every line file
+        self.masters: dict[str, tuple[MasterMob, dict[tuple[str, int], int]]] = {}
+        self.roll: SourceMob | None = None  # the dub's sound roll: one tape for every line file
 
     def source_clip(self, clip: otio.schema.Clip, key: str, kind: str, channel: int, length: int,
-                    rate: Fraction, mob_id: object | None = None) -> object | None:
+                    rate: Fraction, mob_id: MobID | None = None) -> SourceClip | None:
         """A SourceClip of ``length`` edit units at ``rate`` (its slot's) playing ``clip``'s source;
         None for a clip without a range. ``key`` names the source (one MasterMob per key)."""
         ref = clip.media_reference
@@ -182,7 +193,7 @@ class MediaMobs:
         sc.length = length
         return sc
 
-    def _add(self, mob: object, dub: bool, role: str, key: str) -> object:
+    def _add(self, mob: _MobT, dub: bool, role: str, key: str) -> _MobT:
         """Put a new mob in the file: its MobID derived when seeded, stamped when made for a dub clip."""
         if self.seed is not None:
             mob.mob_id = derived_mob_id(f"{self.seed}/{role}/{key}")
@@ -197,14 +208,14 @@ class MediaMobs:
         return mob
 
     def _master(self, clip: otio.schema.Clip, key: str, kind: str, channel: int,
-                available: otio.opentime.TimeRange, mob_id: object | None) -> tuple[object, int]:
+                available: otio.opentime.TimeRange, mob_id: MobID | None) -> tuple[MasterMob, int]:
         if key not in self.masters:
             master = self.aaf.create.MasterMob(clip.name or "clip")
             if mob_id is not None:
                 master.mob_id = mob_id
             dub = is_dub(clip)
             meta = clip.metadata.get("otio_dub") if dub else None
-            if hasattr(meta, "get") and isinstance(meta.get("text"), str):  # the bin's Comments column
+            if meta is not None and hasattr(meta, "get") and isinstance(meta.get("text"), str):  # the bin's Comments column
                 master.comments["Comments"] = f"{meta.get('character', '')} ({meta.get('lang', '')}): {meta['text']}"
             self.masters[key] = (self._add(master, dub, "master", key), {})
         master, slots = self.masters[key]
@@ -212,14 +223,14 @@ class MediaMobs:
             slots[(kind, channel)] = self._essence(master, clip, key, kind, channel, available)
         return master, slots[(kind, channel)]
 
-    def _essence(self, master: object, clip: otio.schema.Clip, key: str, kind: str, channel: int,
+    def _essence(self, master: MasterMob, clip: otio.schema.Clip, key: str, kind: str, channel: int,
                  available: otio.opentime.TimeRange) -> int:
         """File and tape mobs for one essence track of a source; returns the master slot id."""
         url = getattr(clip.media_reference, "target_url", None) or ""
         path = local_file(url, self.media_dir) if url else None
         wav = wav_facts(path) if kind == "sound" and path is not None and path.is_file() else None
         dub, where = is_dub(clip), f"{key}/{kind}{channel}"
-        if wav is not None:
+        if wav is not None and path is not None:  # a WAV was read: path is set
             return self._wav_essence(master, clip, url, path, wav, channel, where)
         # sound runs at the sample rate in file and master mobs, whatever its clip's rate
         rate = Fraction(SAMPLE_RATE) if kind == "sound" else exact_rate(available.duration.rate)
@@ -232,7 +243,7 @@ class MediaMobs:
         file_slot.segment = tape.create_source_clip(slot_id=1, start=start, length=length, media_kind=kind)
         return self._master_slot(master, file_mob, file_slot.slot_id, kind, channel, rate, length)
 
-    def _wav_essence(self, master: object, clip: otio.schema.Clip, url: str, path: Path, wav: WavFacts,
+    def _wav_essence(self, master: MasterMob, clip: otio.schema.Clip, url: str, path: Path, wav: WavFacts,
                      channel: int, where: str) -> int:
         """A line (or any local WAV): the pyaaf2 linked-WAV shape, everything at the sample rate."""
         from ..audio.bwf import read_bext
@@ -258,7 +269,7 @@ class MediaMobs:
         file_slot["PhysicalTrackNumber"].value = channel
         return self._master_slot(master, file_mob, file_slot.slot_id, "sound", channel, rate, wav.frames)
 
-    def _master_slot(self, master: object, file_mob: object, file_slot: int, kind: str, channel: int,
+    def _master_slot(self, master: MasterMob, file_mob: SourceMob, file_slot: int, kind: str, channel: int,
                      rate: Fraction, length: int) -> int:
         slot_id = 1 if kind == "picture" else 1 + channel
         slot = master.create_timeline_slot(rate, slot_id=slot_id)
@@ -267,7 +278,7 @@ class MediaMobs:
             slot["PhysicalTrackNumber"].value = channel
         return slot_id
 
-    def _sound_roll(self, rate: Fraction) -> object:
+    def _sound_roll(self, rate: Fraction) -> SourceMob:
         """The tape every line file comes from, as a recorder's BWFs share a sound roll: a day of
         timecode, each file at its TimeReference (one tape, not one per line: a feature has thousands)."""
         if self.roll is None:
@@ -275,7 +286,7 @@ class MediaMobs:
             self.roll = self._tape(f"{self.roll_name} dub", "sound", rate, int(day * rate), "", True, "roll")
         return self.roll
 
-    def _tape(self, name: str, kind: str, rate: Fraction, length: int, url: str, dub: bool, where: str) -> object:
+    def _tape(self, name: str, kind: str, rate: Fraction, length: int, url: str, dub: bool, where: str) -> SourceMob:
         """The source's tape mob: its timecode (from 00:00:00:00: a file's start is its offset into it)."""
         f = self.aaf
         tape = f.create.SourceMob(name)
@@ -291,12 +302,12 @@ class MediaMobs:
         tc_slot.segment = f.create.Timecode(round(float(self.tb.rate)), drop=bool(self.tb.drop_frame), length=tc_length)
         return self._add(tape, dub, "tape", where)
 
-    def _locator(self, url: str) -> object:
+    def _locator(self, url: str) -> AAFObject:
         locator = self.aaf.create.NetworkLocator()
         locator["URLString"].value = url
         return locator
 
-    def _pcm(self, wav: WavFacts, url: str) -> object:
+    def _pcm(self, wav: WavFacts, url: str) -> PCMDescriptor:
         d = self.aaf.create.PCMDescriptor()
         d["SampleRate"].value = wav.sample_rate
         d["AudioSamplingRate"].value = wav.sample_rate
@@ -310,7 +321,7 @@ class MediaMobs:
             d["Locator"].append(self._locator(url))
         return d
 
-    def _descriptor(self, kind: str, rate: Fraction, length: int, url: str) -> object:
+    def _descriptor(self, kind: str, rate: Fraction, length: int, url: str) -> EssenceDescriptor:
         """A descriptor for media otio-dub cannot open (an original's video or non-WAV audio)."""
         f = self.aaf
         if kind == "sound":
@@ -328,7 +339,7 @@ class MediaMobs:
 
 # ---------------------------------------------------------------------------------- a whole AAF
 class _Writer:
-    def __init__(self, aaf: object, timeline: otio.schema.Timeline, tb: TimeBase, media_dir: Path,
+    def __init__(self, aaf: AAFFile, timeline: otio.schema.Timeline, tb: TimeBase, media_dir: Path,
                  link_dir: Path, embed: bool) -> None:
         self.aaf, self.timeline, self.tb = aaf, timeline, tb
         self.media = MediaMobs(aaf, tb, media_dir, link_dir, embed, timeline.name or "otio-dub")
@@ -362,7 +373,7 @@ class _Writer:
         if self.dropped:
             log.warning("AAF cannot carry %s: written as filler", "; ".join(sorted(set(self.dropped))))
 
-    def _sequence(self, track: otio.schema.Track, index: int, kind: str, total: int) -> object:
+    def _sequence(self, track: otio.schema.Track, index: int, kind: str, total: int) -> Sequence:
         f = self.aaf
         sequence = f.create.Sequence(media_kind=kind)
         length = 0
@@ -375,9 +386,9 @@ class _Writer:
         sequence.length = length
         return sequence
 
-    def _components(self, track: otio.schema.Track, index: int, kind: str) -> list[tuple[object, int]]:
+    def _components(self, track: otio.schema.Track, index: int, kind: str) -> list[tuple[Segment, int]]:
         """(component, length in frames) for each item of ``track``; nested stacks and tracks inline."""
-        found: list[tuple[object, int]] = []
+        found: list[tuple[Segment, int]] = []
         at = otio.opentime.RationalTime(0, float(self.tb.rate))
         for item in track:
             if isinstance(item, otio.schema.Transition):
@@ -388,7 +399,7 @@ class _Writer:
             at = end
             if end_f <= start_f:
                 continue
-            parts: list[tuple[object, int]] = []
+            parts: list[tuple[Segment, int]] = []
             if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference, otio.schema.GeneratorReference):
                 clip = self._source_clip(item, index, kind, end_f - start_f)
                 parts = [(clip, end_f - start_f)] if clip is not None else []
@@ -399,7 +410,7 @@ class _Writer:
             found.extend(_fit(parts, end_f - start_f, lambda n: self.aaf.create.Filler(kind, n)))
         return found
 
-    def _nested(self, item: otio.core.Composition, index: int, kind: str) -> list[tuple[object, int]]:
+    def _nested(self, item: otio.core.Composition, index: int, kind: str) -> list[tuple[Segment, int]]:
         """A nested stack or track flattened (its tracks of this kind, top one wins) and trimmed."""
         try:
             if isinstance(item, otio.schema.Stack):
@@ -416,12 +427,12 @@ class _Writer:
             return []
         return self._components(flat, index, kind)
 
-    def _source_clip(self, clip: otio.schema.Clip, index: int, kind: str, length: int) -> object | None:
+    def _source_clip(self, clip: otio.schema.Clip, index: int, kind: str, length: int) -> SourceClip | None:
         key = source_key(clip)
         channel = self.channels.get((key, index), 1) if kind == "sound" else 0
         return self.media.source_clip(clip, key, kind, channel, length, self.tb.rate, self._mob_id(key))
 
-    def _mob_id(self, key: str) -> object:
+    def _mob_id(self, key: str) -> MobID:
         """The source's own MobID (an AAF's clip keeps its master), else one derived from the timeline."""
         import aaf2
 
@@ -457,7 +468,8 @@ def source_key(clip: otio.schema.Clip) -> str:
     return f"url:{url}" if url else f"name:{clip.name}"
 
 
-def _fit(parts: list[tuple[object, int]], frames: int, filler: object) -> list[tuple[object, int]]:
+def _fit(parts: list[tuple[Segment, int]], frames: int,
+         filler: Callable[[int], Segment]) -> list[tuple[Segment, int]]:
     """``parts`` made exactly ``frames`` long: cut at the end, or filler after."""
     fitted, used = [], 0
     for component, length in parts:

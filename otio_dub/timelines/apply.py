@@ -55,7 +55,7 @@ _MARKER_COLOR = {"overrun": otio.schema.MarkerColor.RED, "borrowed": otio.schema
 def _meta(dc: DubClip) -> dict:
     """A dub clip's ``otio_dub`` metadata: the line, and what conform needs (its source identity,
     where it was laid in frames from the timeline start, the take's cache key)."""
-    meta = {"role": "dub", "line_id": dc.line.id, "character": dc.line.character, "lang": dc.line.lang,
+    meta: dict[str, object] = {"role": "dub", "line_id": dc.line.id, "character": dc.line.character, "lang": dc.line.lang,
             "text": dc.line.text, "status": dc.status, "origin": dc.line.origin}
     meta["placed"] = {"record_in": dc.line.record_in, "record_out": dc.line.record_out, "clip_out": dc.end_frame}
     if dc.line.extra.get("identity"):

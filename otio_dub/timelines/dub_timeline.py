@@ -68,10 +68,10 @@ def media_path(url: str, base: Path) -> Path:
         parsed = urlparse(url)
         if parsed.scheme != "file":
             raise ValueError(f"not a local file: {url}")
-        path = unquote(parsed.path)
-        if re.match(r"^/[A-Za-z]:/", path):  # file:///C:/...
-            path = path[1:]
-        return Path(path)
+        local = unquote(parsed.path)
+        if re.match(r"^/[A-Za-z]:/", local):  # file:///C:/...
+            local = local[1:]
+        return Path(local)
     path = Path(unquote(url))
     return path if path.is_absolute() else base / path
 

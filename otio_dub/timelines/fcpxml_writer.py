@@ -144,9 +144,9 @@ class _Document:
     def _connect(self, storyline: list[tuple[ET.Element, int, Fraction]], placed: _Placed, lane: int) -> None:
         """A connected clip, attached to the storyline item under its start."""
         parent, parent_start, parent_own = storyline[0]
-        for element, start, own in storyline:
+        for item, start, own in storyline:
             if start <= placed.start:
-                parent, parent_start, parent_own = element, start, own
+                parent, parent_start, parent_own = item, start, own
         element = self._asset_clip(placed, lane, parent_own + (placed.start - parent_start) * self.frame)
         if element is not None:  # anchored items come before the parent's markers (FCPXML's content model)
             markers = [i for i, child in enumerate(parent) if child.tag == "marker"]
@@ -158,7 +158,7 @@ class _Document:
         asset = self._asset(clip, placed.video)
         if asset is None:
             return None
-        element = ET.Element("asset-clip", ref=asset.get("id"), name=clip.name or asset.get("name"))
+        element = ET.Element("asset-clip", ref=asset.attrib["id"], name=clip.name or asset.attrib["name"])  # _asset sets both
         if lane is not None:
             element.set("lane", str(lane))
         at = offset if offset is not None else (self.tb.start_frame + placed.start) * self.frame
@@ -239,7 +239,7 @@ def _video_format(timeline: otio.schema.Timeline, rate: Fraction) -> tuple[str, 
     samplecharacteristics) when it runs at this rate, else 1920x1080 named for the rate."""
     ours = timeline.metadata.get("otio_dub") or {}
     source = ours.get("video_format") if hasattr(ours, "get") else None
-    if hasattr(source, "get"):
+    if source is not None and hasattr(source, "get"):
         try:
             width, height = int(source["width"]), int(source["height"])
             same_rate = _time(source.get("frameDuration")) == 1 / rate

@@ -28,6 +28,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import opentimelineio as otio
 
@@ -39,6 +40,9 @@ from .aaf_writer import link_url, local_file, write_aaf
 from .carry import report_losses
 from .edl_writer import edl_for_track
 from .fcpxml_writer import write_fcpxml
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 log = logging.getLogger("otio_dub")
 
@@ -95,7 +99,7 @@ def write_timeline(timeline: otio.schema.Timeline, out_dir: Path, name: str, fmt
     adapter, suffix = FORMATS[fmt]
     target = out_dir / f"{name}.dub{suffix}"
     patch = patcher(fmt) if source is not None and format_of(source) == fmt else None
-    if patch is not None:
+    if patch is not None and source is not None:  # a patcher is only found for a source
         return [_atomic_file(target, lambda tmp: patch(Path(source), timeline, Path(tmp), tb, out_dir, link,
                                                        embed=aaf_embed))]
     report_losses(timeline, fmt)  # regenerated through OTIO's model: say what it drops, per kind
@@ -275,7 +279,7 @@ def _relabel_sequences(path: Path, tb: TimeBase) -> None:
     path.write_text(head + ET.tostring(root, encoding="unicode") + "\n", encoding="utf-8")
 
 
-def _relabel(tc: object, tb: TimeBase, display: str) -> None:
+def _relabel(tc: ET.Element, tb: TimeBase, display: str) -> None:
     """A ``<timecode>``'s label and string in the dub's DF/NDF (its ``<frame>`` count is kept)."""
     frame_text = tc.findtext("frame")
     if frame_text is None or not frame_text.strip().lstrip("-").isdigit():
@@ -309,7 +313,7 @@ def is_media_file(path: Path) -> bool:
             or head[:4] == b"\x06\x0e\x2b\x34"  # MXF
             or head[:4] == b"\x00\x00\x01\xba"  # MPEG program stream
             or head[:1] == b"\x47"  # MPEG transport stream
-            or (head[:1] == b"\xff" and head[1:2] and head[1] & 0xE0 == 0xE0))  # MPEG audio frame
+            or (head[:1] == b"\xff" and len(head) > 1 and head[1] & 0xE0 == 0xE0))  # MPEG audio frame
 
 
 def _bundle_copy(timeline: otio.schema.Timeline, out_dir: Path) -> otio.schema.Timeline:

@@ -22,6 +22,7 @@ import sys
 import uuid
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import opentimelineio as otio
 
@@ -30,6 +31,12 @@ from ..core.timebase import TimeBase, frames_of
 from ..core.version import __version__
 from ..dialogue.lines import is_dub
 from .aaf_writer import MediaMobs, local_file, source_key, stamp, stamped
+
+if TYPE_CHECKING:  # pyaaf2 ships no stubs: these name what its objects are
+    from aaf2.components import Sequence
+    from aaf2.file import AAFFile
+    from aaf2.mobid import MobID
+    from aaf2.mobs import CompositionMob, Mob
 
 #: otio-dub's ProductID in an AAF's IdentificationList
 PRODUCT_ID = "5b3c9f3e-6f51-4f0e-9d0c-6f7475620001"
@@ -59,7 +66,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
-def _open(source: Path, target: Path) -> object:
+def _open(source: Path, target: Path) -> AAFFile:
     """The copy opened for writing; a file pyaaf2 cannot open is the input's fault, named so."""
     import aaf2
 
@@ -69,14 +76,14 @@ def _open(source: Path, target: Path) -> object:
         raise InputError(str(source), f"cannot read AAF ({_reason(exc)})") from None
 
 
-def _close_quietly(aaf: object) -> None:
+def _close_quietly(aaf: AAFFile) -> None:
     try:
         aaf.close()
     except Exception:  # already failing: the first error is the one to report
         pass
 
 
-def _composition(aaf: object, dubbed: otio.schema.Timeline, source: Path) -> object:
+def _composition(aaf: AAFFile, dubbed: otio.schema.Timeline, source: Path) -> CompositionMob:
     """The composition OTIO's adapter read as the timeline: a top-level one (else any composition, as
     the adapter falls back), the one named like ``dubbed`` where there are several, else the first."""
     try:
@@ -89,7 +96,7 @@ def _composition(aaf: object, dubbed: otio.schema.Timeline, source: Path) -> obj
     return mobs[names.index(dubbed.name)] if dubbed.name in names else mobs[0]
 
 
-def remove_stamped(aaf: object, comp: object) -> dict[object, tuple[object, object]]:
+def remove_stamped(aaf: AAFFile, comp: CompositionMob) -> dict[MobID, tuple[object, object]]:
     """Drop what otio-dub added earlier: its stamped slots in ``comp``, then each stamped mob that no
     other mob refers to any more (with its embedded essence). Returns the dropped mobs' times by MobID."""
     for index in reversed(range(len(comp.slots))):
@@ -110,7 +117,7 @@ def remove_stamped(aaf: object, comp: object) -> dict[object, tuple[object, obje
     return times
 
 
-def _reachable(roots: list[object], mobs: dict[object, object]) -> set[object]:
+def _reachable(roots: list[Mob], mobs: dict[MobID, Mob]) -> set[MobID]:
     """The MobIDs of ``roots`` and of every mob their SourceClips lead to, however deep."""
     seen = {mob.mob_id for mob in roots}
     todo = list(roots)
@@ -122,11 +129,11 @@ def _reachable(roots: list[object], mobs: dict[object, object]) -> set[object]:
     return seen
 
 
-def _references(mob: object) -> set[object]:
+def _references(mob: Mob) -> set[MobID]:
     """The MobIDs the SourceReferences in ``mob``'s slots name (in sequences, effects, scopes...)."""
     import aaf2
 
-    found: set[object] = set()
+    found: set[MobID] = set()
     stack = list(mob.slots)
     while stack:
         item = stack.pop()
@@ -141,7 +148,7 @@ def _references(mob: object) -> set[object]:
     return found
 
 
-def edit_rate(comp: object, tb: TimeBase) -> Fraction:
+def edit_rate(comp: CompositionMob, tb: TimeBase) -> Fraction:
     """The composition's picture edit rate (else its timecode's, else the timeline's)."""
     import aaf2
 
@@ -153,8 +160,8 @@ def edit_rate(comp: object, tb: TimeBase) -> Fraction:
     return tb.rate
 
 
-def add_dub_slots(aaf: object, comp: object, dubbed: otio.schema.Timeline, tb: TimeBase, media_dir: Path,
-                  link_dir: Path, embed: bool, times: dict | None = None) -> None:
+def add_dub_slots(aaf: AAFFile, comp: CompositionMob, dubbed: otio.schema.Timeline, tb: TimeBase, media_dir: Path,
+                  link_dir: Path, embed: bool, times: dict[MobID, tuple[object, object]] | None = None) -> None:
     """One stamped audio slot per dub track of ``dubbed``, after the composition's own tracks (``times``:
     see ``MediaMobs``)."""
     import aaf2
@@ -178,7 +185,7 @@ def add_dub_slots(aaf: object, comp: object, dubbed: otio.schema.Timeline, tb: T
         stamp(slot.segment, "dub track")
 
 
-def _length(comp: object, rate: Fraction) -> int:
+def _length(comp: CompositionMob, rate: Fraction) -> int:
     """The composition's length in edit units at ``rate``: its longest timeline slot."""
     import aaf2
 
@@ -191,8 +198,8 @@ def _length(comp: object, rate: Fraction) -> int:
     return longest
 
 
-def _sequence(aaf: object, media: MediaMobs, track: otio.schema.Track, rate: Fraction, total: int,
-              media_dir: Path) -> object:
+def _sequence(aaf: AAFFile, media: MediaMobs, track: otio.schema.Track, rate: Fraction, total: int,
+              media_dir: Path) -> Sequence:
     """The dub track as a Sequence: each dub clip at its record frame, Filler between, to ``total``."""
     sequence = aaf.create.Sequence(media_kind="sound")
     at = 0
@@ -232,7 +239,7 @@ def _media_key(clip: otio.schema.Clip, media_dir: Path) -> str:
     return f"{source_key(clip)}/{digest.hexdigest()}"
 
 
-def _identify(aaf: object) -> None:
+def _identify(aaf: AAFFile) -> None:
     """Name otio-dub in the header's IdentificationList (the AAF way of saying who modified a file),
     once however often the file is patched, and set the header's LastModified."""
     from aaf2.auid import AUID

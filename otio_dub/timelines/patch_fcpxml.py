@@ -224,11 +224,13 @@ class _Patcher:
         the BWF time reference (the line's record timecode) as FCP starts a file at its timecode."""
         path = local_file(url, self.media_dir)
         wav = wav_facts(path) if path is not None and path.is_file() else None
-        if wav is None:
+        if wav is None or path is None:  # path is always set where a WAV was read
             log.warning("FCPXML: %s: no WAV at %s; its asset takes the clip's length", clip.name, url or "(no media)")
-        reference = _time_reference(path) if wav is not None else None
-        start = Fraction(reference, wav.sample_rate) if reference is not None else _seconds(available.start_time)
-        duration = Fraction(wav.frames, wav.sample_rate) if wav else _seconds(available.duration)
+            start, duration = _seconds(available.start_time), _seconds(available.duration)
+        else:
+            reference = _time_reference(path)
+            start = Fraction(reference, wav.sample_rate) if reference is not None else _seconds(available.start_time)
+            duration = Fraction(wav.frames, wav.sample_rate)
         asset_id = self._fresh_id()
         asset = etree.Element("asset", id=asset_id, name=clip.name or Path(url).stem,
                               uid=hashlib.md5(src.encode()).hexdigest().upper())
@@ -293,4 +295,4 @@ def _seconds(time: otio.opentime.RationalTime) -> Fraction:
 
 
 def _is_int(text: str | None) -> bool:
-    return bool(text) and text.lstrip("-").isdigit()
+    return bool(text and text.lstrip("-").isdigit())

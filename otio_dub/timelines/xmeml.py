@@ -117,7 +117,9 @@ def _insertions(doc: Document, spans: dict[etree._Element, _Span], parent: etree
         return [(at, at, text) for at, text in pieces]
     # <audio/>: its empty-element tag opened, the new children in it, then its end tag
     close = doc.text.rindex("/", span.start, span.open_end)
-    tag = _MARKUP.match(doc.text, span.start).group("start")
+    opened = _MARKUP.match(doc.text, span.start)
+    assert opened is not None  # the span starts at a tag the scan matched
+    tag = opened.group("start")
     return [(close, span.open_end, ">" + "".join(text for _, text in pieces) + f"</{tag}>")]
 
 
