@@ -4,7 +4,7 @@ vs the fitted choice, in the same run, for each offline translator and for the L
 Lines: the feature benchmark's generator (bench_feature.generate: 23.976 fps, windows 0.85-1.25x a
 rough estimate of each *English* sentence's length, 3 characters), so a translation that is longer
 than its English has to be fitted or adapted. Voices: espeak, cast automatically as the dub would;
-each candidate's length is predicted by synthesis (otio_dub.translate.predict). Bounds: the dub's
+each candidate's length is predicted by synthesis (otio_dub.translation.predict). Bounds: the dub's
 defaults (x0.9 - x1.25).
 
 Per translator: share of lines whose predicted speed is within the bounds, and median |speed - 1|,
@@ -43,10 +43,10 @@ from bench_feature import generate  # noqa: E402
 from otio_dub.core.timebase import TimeBase  # noqa: E402
 from otio_dub.dialogue.lines import Line  # noqa: E402
 from otio_dub.speech.fit import FitPolicy  # noqa: E402
-from otio_dub.translate import get_translator  # noqa: E402
-from otio_dub.translate.adapt import translate_lines  # noqa: E402
-from otio_dub.translate.base import Item  # noqa: E402
-from otio_dub.translate.layout import condensed  # noqa: E402
+from otio_dub.translation import get_translator  # noqa: E402
+from otio_dub.translation.adapt import translate_lines  # noqa: E402
+from otio_dub.translation.base import Item  # noqa: E402
+from otio_dub.translation.layout import condensed  # noqa: E402
 
 TARGETS = {"bergamot": "pt-BR", "apertium": "es", "llm": "pt-BR"}
 

@@ -1,5 +1,5 @@
 """``otio-dub translate``: a script, dialogue list or timeline's lines into another language, each fitted
-to its window (a thin shell over ``otio_dub.translate``)."""
+to its window (a thin shell over ``otio_dub.translation``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``translate()``: a script, dialogue list or timeline's lines into another language, fitted to each window.
 
 The library call behind ``otio-dub translate``: read the input as ``dub`` reads it, find its lines,
-translate them with the length-aware chooser of ``otio_dub.translate``, and write the bilingual list,
+translate them with the length-aware chooser of ``otio_dub.translation``, and write the bilingual list,
 the translated subtitles and the report (all made before any is written).
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 from ..core.timebase import TimeBase
 from ..speech.fit import FitPolicy
 from ..timelines.timeline_io import read_timeline
-from ..translate.adapt import Translation, translate_lines
-from ..translate.files import read_keep, write_outputs
-from ..translate.glossary import read_glossary
+from ..translation.adapt import Translation, translate_lines
+from ..translation.files import read_keep, write_outputs
+from ..translation.glossary import read_glossary
 from .options import DubOptions
 from .plan import cast_of, collect_lines
 

@@ -25,7 +25,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OTIO_DUB_CACHE", str(folder))
     for name in ("OTIO_DUB_LLM_URL", "OTIO_DUB_LLM_MODEL", "OTIO_DUB_LLM_KEY", "OTIO_DUB_DEEPL_KEY", "OTIO_DUB_DEEPL_URL"):
         monkeypatch.delenv(name, raising=False)
-    from otio_dub.translate import web
+    from otio_dub.translation import web
 
     monkeypatch.setattr(web, "BACKOFF_S", 0.01)
     return folder
@@ -62,9 +62,10 @@ def stub() -> Iterator[StubServer]:
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", str(len(data) + reply.cut))
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = self.close_connection or bool(reply.cut)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 

@@ -12,8 +12,8 @@ from conftest import SCENE_ASS
 from translate_stubs import Reply, chat
 
 from otio_dub.cli import main
-from otio_dub.translate import TranslatorError, web
-from otio_dub.translate.adapt import translate_lines
+from otio_dub.translation import TranslatorError, web
+from otio_dub.translation.adapt import translate_lines
 
 WORDS = "agora ninguém viu nada porque a porta estava aberta e o trem partiu cedo demais para todos nós".split()
 
@@ -159,3 +159,21 @@ def test_deepl(stub, scene_lines, private_cache, monkeypatch) -> None:
     stub.replies = [Reply(body={"translations": [{"text": "Sim."}]})]
     with pytest.raises(TranslatorError, match=r"deepl: answered 1 lines for 10"):
         translate_lines(lines, tb, "es", translator="deepl", cache=private_cache)
+
+
+def test_a_reply_cut_short_is_tried_again_then_one_error(llm_env, scene_lines, private_cache, monkeypatch) -> None:
+    """A server that promises 100 bytes and sends 6 (http.client's IncompleteRead) is a dropped answer:
+    tried again like a timeout, then one TranslatorError naming the lines, never a traceback."""
+    monkeypatch.setattr(web, "RETRIES", 1)
+    monkeypatch.setattr(web, "BACKOFF_S", 0.01)
+    llm_env.replies = [Reply(body=b'{"a": ', cut=94)]
+    tb, lines = scene_lines
+    with pytest.raises(TranslatorError, match=r"llm: .*/v1/chat/completions: a broken answer \(IncompleteRead\) "
+                                              r"after 2 tries"):
+        translate_lines(lines, tb, "pt-BR", translator="llm", cache=private_cache)
+    assert len(llm_env.requests) == 2
+    answers = iter([Reply(body=b'{"a": ', cut=94)])
+    llm_env.requests.clear()
+    llm_env.answer = lambda request: next(answers, None) or llm_answer(request)
+    result = translate_lines(lines, tb, "pt-BR", translator="llm", cache=private_cache, fit=False)
+    assert len(result.rows) == 10 and len(llm_env.requests) == 2  # the cut reply, then a whole one

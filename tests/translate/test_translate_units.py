@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from otio_dub.speech.fit import FitPolicy
-from otio_dub.translate import TRANSLATORS, available_translators
-from otio_dub.translate.adapt import Candidate, choose
-from otio_dub.translate.deepl import deepl_target
-from otio_dub.translate.glossary import Terms, names_of
-from otio_dub.translate.layout import break_lines, condensed, fits_two_lines
+from otio_dub.translation import TRANSLATORS, available_translators
+from otio_dub.translation.adapt import Candidate, choose
+from otio_dub.translation.deepl import deepl_target
+from otio_dub.translation.glossary import Protected, Terms, names_of
+from otio_dub.translation.layout import break_lines, condensed, fits_two_lines
 
 
 def cand(order: int, speed: float, lost: tuple[str, ...] = ()) -> Candidate:
@@ -60,8 +60,21 @@ def test_deepl_codes_and_registry() -> None:
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n"])
 def test_empty_glossary_is_fine(tmp_path, text) -> None:
-    from otio_dub.translate.glossary import read_glossary
+    from otio_dub.translation.glossary import read_glossary
 
     path = tmp_path / "g.tsv"
     path.write_text(text, encoding="utf-8")
     assert read_glossary(path) == []
+
+
+@pytest.mark.parametrize("answer", ["Olá __ T0 __, tudo bem?", "Olá __t0__, tudo bem?", "Olá _T0_, tudo bem?",
+                                    "Olá __T 0__, tudo bem?"])
+def test_a_token_an_engine_mangled_is_still_restored(answer) -> None:
+    protected = Protected("Hello __T0__, how are you?", (("__T0__", "Anna"),))
+    assert protected.restore(answer) == ("Olá Anna, tudo bem?", [])
+
+
+def test_a_lost_token_leaves_no_debris_to_voice() -> None:
+    protected = Protected("Hello __T0__ and __T1__", (("__T0__", "Anna"), ("__T1__", "Marc")))
+    text, lost = protected.restore("Olá __T0__ e __ T 7 __")
+    assert text == "Olá Anna e" and lost == ["Marc"]

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Reply:
-    """One scripted answer: status, body (a dict is sent as JSON), headers, and a delay before it."""
+    """One scripted answer: status, body (a dict is sent as JSON), headers, a delay before it, and ``cut``
+    bytes promised by Content-Length but never sent (the connection closes: a reply cut short)."""
 
     status: int = 200
     body: object = None
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
+    cut: int = 0
 
 
 @dataclass

@@ -8,6 +8,7 @@ says, at most ``MAX_WAIT_S``); any other HTTP error, or an answer that is not JS
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import os
 import time
@@ -64,6 +65,8 @@ def post_json(name: str, url: str, payload: dict, headers: dict[str, str]) -> di
             wait = told if told is not None else wait
         except TimeoutError:
             last = f"no answer within {timeout_s():g} s"
+        except http.client.HTTPException as exc:  # a reply cut short (IncompleteRead), a garbled status line
+            last = f"a broken answer ({type(exc).__name__})"
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             last = f"cannot connect ({reason})"

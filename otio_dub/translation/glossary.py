@@ -19,6 +19,10 @@ from pathlib import Path
 from ..core.errors import InputError
 
 _TOKEN = "__T{}__"
+#: A token as engines hand it back: re-cased, spaced out or with an underscore lost (``__ T0 __``, ``_t0_``)
+_LOOSE = r"_{{1,2}}\s*T\s*{}\s*_{{1,2}}"
+#: What is left of any token an engine mangled past recognition of its number
+_DEBRIS = re.compile(r"_{1,2}\s*T\s*\d+\s*_{1,2}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,13 @@ class Protected:
     def restore(self, translated: str) -> tuple[str, list[str]]:
         """The translation with each token replaced by its term; the terms whose token was lost."""
         lost = []
-        for token, target in self.terms:  # a token an engine re-cased (__t0__) is still the token
-            translated, count = re.compile(re.escape(token), re.IGNORECASE).subn(target.replace("\\", "\\\\"), translated)
+        for token, target in self.terms:  # a token an engine re-cased or spaced out (__ t0 __) is still the token
+            number = token[len("__T"):-len("__")]
+            loose = re.compile(_LOOSE.format(re.escape(number)), re.IGNORECASE)
+            translated, count = loose.subn(lambda _m, term=target: term, translated)
             if not count:
                 lost.append(target)
+        translated = _DEBRIS.sub(" ", translated)  # never voice a placeholder's remains
         return " ".join(translated.split()), lost
 
 
