@@ -33,6 +33,7 @@ import otio_dub
 from otio_dub import DubOptions
 from otio_dub.audio.bwf import read_bext, write_bwf
 from otio_dub.core.errors import InputError
+from otio_dub.core.timebase import frame_to_sample
 from otio_dub.delivery.stems import StemOptions
 from otio_dub.dialogue.lines import Line, timebase_of
 from otio_dub.review import apply_notes
@@ -46,15 +47,20 @@ from otio_dub.timelines.timeline_io import read_timeline
 DATA = Path(__file__).resolve().parent / "data"
 STAMP = "com.otio-dub.stamp"
 LONG = "This line is far too long to ever fit inside its tiny little window, however fast it is spoken."
-RICH_EVENTS = [(3602, 3603.5, "ANNA: Hello there."), (3609, 3610, f"BOB: {LONG}"), (3618, 3619.2, "ANNA: Come here."),
-               (3627, 3628, "BOB: See you."), (3635, 3636, "ANNA: Goodbye.")]
-#: input -> (FCPXML version, script events (seconds from the timeline start, 'WHO: text')): each event
+#: the rich project starts at 01:00:00:00 (tcStart 3600s); its script counts from the programme start
+RICH_EVENTS = [(2, 3.5, "ANNA: Hello there."), (9, 10, f"BOB: {LONG}"), (18, 19.2, "ANNA: Come here."),
+               (27, 28, "BOB: See you."), (35, 36, "ANNA: Goodbye.")]
+NTSC_EVENTS = [(1, 2.5, "ANNA: Hello there."), (5.5, 6.5, f"BOB: {LONG}"), (10, 12, "ANNA: Come here.")]
+#: input -> (FCPXML version, script events (seconds from the programme start, 'WHO: text')): each event
 #: lies on another kind of storyline element (clip, gap, ref-clip, asset-clip, sync-clip)
 SOURCES = {
     "nle/fcpx_example.fcpxml": ("1.8", [(2, 3, "ANNA: Hello there."), (44, 45, "BOB: Come here."),
                                         (85, 86.2, "ANNA: See you."), (131, 132, f"BOB: {LONG}")]),
     "patch/fcpx_rich_1_11.fcpxml": ("1.11", RICH_EVENTS),
     "patch/fcpx_rich_1_10.fcpxmld": ("1.10", RICH_EVENTS),
+    # 29.97 projects from 01:00:00;00 (DF) and 01:00:00:00 (NDF): lines on a clip, a gap and a clip
+    "patch/fcpx_2997_df.fcpxml": ("1.10", NTSC_EVENTS),
+    "patch/fcpx_2997_ndf.fcpxml": ("1.10", NTSC_EVENTS),
 }
 TIME = re.compile(r"^-?\d+(/\d+)?s$")
 DTDS = os.environ.get("OTIO_DUB_FCPXML_DTDS")  # a folder holding Apple's FCPXMLv1_8.dtd ... FCPXMLv1_11.dtd
@@ -223,7 +229,9 @@ def check_placed(written: Path, rows: list[dict], rate: Fraction, media: Path) -
         assert seconds(asset.get("duration")) == Fraction(facts.frames, facts.sample_rate)
         assert (asset.get("audioRate"), asset.get("audioChannels"), asset.get("hasAudio"), asset.get("hasVideo")) == (
             str(facts.sample_rate), str(facts.channels), "1", "0")
-        assert seconds(asset.get("start")) == seconds(clip.get("start")) == Fraction(tc_frame(row["record_in"], rate)) / rate
+        # the asset starts at its WAV's BWF time reference: the record frame's first sample
+        start = Fraction(frame_to_sample(tc_frame(row["record_in"], rate), rate), 48000)
+        assert seconds(asset.get("start")) == seconds(clip.get("start")) == start
         assert seconds(clip.get("start")) + seconds(clip.get("duration")) <= seconds(asset.get("start")) + seconds(
             asset.get("duration")) + 1 / rate
         markers = clip.findall("marker")
@@ -240,6 +248,35 @@ def check_placed(written: Path, rows: list[dict], rate: Fraction, media: Path) -
 def test_dub_clips_sit_at_their_record_frames(dubbed):
     assert any(row["status"] == "overrun" for row in dubbed.result.lines)
     check_placed(dubbed.written, dubbed.result.lines, dubbed.rate, dubbed.result.out_dir / "media")
+
+
+@pytest.mark.parametrize("key, labels", [
+    ("patch/fcpx_2997_df.fcpxml", ["01:00:01;00", "01:00:05;15", "01:00:10;00"]),
+    ("patch/fcpx_2997_ndf.fcpxml", ["01:00:01:00", "01:00:05:15", "01:00:10:00"]),
+])
+def test_a_2997_project_is_dubbed_from_its_start_timecode(key, labels, tmp_path):
+    """A 29.97 project (DF and NDF) dubs end to end at 30000/1001: script times count from its tcStart,
+    each clip lands on the storyline element under it, and the stems start at the programme start."""
+    work = tmp_path / "work"
+    work.mkdir()
+    source = copy_input(DATA / key, work)
+    script = work / "script.srt"
+    script.write_text(srt(NTSC_EVENTS), encoding="utf-8")
+    options = DubOptions(stems=StemOptions(mode="language", loudness=None), cache=work / "cache")
+    result = otio_dub.dub(source, script=script, out_dir=work / "out", options=options)
+    report = json.loads(result.report_path.read_text(encoding="utf-8"))
+    assert Fraction(report["rate"]) == Fraction(30000, 1001)
+    rows = sorted(result.lines, key=lambda row: row["id"])
+    assert [row["record_in"] for row in rows] == labels
+    [written] = result.exports
+    check_placed(written, rows, Fraction(30000, 1001), result.out_dir / "media")
+    clips = dub_clips(parse(written).getroot())
+    assert [clips[row["id"]].getparent().get("name") for row in rows] == ["Scene_A", "Gap", "Scene_B"]
+    start = 107892 if labels[0].count(";") else 108000
+    assert result.stems
+    for stem in result.stems.values():  # the programme's 510 frames from its first, no hour of silence before
+        assert read_bext(stem).time_reference == frame_to_sample(start, Fraction(30000, 1001))
+        assert wav_facts(stem).frames == frame_to_sample(510, Fraction(30000, 1001))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,7 +350,7 @@ def test_conform_of_a_recut_patches_the_new_cut(tmp_path):
     new_cut.parent.mkdir()
     recut(old.source, new_cut)
     script = tmp_path / "recut" / "script.srt"
-    script.write_text(srt([(a, b, t) if a < 3608 else (a - 1, b - 1, t) for a, b, t in RICH_EVENTS]), encoding="utf-8")
+    script.write_text(srt([(a, b, t) if a < 8 else (a - 1, b - 1, t) for a, b, t in RICH_EVENTS]), encoding="utf-8")
     result = conform(old.result.timeline_path, new_cut, tmp_path / "new", script=script, options=old.options)
     assert result.counts["kept"] == 1 and result.counts["moved"] == 4, result.counts
     [written] = result.dub.exports
@@ -339,8 +376,9 @@ def test_otio_reads_the_patched_file_with_the_dub_clips(dubbed):
     for row in dubbed.result.lines:
         clip = found[row["id"]]
         at = clip.transformed_time_range(clip.trimmed_range(), timeline.tracks).start_time
-        # OTIO's reader truncates float(offset) * fps: within a frame of the exact place
-        assert abs(round(at.value_rescaled_to(float(rate))) - tc_frame(row["record_in"], rate)) <= 1, row["id"]
+        # read_timeline counts from the project's tcStart (global_start_time), in exact frames
+        start = timeline.global_start_time.value_rescaled_to(float(rate))
+        assert round(start + at.value_rescaled_to(float(rate))) == tc_frame(row["record_in"], rate), row["id"]
         if dubbed.version == "1.8":  # OTIO reads asset src only (not 1.9+'s media-rep: see test 2 for those)
             assert Path(unquote(urlparse(clip.media_reference.target_url).path)) == (
                 dubbed.result.out_dir / "media" / f"{row['id']}.wav").resolve()
@@ -461,7 +499,8 @@ def small_dub(folder: Path, rate: int, frames: tuple[int, ...] = (10,), source: 
 def test_a_line_on_a_title_and_one_past_the_end(tmp_path):
     source = DATA / "patch" / "fcpx_rich_1_11.fcpxml"
     # 01:00:31:00 lies on the storyline title; 01:00:45:00 is past the storyline's end (01:00:40:00)
-    timeline, tb = small_dub(tmp_path, 25, (90775, 91125), source)
+    timeline, tb = small_dub(tmp_path, 25, (775, 1125), source)
+    assert tb.start_frame == 90000  # the project's tcStart: frames count from the programme start
     target = tmp_path / "out.fcpxml"
     patch(source, timeline, target, tb, tmp_path, tmp_path)
     root = parse(target).getroot()
@@ -506,8 +545,9 @@ def test_ids_stay_unique_and_a_one_line_file_stays_one_line(tmp_path):
 
 
 def test_a_2997_drop_frame_sequence_gets_clips_on_its_frame_grid(tmp_path):
-    """OTIO's FCPXML reader takes 1001/30000s frames for 29 fps: the dub, timed at 29 fps, lands on the
-    sequence's own 29.97 frames (the nearest), its media starting at the WAV's own time reference."""
+    """A 29.97 DF project from 01:00:00;00 is read at 30000/1001 from its tcStart: the dub lands on the
+    sequence's own frames exactly, its media starting at the WAV's own time reference; a line on an
+    audition hangs in its active pick (its first story element: a comment before it is skipped)."""
     source = tmp_path / "ntsc.fcpxml"
     source.write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>\n\n<fcpxml version="1.10">\n    <resources>\n'
@@ -515,24 +555,64 @@ def test_a_2997_drop_frame_sequence_gets_clips_on_its_frame_grid(tmp_path):
         '        <asset id="r2" name="A" start="0s" duration="120s" hasVideo="1" format="r1" hasAudio="1" audioSources="1"'
         ' audioChannels="2" audioRate="48000">\n            <media-rep kind="original-media" src="file:///m/A.mov"/>\n'
         '        </asset>\n    </resources>\n    <library>\n        <event name="e">\n            <project name="p">\n'
-        '                <sequence format="r1" duration="3003/50s" tcStart="0s" tcFormat="DF" audioRate="48k">\n'
-        '                    <spine>\n                        <asset-clip ref="r2" offset="0s" name="A" start="0s"'
-        ' duration="3003/50s" tcFormat="DF"/>\n                    </spine>\n                </sequence>\n'
+        '                <sequence format="r1" duration="3003/50s" tcStart="107999892/30000s" tcFormat="DF" audioRate="48k">\n'
+        '                    <spine>\n                        <audition offset="107999892/30000s">\n'
+        '                            <!-- the take the director liked -->\n'
+        '                            <asset-clip ref="r2" offset="107999892/30000s" name="A" start="3003/100s" duration="3003/100s" tcFormat="DF"/>\n'
+        '                            <asset-clip ref="r2" offset="107999892/30000s" name="A alt" start="0s" duration="3003/100s" tcFormat="DF"/>\n'
+        '                        </audition>\n'
+        '                        <asset-clip ref="r2" offset="108900792/30000s" name="B" start="3003/50s" duration="3003/100s" tcFormat="DF"/>\n'
+        '                    </spine>\n                </sequence>\n'
         '            </project>\n        </event>\n    </library>\n</fcpxml>\n', encoding="utf-8")
     timeline, tb = small_dub(tmp_path, 29, (290, 1001), source)
-    assert tb.rate == 29  # as OTIO reads it
+    assert (tb.rate, tb.start_frame, tb.drop_frame) == (Fraction(30000, 1001), 107892, True)
+    assert tb.tc(0) == "01:00:00;00"
     target = tmp_path / "out.fcpxml"
     patch(source, timeline, target, tb, tmp_path, tmp_path)
     root = parse(target).getroot()
     frame = Fraction(1001, 30000)
-    for line_id, clip in dub_clips(root).items():
-        at = seconds(clip.getparent().get("offset")) + seconds(clip.get("offset")) - seconds(clip.getparent().get("start"))
-        record = {"001-ANNA": 290, "002-ANNA": 1001}[line_id]
-        assert (at / frame).denominator == 1 and abs(at - Fraction(record, 29)) <= frame / 2, (line_id, at)
-        assert (seconds(clip.get("duration")) / frame).denominator == 1
+    clips = dub_clips(root)
+    assert clips["001-ANNA"].getparent().get("name") == "A"  # the active pick, not the comment nor the alternative
+    assert clips["002-ANNA"].getparent().get("name") == "B"
+    for line_id, clip in clips.items():
+        parent = clip.getparent()
+        offset = seconds(parent.getparent().get("offset") if parent.getparent().tag == "audition" else parent.get("offset"))
+        at = offset + seconds(clip.get("offset")) - seconds(parent.get("start"))
+        assert at == (107892 + {"001-ANNA": 290, "002-ANNA": 1001}[line_id]) * frame, (line_id, at)
+        assert seconds(clip.get("duration")) == 20 * frame
         asset = root.find(f"resources/asset[@id='{clip.get('ref')}']")
         wav = media_of(root, asset)
         assert seconds(asset.get("start")) == seconds(clip.get("start")) == Fraction(read_bext(wav).time_reference, 48000)
-        assert clip.get("tcFormat") == "DF"  # the sequence's label: 29 fps cannot say DF
+        assert clip.get("tcFormat") == "DF"
     check_lossless(source, target, 2)
     check_structure(target, "1.10")
+
+
+def test_the_project_read_and_patched_is_the_first_in_the_document(tmp_path):
+    """An event of clips before the event holding the project: the project is read (tcStart, DF/NDF and
+    rate from its own sequence) and patched, as the first project in the document."""
+    source = tmp_path / "two_events.fcpxml"
+    source.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>\n\n<fcpxml version="1.9">\n    <resources>\n'
+        '        <format id="r1" name="FFVideoFormat1080p25" frameDuration="1/25s" width="1920" height="1080"/>\n'
+        '        <format id="r9" name="FFVideoFormat1080p2997" frameDuration="1001/30000s" width="1920" height="1080"/>\n'
+        '        <asset id="r2" name="A" start="0s" duration="120s" hasVideo="1" format="r1" hasAudio="1" audioSources="1"'
+        ' audioChannels="2" audioRate="48000">\n            <media-rep kind="original-media" src="file:///m/A.mov"/>\n'
+        '        </asset>\n    </resources>\n    <library>\n        <event name="Rushes">\n'
+        '            <asset-clip ref="r2" name="A" duration="120s" format="r1" tcFormat="NDF"/>\n        </event>\n'
+        '        <event name="Edit">\n            <project name="Cut">\n'
+        '                <sequence format="r1" duration="20s" tcStart="36000s" tcFormat="NDF" audioRate="48k">\n'
+        '                    <spine>\n                        <asset-clip ref="r2" offset="36000s" name="A" start="0s"'
+        ' duration="20s"/>\n                    </spine>\n                </sequence>\n            </project>\n'
+        '            <project name="Other">\n'
+        '                <sequence format="r9" duration="20s" tcStart="0s" tcFormat="DF" audioRate="48k">\n'
+        '                    <spine>\n                        <asset-clip ref="r2" offset="0s" name="B" start="0s"'
+        ' duration="20s"/>\n                    </spine>\n                </sequence>\n            </project>\n'
+        '        </event>\n    </library>\n</fcpxml>\n', encoding="utf-8")
+    timeline, tb = small_dub(tmp_path, 25, (50,), source)
+    assert timeline.name == "Cut" and (tb.rate, tb.start_frame, tb.drop_frame) == (25, 900000, False)
+    target = tmp_path / "out.fcpxml"
+    patch(source, timeline, target, tb, tmp_path, tmp_path)
+    [clip] = dub_clips(parse(target).getroot()).values()
+    assert clip.getparent().get("name") == "A" and clip.get("offset") == "2s"  # 10:00:02:00 on the Cut's clip
+    check_lossless(source, target, 1)

@@ -527,7 +527,7 @@ def test_stems_read_back_from_every_bundle_and_nle_format(tools, tmp_path, fmt):
 
 
 def test_fcpxml_is_refused_for_stems_with_the_reason(tools, tmp_path):
-    """OTIO's FCPXML reader ignores the project's tcStart (every clip would land an hour late): say so, write nothing."""
+    """OTIO's FCPXML reader drops the storyline's gaps and titles and FCPXML 1.9+ media: say so, write nothing."""
     spec = tools.LineSpec
     timeline = tools.make_timeline(25, 90000, [spec(10, 60, "Hello there.", "ANNA"), spec(70, 120, "Bye now.", "BOB")],
                                    150, name="fx")

@@ -533,9 +533,10 @@ def restem(timeline: str | Path | otio.schema.Timeline, out_dir: str | Path, opt
         else:
             path = Path(timeline)
             name = path.name.split(".")[0] or "timeline"
-            if path.suffix.lower() in (".fcpxml", ".fcpxmld"):  # OTIO's FCPXML reader drops tcStart: every clip an hour late
-                raise InputError(str(path), "OTIO's FCPXML reader loses the project's start timecode, so stems would "
-                                            "land late: render the stems from the .dub.otio written beside it")
+            if path.suffix.lower() in (".fcpxml", ".fcpxmld"):  # OTIO's reader skips storyline gaps/titles and media-reps
+                raise InputError(str(path), "OTIO's FCPXML reader drops the storyline's gaps and titles (the programme's "
+                                            "length) and FCPXML 1.9+ media, so stems would come out short or silent: "
+                                            "render the stems from the .dub.otio written beside it")
             if path.suffix.lower() == ".edl":
                 raise InputError(str(path), "an EDL holds one track and no programme start or length: render the "
                                             "stems from the .dub.otio written beside it (or FCP7 XML, AAF)")

@@ -5,16 +5,24 @@ text they were (lxml would rewrite the declaration's quotes and drop the blank l
 are added and removed with their whitespace so that removing what was added gives back the very
 tree that was read: an added element takes over the whitespace before its place (as its tail)
 and leaves an indent there; removing it puts its tail back.
+
+``read_otio`` reads the document into OTIO (OTIO's FCPXML reader, with its time maths made exact
+and the project's start timecode kept: see ``ExactFcpxXml``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
+import opentimelineio as otio
 from lxml import etree
+from otio_fcpx_xml_adapter.fcpx_xml import FcpxXml
 
 from ..core.errors import InputError
 
@@ -171,3 +179,91 @@ def seconds(value: Fraction) -> str:
     """Exact seconds as an FCPXML time ('3600s', '1001/30000s')."""
     value = Fraction(value)
     return f"{value.numerator}s" if value.denominator == 1 else f"{value.numerator}/{value.denominator}s"
+
+
+# ------------------------------------------------------------------ reading into OTIO
+
+
+def first_project(root: Any) -> Any:
+    """The project a dub of this document is made of: the first ``<project>`` in document order (an
+    lxml or an ElementTree root alike)."""
+    return root.find(".//project")
+
+
+class ExactFcpxXml(FcpxXml):
+    """OTIO's FCPXML reader with exact time maths and the programme start kept.
+
+    The stock reader counts frames at ``int(1 / frameDuration)`` fps (29 for 1001/30000s) with float
+    seconds truncated, gives every track a leading gap up to its absolute offset (``tcStart`` and
+    all) and sets no ``global_start_time``, and reads only the first event's projects. Here a time is
+    ``floor(seconds * rate)`` frames at the format's exact rate (30000/1001 as a float OTIO rate); the
+    project's ``tcStart`` becomes ``global_start_time`` and leaves the leading gaps, so record frames
+    count from the programme start as for every other format; the project read is ``first_project``.
+    """
+
+    def _from_library(self) -> otio.schema.SerializableCollection:
+        project = first_project(self.fcpx_xml)
+        event = self.child_parent_map.get(project) if project is not None else None
+        return self._from_event(event if event is not None else self.fcpx_xml.find("./library/event"))
+
+    def _from_project(self, project_element: ElementTree.Element) -> otio.schema.Timeline:
+        sequence = project_element.find("./sequence")
+        if sequence is None:
+            raise ValueError(f"project {project_element.get('name')!r} has no sequence")
+        timeline = super()._from_project(project_element)
+        rate = self.exact_rate(sequence.get("format"))
+        start = round(time_of(sequence.get("tcStart")) * rate)
+        leads = [_lead(track) for track in timeline.tracks if len(track)]
+        start = min([start] + leads)  # content before tcStart (FCP shows none) moves the start, never goes negative
+        for track in timeline.tracks:
+            if len(track) and isinstance(track[0], otio.schema.Gap) and start:
+                gap = track[0]
+                left = _lead(track) - start
+                if left:
+                    gap.source_range = otio.opentime.TimeRange(
+                        gap.source_range.start_time, otio.opentime.RationalTime(left, float(rate)))
+                else:
+                    del track[0]
+        timeline.global_start_time = otio.opentime.RationalTime(start, float(rate))
+        return timeline
+
+    def exact_rate(self, format_id: str | None) -> Fraction:
+        """The frame rate of a ``<format>``: 1 / its frameDuration, exactly."""
+        frame = time_of(self._format_by_id(format_id).get("frameDuration"))
+        if frame <= 0:
+            raise ValueError(f"format {format_id!r} has frameDuration {frame}s")
+        return 1 / frame
+
+    def _format_frame_rate(self, format_id: str | None) -> float:
+        return float(self.exact_rate(format_id))
+
+    def _number_of_frames(self, time_value: str | None, format_id: str | None) -> int:
+        return math.floor(time_of(time_value) * self.exact_rate(format_id))
+
+    def _time(self, value: str | None, format_id: str | None) -> otio.opentime.RationalTime:
+        rate = self.exact_rate(format_id)
+        return otio.opentime.RationalTime(math.floor(time_of(value) * rate), float(rate))
+
+    def _time_range(self, element: ElementTree.Element, format_id: str | None) -> otio.opentime.TimeRange:
+        return otio.opentime.TimeRange(self._time(element.get("start"), format_id),
+                                       self._time(element.get("duration"), format_id))
+
+    def _reference_from_id(self, asset_id: str, default_format: str | None) -> otio.core.MediaReference:
+        reference = super()._reference_from_id(asset_id, default_format)
+        asset = self._asset_by_id(asset_id)
+        if isinstance(reference, otio.schema.ExternalReference) and asset is not None:
+            fmt = asset.get("format", default_format)
+            reference.available_range = otio.opentime.TimeRange(self._time(asset.get("start"), fmt),
+                                                                self._time(asset.get("duration"), fmt))
+        return reference
+
+
+def _lead(track: otio.schema.Track) -> int:
+    """Frames before a track's first item that is not a gap (its leading gap's length, or 0)."""
+    first = track[0]
+    return int(first.source_range.duration.value) if isinstance(first, otio.schema.Gap) else 0
+
+
+def read_otio(path: Path) -> otio.core.SerializableObject:
+    """What OTIO's FCPXML reader makes of ``path`` (a collection of the project's event), read by ``ExactFcpxXml``."""
+    return ExactFcpxXml(path.read_bytes()).to_otio()

@@ -15,7 +15,7 @@ Otio-dub's elements carry ``<metadata><md key="com.otio-dub.stamp" value="dub"/>
 metadata element, valid on assets, asset-clips and gaps in every DTD from 1.8 to 1.11, kept in the
 file whatever the element is named); every stamped element of an earlier patch is removed first, so
 patching a patched file gives the same file as patching the original. The project patched is the
-one OTIO's reader (and so the dub) read: the first project of the first event.
+one the dub was read from: the first project in the document (``fcpxml_doc.first_project``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from .aaf_writer import link_url, local_file, wav_facts
 from .fcpxml_doc import (
     Document,
     anchor_index,
+    first_project,
     insert_child,
     read_document,
     remove_element,
@@ -101,11 +102,8 @@ def strip_stamps(root: etree._Element) -> int:
 
 
 def project_sequence(root: etree._Element, path: Path) -> etree._Element:
-    """The sequence of the project OTIO's FCPXML reader reads first (first event of the library)."""
-    event = root.find("library/event")
-    if event is None:
-        event = root.find("event")
-    project = (event if event is not None else root).find("project")
+    """The sequence of the project the dub was read from (the first in the document, as ``read_timeline`` reads)."""
+    project = first_project(root)
     sequence = project.find("sequence") if project is not None else None
     if sequence is None or sequence.find("spine") is None:
         raise InputError(str(path), "holds no project with a sequence and a spine to add the dub to")
@@ -156,7 +154,7 @@ class _Patcher:
 
     def _tc_format(self) -> str:
         """The dub clips' timecode label: the dub's own (the source's DF/NDF, or --drop-frame), or the
-        sequence's where the dub's rate is not the sequence's (OTIO's reader takes 29.97 for 29 fps)."""
+        sequence's where the dub's rate is not the sequence's (a dub timed at another rate cannot say)."""
         if 1 / self.frame != self.tb.rate and self.sequence.get("tcFormat") in ("DF", "NDF"):
             return self.sequence.get("tcFormat")
         return "DF" if self.tb.drop_frame else "NDF"
@@ -272,8 +270,10 @@ def _stamp(line_id: str | None) -> etree._Element:
 
 
 def _timed(element: etree._Element, root: etree._Element) -> _Item:
-    """A storyline element with its offset, local start and duration (an audition: its active pick)."""
-    timing = element[0] if element.tag == "audition" and len(element) else element
+    """A storyline element with its offset, local start and duration; for an audition its active pick
+    (FCPXML's first story element in it, comments skipped), which then holds the connected clips."""
+    picks = [child for child in element if isinstance(child.tag, str) and child.tag in STORY_TAGS]
+    timing = picks[0] if element.tag == "audition" and picks else element
     duration = time_of(timing.get("duration"))
     if timing.get("duration") is None and timing.get("ref"):  # an asset-clip may leave it to its asset
         asset = root.find(f"resources/asset[@id='{timing.get('ref')}']")
