@@ -23,7 +23,7 @@ def _clip(name: str, frames: int, url: str = "file:///media/shot.mov") -> otio.s
 
 
 def editors_timeline() -> otio.schema.Timeline:
-    """An edit with one of each kind: 2 transitions, 1 effect, 3 markers, 1 generator, 1 nested stack;
+    """An edit with one of each kind: 2 transitions, 1 effect, 2 markers and a track's marker, 1 generator, 1 nested stack;
     plus a dub track whose clip has a marker (otio-dub's, not the editor's)."""
     timeline = otio.schema.Timeline("cut", global_start_time=RT(90000, RATE))
     video = otio.schema.Track("V1")
@@ -54,17 +54,18 @@ def editors_timeline() -> otio.schema.Timeline:
 
 
 def test_the_editors_kinds_are_counted_and_the_dub_is_not_the_editors():
-    assert editor_kinds(editors_timeline()) == {"transitions": 2, "effects": 1, "markers": 3, "generators": 1,
-                                                "nested": 1}
+    assert editor_kinds(editors_timeline()) == {"transitions": 2, "effects": 1, "markers": 2, "track_markers": 1,
+                                                "generators": 1, "nested": 1}
 
 
 def test_losses_name_each_kind_with_its_count():
     timeline = editors_timeline()
     assert losses(timeline, "fcpxml") == [
-        "fcpxml: 2 transitions written as cuts", "fcpxml: 1 effect dropped", "fcpxml: 3 markers dropped",
-        "fcpxml: 1 generator left out", "fcpxml: 1 nested stack or compound clip flattened"]
-    assert losses(timeline, "xml") == ["xml: 1 effect dropped", "xml: 1 generator written as gaps",
-                                       "xml: 1 nested stack or compound clip flattened"]
+        "fcpxml: 2 transitions written as cuts", "fcpxml: 1 effect dropped", "fcpxml: 2 markers dropped",
+        "fcpxml: 1 track marker dropped", "fcpxml: 1 generator left out",
+        "fcpxml: 1 nested stack or compound clip flattened"]
+    assert losses(timeline, "xml") == ["xml: 1 effect dropped", "xml: 1 track marker dropped (an FCP7 track holds none)",
+                                       "xml: 1 generator written as gaps", "xml: 1 nested stack or compound clip flattened"]
     assert losses(timeline, "otio") == losses(timeline, "otioz") == []
     assert losses(timeline, "edl") == [
         "edl: the editor's timeline is not rewritten: each dub track is written as an EDL of its own"]
@@ -88,7 +89,11 @@ def test_the_table_is_what_each_writer_does(fmt, tmp_path, caplog):
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{fmt}: ")]
     assert said == losses(timeline, fmt)
     assert written.name == f"cut.dub{FORMATS[fmt][1]}"
-    before, after = editor_kinds(timeline), editor_kinds(read_timeline(written))
+    back = read_timeline(written)
+    for item in [back.tracks, *back.tracks, *back.find_clips()]:  # OTIO's FCPXML reader copies a connected
+        for marker in [m for m in item.markers if m.name.startswith("REDO")]:  # clip's markers onto its parent:
+            item.markers.remove(marker)  # the dub's review marker is not the editor's, wherever it lands
+    before, after = editor_kinds(timeline), editor_kinds(back)
     for kind, count in before.items():
         if kind in LOST[fmt]:
             assert after.get(kind, 0) < count, (kind, after)

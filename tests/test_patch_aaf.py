@@ -5,7 +5,7 @@ nested scope, a marker, 29.97 DF from 01:00:00;00) is dubbed through the API. Th
 output are then read as pyaaf2 object trees: every property of every object under the header
 (raw encoded bytes for plain values, MobIDs/AUIDs for references), and the two trees compared.
 The only differences allowed are what otio-dub stamps and adds (its mobs, its slots at the end of
-the composition, its Identification, dictionary definitions) and the header's LastModified.
+the composition, its Identification, dictionary definitions); the header's LastModified is kept.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import shutil
+import time
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -28,7 +29,7 @@ from otio_dub.cli import main
 from otio_dub.core.errors import InputError, OtioDubError
 from otio_dub.delivery.stems import StemOptions
 from otio_dub.stages.conform import conform
-from otio_dub.timelines.aaf_writer import stamped, wav_facts
+from otio_dub.timelines.aaf_writer import WRITTEN_AT, stamped, wav_facts, write_aaf
 from otio_dub.timelines.formats import write_timeline
 from otio_dub.timelines.patch_aaf import PRODUCT_ID, patch
 
@@ -173,7 +174,7 @@ def check_lossless(source: Path, output: Path) -> dict[str, int]:
     """Every object of ``source`` is in ``output`` unchanged; what was added is otio-dub's, stamped."""
     before, after = header_tree(source), header_tree(output)
     changed, added = diff(before, after)
-    assert set(changed) <= {"/LastModified"}, changed
+    assert changed == [], changed  # the header's LastModified too: a patch is dated by its input, never the clock
     with aaf2.open(str(output), "r") as f:
         ours = {str(m.mob_id) for m in f.content.mobs if stamped(m)}
         comp_ids = {str(c.mob_id): c for c in f.content.compositionmobs()}
@@ -313,7 +314,7 @@ def test_patching_the_patched_file_changes_nothing(dubbed):
     tb = otio_dub.dialogue.lines.timebase_of(dubbed.result.timeline)
     patch(dubbed.output, dubbed.result.timeline, again, tb, out, out)
     changed, added = diff(header_tree(dubbed.output), header_tree(again))
-    assert set(changed) <= {"/LastModified"} and added == []  # same MobIDs, slots, components: nothing doubled
+    assert changed == [] and added == []  # same MobIDs, slots, components, dates: nothing doubled
     assert stamped_content(again) == stamped_content(dubbed.output)
 
 
@@ -457,3 +458,33 @@ def test_aaf_without_a_composition_is_named(tmp_path):
     tb = otio_dub.dialogue.lines.timebase_of(otio_dub.stages.pipeline.read_timeline(DATA / "nle" / "avid_simple.aaf"))
     with pytest.raises(InputError, match="holds no composition"):
         patch(path, timeline, tmp_path / "out.aaf", tb, tmp_path, tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the same inputs give the same bytes
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("embed", [False, True])
+def test_the_same_inputs_give_byte_identical_aafs(tmp_path, embed):
+    """Patching the same input twice, and writing the same timeline as a new AAF twice, give the same
+    bytes: nothing is dated by the clock (the input's LastModified dates what a patch adds, a fixed
+    time a new file) and every id is derived (MobIDs, the Identification's GenerationAUID)."""
+    made = Dubbed("avid_2997fps.aaf", tmp_path, embed=embed)
+    out, timeline = made.result.out_dir, made.result.timeline
+    tb = otio_dub.dialogue.lines.timebase_of(timeline)
+    for n in (1, 2):
+        patch(made.source, timeline, tmp_path / f"patched{n}.aaf", tb, out, out, embed=embed)
+        write_aaf(timeline, tmp_path / f"written{n}.aaf", tb, out, link_dir=out, embed=embed)
+        time.sleep(0.05)  # a clock would have moved on
+    assert (tmp_path / "patched1.aaf").read_bytes() == (tmp_path / "patched2.aaf").read_bytes()
+    assert (tmp_path / "patched1.aaf").read_bytes() == made.output.read_bytes()  # as the pipeline wrote it
+    assert (tmp_path / "written1.aaf").read_bytes() == (tmp_path / "written2.aaf").read_bytes()
+    with aaf2.open(str(made.source), "r") as f:
+        input_date = f.header["LastModified"].value
+    with aaf2.open(str(tmp_path / "patched1.aaf"), "r") as f:
+        [ours] = [i for i in f.header["IdentificationList"].value if str(i["ProductID"].value) == PRODUCT_ID]
+        assert ours["Date"].value == f.header["LastModified"].value == input_date
+        assert {m["CreationTime"].value for m in f.content.mobs if stamped(m)} == {input_date}
+    with aaf2.open(str(tmp_path / "written1.aaf"), "r") as f:
+        assert {m["LastModified"].value for m in f.content.mobs} == {WRITTEN_AT}

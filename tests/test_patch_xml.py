@@ -27,12 +27,12 @@ from lxml import etree
 
 import otio_dub
 from otio_dub import DubOptions
-from otio_dub.audio.bwf import write_bwf
+from otio_dub.audio.bwf import read_bext, write_bwf
 from otio_dub.cli import main
 from otio_dub.core.errors import InputError, OtioDubError
 from otio_dub.core.timebase import frames_of, parse_timecode
 from otio_dub.delivery.stems import StemOptions
-from otio_dub.dialogue.lines import Line, is_dub, timebase_of
+from otio_dub.dialogue.lines import Line, find_dialogue_tracks, is_dub, timebase_of
 from otio_dub.review import apply_notes
 from otio_dub.review.data import read_dub_timeline
 from otio_dub.stages.conform import conform
@@ -51,9 +51,11 @@ ADDED_TRACK = re.compile(rb'(?:\r?\n[ \t]*)?<track otio-dub="track".*?</track>',
 
 
 def stamped(element: etree._Element) -> bool:
+    """A track or container otio-dub added, or a clipitem or file of its id inside one of its tracks."""
     if element.get("otio-dub") is not None:
         return True
-    return element.tag in ("clipitem", "file") and (element.get("id") or "").startswith("otio-dub-")
+    return element.tag in ("clipitem", "file") and (element.get("id") or "").startswith("otio-dub-") \
+        and any(up.get("otio-dub") == "track" for up in element.iterancestors())
 
 
 def unstamped(root: etree._Element) -> int:
@@ -84,15 +86,20 @@ def parse(path: Path) -> etree._ElementTree:
     return etree.parse(str(path), etree.XMLParser(resolve_entities=False, remove_blank_text=False))
 
 
-def check_lossless(source: Path, output: Path) -> int:
-    """``output`` minus its stamped elements is ``source``: as a tree, and as bytes; returns the elements compared."""
+def check_lossless(source: Path, output: Path, codec: str = "utf-8") -> int:
+    """``output`` minus its stamped elements is ``source``: as a tree, and as bytes (in the document's
+    ``codec``); returns the elements compared."""
     before, after = parse(source), parse(output)
     assert after.docinfo.xml_version == before.docinfo.xml_version
     assert (after.docinfo.encoding, after.docinfo.doctype) == (before.docinfo.encoding, before.docinfo.doctype)
     assert unstamped(after.getroot()) >= 1
     compared = same_tree(before.getroot(), after.getroot())
     assert compared == sum(1 for _ in before.getroot().iter())
-    assert ADDED_TRACK.sub(b"", output.read_bytes()) == source.read_bytes()
+    if codec == "utf-8":
+        assert ADDED_TRACK.sub(b"", output.read_bytes()) == source.read_bytes()
+    else:
+        text = re.sub(ADDED_TRACK.pattern.decode(), "", output.read_bytes().decode(codec), flags=re.DOTALL)
+        assert text.encode(codec) == source.read_bytes()
     return compared
 
 
@@ -425,10 +432,9 @@ def test_other_shapes_patch_the_named_sequence_losslessly(tmp_path, audio):
     text = BARE.replace("AUDIO", audio)
     if audio == "NO MEDIA":
         text = re.sub(r"(<name>Scène</name>.*?)<media>.*?</media>\s*", r"\1", text, flags=re.DOTALL)
-    source, twin = tmp_path / "bin.xml", tmp_path / "twin.xml"
+    source = tmp_path / "bin.xml"
     source.write_bytes(text.replace("\n", "\r\n").encode("iso-8859-1"))
-    twin.write_text(text.replace('"ISO-8859-1"', '"UTF-8"'), encoding="utf-8")  # OTIO's reader takes UTF-8 only
-    dubbed, tb = made_dub(twin, tmp_path)
+    dubbed, tb = made_dub(source, tmp_path)  # read in its own encoding
     assert dubbed.name == "Autre"  # OTIO's reader takes the first sequence: dub the second by its name
     dubbed.name = "Scène"
     patch(source, dubbed, tmp_path / "out.xml", tb, tmp_path, tmp_path)
@@ -456,3 +462,98 @@ def test_notes_on_a_cross_format_xml_keep_one_clip_a_line(tmp_path):
     apply_notes(out.out_dir, notes)
     names = [item.findtext("name") for item in parse(output).getroot().iter("clipitem")]
     assert sorted(n for n in names if n in {row["id"] for row in out.lines}) == sorted(row["id"] for row in out.lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# review findings: an editor's id that looks like otio-dub's, a re-dub of a patched file, encodings
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_editors_clipitem_with_an_otio_dub_id_is_kept(tmp_path):
+    """Only what sits in otio-dub's own tracks is removed; its new ids never take one the editor uses."""
+    text = RICH.read_text(encoding="utf-8")
+    text = text.replace('id="clipitem-1"', 'id="otio-dub-clipitem-1"')
+    text = text.replace("<linkclipref>clipitem-1<", "<linkclipref>otio-dub-clipitem-1<")
+    text = text.replace('<file id="file-1"', '<file id="otio-dub-file-1"')
+    assert text.count('id="otio-dub-clipitem-1"') == 1 and 'id="otio-dub-file-1"' in text
+    source = tmp_path / "collide" / "premiere_rich_df.xml"
+    source.parent.mkdir()
+    source.write_text(text, encoding="utf-8")
+    made = dub_input(source, tmp_path / "dub")
+    check_lossless(made.source, made.output)  # the editor's clipitem and file are still there, as they were
+    root = parse(made.output).getroot()
+    ids = [el.get("id") for el in root.iter("clipitem", "file") if len(el) and el.get("id")]
+    assert len(ids) == len(set(ids)), ids  # every described element's id unique
+    [own] = [el for el in root.iter("clipitem") if el.get("id") == "otio-dub-clipitem-1"]
+    assert not stamped(own) and own.findtext("name") != made.result.lines[0]["id"]
+    assert "otio-dub-clipitem-1" not in [i.get("id") for i in dub_clipitems(root).values()]
+    assert all(f.get("id") != "otio-dub-file-1" for t in root.iter("track") if stamped(t) for f in t.iter("file"))
+    check_dub_clips(root, made.result, made.result.out_dir)
+    timeline = read_dub_timeline(made.result.timeline_path)
+    patch(made.output, timeline, tmp_path / "again.xml", timebase_of(timeline), made.result.out_dir, made.result.out_dir)
+    assert (tmp_path / "again.xml").read_bytes() == made.output.read_bytes()  # the editor's element survives a re-patch
+
+
+def test_redubbing_a_dubbed_xml_replaces_its_dub(tmp_path, caplog):
+    """The dub of a .dub.xml: its old dub tracks are otio-dub's (never dialogue, never the editor's),
+    replaced by the new dub; the output is the original with one set of dub tracks."""
+    first = dub_input(RICH, tmp_path / "one")
+    first_dub = [t.name for t in first.result.timeline.tracks if is_dub(t)]
+    source = tmp_path / "two" / first.output.name
+    source.parent.mkdir()
+    shutil.copyfile(first.output, source)
+    read = read_timeline(source)
+    old = [t for t in read.tracks if is_dub(t)]
+    assert [t.name for t in old] == first_dub and all(is_dub(c) for t in old for c in t.find_clips())
+    assert [t.name for t in read.tracks if not is_dub(t)] == ["Picture", "Titles", "DIA", "MUSIC"]  # MZ.TrackName
+    old_media = (first.result.out_dir / "media").resolve()
+    dialogue = find_dialogue_tracks(read)
+    assert [t.name for t in dialogue] == ["DIA"]  # what is listened to and matched: never the old dub's WAVs
+    assert not any(old_media in url_path(c.media_reference.target_url).parents for t in dialogue for c in t.find_clips())
+    script = tmp_path / "two" / "again.srt"
+    shutil.copyfile(first.source.with_suffix(".srt"), script)
+    second = otio_dub.dub(source, script=script, out_dir=tmp_path / "two" / "out",
+                          options=DubOptions(stems=StemOptions(mode="character", loudness=None)))
+    assert "replacing" in caplog.text
+    names = [t.name for t in second.timeline.tracks]
+    assert names == ["Picture", "Titles", "DIA", "MUSIC", *first_dub], names  # one set of dub tracks
+    for clip in second.timeline.find_clips():  # nothing of the old dub left, as a dub or an editor's clip
+        url = getattr(clip.media_reference, "target_url", None) or ""
+        assert old_media not in (second.out_dir / url_path(url) if "://" in url else second.out_dir / url).resolve().parents
+    [output] = second.exports
+    check_lossless(first.source, output)  # the original, plus the new dub only
+    assert sum(1 for t in parse(output).getroot().iter("track") if stamped(t)) == len(first_dub)
+    check_dub_clips(parse(output).getroot(), second, second.out_dir)
+    stems = json.loads((second.out_dir / "stems" / "stems.json").read_text(encoding="utf-8"))
+    characters = {row["character"] for row in second.lines}
+    assert set(stems["files"]) == characters | {"DIALOGUE"}, stems["files"]
+    dialogue_stem, _ = sf.read(str(second.out_dir / "stems" / stems["files"]["DIALOGUE"]["file"]), dtype="float64")
+    stem_start = read_bext(second.out_dir / "stems" / stems["files"]["DIALOGUE"]["file"]).time_reference
+    expected = np.zeros_like(dialogue_stem)
+    for row in second.lines:  # the new lines at their BWF time references, and nothing else
+        wav = second.out_dir / "media" / f"{row['id']}.wav"
+        at = read_bext(wav).time_reference - stem_start
+        signal, _ = sf.read(str(wav), dtype="float64")
+        expected[at:at + len(signal)] += signal
+    assert np.abs(expected).max() > 0.01
+    assert np.abs(dialogue_stem - expected).max() < 1e-3
+
+
+@pytest.mark.parametrize("encoding, codec", [("ISO-8859-1", "latin-1"), ("UTF-16", "utf-16-le"), ("UTF-16", "utf-16-be")])
+def test_premiere_exports_in_other_encodings_dub_end_to_end(tmp_path, encoding, codec):
+    """Latin-1 and UTF-16 (either byte order, with its BOM) are read, dubbed and written in their own
+    encoding: outside the added tracks the output is the input byte for byte."""
+    text = RICH.read_text(encoding="utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"')
+    source = tmp_path / "in" / "premiere_rich_df.xml"
+    source.parent.mkdir()
+    bom = {"utf-16-le": "\ufeff", "utf-16-be": "\ufeff"}.get(codec, "")
+    source.write_bytes((bom + text).encode(codec, errors="xmlcharrefreplace"))
+    read = read_timeline(source)
+    assert read.name == "Entretien Jeanne \u2013 montage 3 (DF)"  # the en dash: a character reference in Latin-1
+    made = dub_input(source, tmp_path / "dub")
+    assert check_lossless(made.source, made.output, codec) > 40
+    assert parse(made.output).docinfo.encoding == encoding
+    root = parse(made.output).getroot()
+    check_dub_clips(root, made.result, made.result.out_dir)
+    back = read_timeline(made.output)  # held: OTIO empties a timeline's stack when the timeline goes
+    assert [t.name for t in back.tracks if is_dub(t)] == [t.name for t in made.result.timeline.tracks if is_dub(t)]

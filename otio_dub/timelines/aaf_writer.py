@@ -16,6 +16,8 @@ names them), transitions become cuts, markers are left to the ``.dub.otio``.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import logging
 import os
 import struct
@@ -45,6 +47,9 @@ _MobT = TypeVar("_MobT", bound="Mob")
 
 _NAMESPACE = uuid.UUID("5b3c9f3e-6f51-4f0e-9d0c-6f7475646475")  # otio-dub's MobID namespace
 _KIND = {otio.schema.TrackKind.Video: "picture", otio.schema.TrackKind.Audio: "sound"}
+#: The time an AAF written from another format carries (header, Identification, every mob): fixed, so
+#: the same timeline gives the same bytes (the line WAVs' BWF dates are left empty for the same reason).
+WRITTEN_AT = datetime.datetime(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,18 @@ def write_aaf(timeline: otio.schema.Timeline, path: Path, tb: TimeBase, media_di
 
     with aaf2.open(str(path), "w") as aaf:
         _Writer(aaf, timeline, tb, media_dir, link_dir or media_dir, embed).write()
+        for mob in aaf.content.mobs:  # pyaaf2 dates every new mob now
+            mob["CreationTime"].value = mob["LastModified"].value = WRITTEN_AT
+        for ident in aaf.header["IdentificationList"].value:  # pyaaf2's own: dated now, a uuid4
+            date_identification(ident, WRITTEN_AT, f"write/{timeline.name}")
+        aaf.header["LastModified"].value = WRITTEN_AT
+
+
+def date_identification(ident: AAFObject, when: datetime.datetime, key: str) -> None:
+    """Give an Identification ``when`` as its Date and a GenerationAUID derived from ``key`` and ``when``
+    (in place of pyaaf2's clock and uuid4): the same inputs write the same bytes."""
+    ident["Date"].value = when
+    ident["GenerationAUID"].value = uuid.uuid5(_NAMESPACE, f"generation/{key}/{when.isoformat()}")
 
 
 # ---------------------------------------------------------------------------------- stamps
@@ -168,12 +185,14 @@ class MediaMobs:
     ``roll``: the name of the dub's sound roll. ``seed``: when given, every mob added gets a MobID
     derived from it and its source (a patch written twice is the same file); mobs made for a dub clip
     are stamped (see ``stamp``). ``times``: MobID -> (CreationTime, LastModified) a mob of that MobID had
-    (one a patch removed to write it again), kept so that the same take is the same mob."""
+    (one a patch removed to write it again), kept so that the same take is the same mob; any other mob
+    added is dated ``when`` (pyaaf2 would date it now: the same inputs would not give the same bytes)."""
 
     def __init__(self, aaf: AAFFile, tb: TimeBase, media_dir: Path, link_dir: Path, embed: bool, roll: str,
-                 seed: str | None = None, times: dict[MobID, tuple[object, object]] | None = None) -> None:
+                 seed: str | None = None, times: dict[MobID, tuple[object, object]] | None = None,
+                 when: datetime.datetime = WRITTEN_AT) -> None:
         self.aaf, self.tb, self.media_dir, self.link_dir, self.embed = aaf, tb, media_dir, link_dir, embed
-        self.roll_name, self.seed, self.times = roll, seed, times or {}
+        self.roll_name, self.seed, self.times, self.when = roll, seed, times or {}, when
         self.masters: dict[str, tuple[MasterMob, dict[tuple[str, int], int]]] = {}
         self.roll: SourceMob | None = None  # the dub's sound roll: one tape for every line file
 
@@ -193,15 +212,18 @@ class MediaMobs:
         sc.length = length
         return sc
 
-    def _add(self, mob: _MobT, dub: bool, role: str, key: str) -> _MobT:
-        """Put a new mob in the file: its MobID derived when seeded, stamped when made for a dub clip."""
-        if self.seed is not None:
+    def _add(self, mob: _MobT, dub: bool, role: str, key: str, own_id: bool = False) -> _MobT:
+        """Put a new mob in the file: its MobID derived when seeded (unless ``own_id``: it has the one it
+        must keep), stamped when made for a dub clip, dated as it was or ``when``."""
+        if self.seed is not None and not own_id:
             mob.mob_id = derived_mob_id(f"{self.seed}/{role}/{key}")
             again = 1
             while mob.mob_id in self.aaf.content.mobs:  # one an earlier patch wrote, kept as the editor uses it
                 mob.mob_id, again = derived_mob_id(f"{self.seed}/{role}/{key}/{again}"), again + 1
-            if mob.mob_id in self.times:
-                mob["CreationTime"].value, mob["LastModified"].value = self.times[mob.mob_id]
+        if mob.mob_id in self.times:
+            mob["CreationTime"].value, mob["LastModified"].value = self.times[mob.mob_id]
+        else:
+            mob["CreationTime"].value = mob["LastModified"].value = self.when
         if dub:
             stamp(mob, role)
         self.aaf.content.mobs.append(mob)
@@ -217,7 +239,7 @@ class MediaMobs:
             meta = clip.metadata.get("otio_dub") if dub else None
             if meta is not None and hasattr(meta, "get") and isinstance(meta.get("text"), str):  # the bin's Comments column
                 master.comments["Comments"] = f"{meta.get('character', '')} ({meta.get('lang', '')}): {meta['text']}"
-            self.masters[key] = (self._add(master, dub, "master", key), {})
+            self.masters[key] = (self._add(master, dub, "master", key, own_id=mob_id is not None), {})
         master, slots = self.masters[key]
         if (kind, channel) not in slots:
             slots[(kind, channel)] = self._essence(master, clip, key, kind, channel, available)
@@ -342,7 +364,8 @@ class _Writer:
     def __init__(self, aaf: AAFFile, timeline: otio.schema.Timeline, tb: TimeBase, media_dir: Path,
                  link_dir: Path, embed: bool) -> None:
         self.aaf, self.timeline, self.tb = aaf, timeline, tb
-        self.media = MediaMobs(aaf, tb, media_dir, link_dir, embed, timeline.name or "otio-dub")
+        self.media = MediaMobs(aaf, tb, media_dir, link_dir, embed, timeline.name or "otio-dub",
+                               seed=f"write/{timeline.name}")
         self.channels = self._channel_map()
         self.dropped: list[str] = []
 
@@ -350,6 +373,9 @@ class _Writer:
         f = self.aaf
         comp = f.create.CompositionMob(self.timeline.name or "otio-dub")
         comp.usage = "Usage_TopLevel"
+        # derived, not random: the same cut is the same sequence (a re-import replaces it)
+        cut = hashlib.sha256("\n".join(sorted(source_key(c) for c in self.timeline.find_clips() if not is_dub(c))).encode())
+        comp.mob_id = derived_mob_id(f"composition/{self.timeline.name}/{cut.hexdigest()}")
         f.content.mobs.append(comp)
         total = frames_of(self.timeline.duration(), self.tb.rate) if len(self.timeline.tracks) else 0
         tc_slot = comp.create_timeline_slot(self.tb.rate, slot_id=1)

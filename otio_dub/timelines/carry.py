@@ -20,16 +20,18 @@ log = logging.getLogger("otio_dub")
 
 #: --to format -> kind -> what its writer does with that kind (kinds not named are carried)
 LOST: dict[str, dict[str, str]] = {
-    "xml": {"effects": "dropped", "generators": "written as gaps", "nested": "flattened"},
-    "fcpxml": {"transitions": "written as cuts", "effects": "dropped", "markers": "dropped",
+    "xml": {"effects": "dropped", "track_markers": "dropped (an FCP7 track holds none)", "generators": "written as gaps",
+            "nested": "flattened"},
+    "fcpxml": {"transitions": "written as cuts", "effects": "dropped", "markers": "dropped", "track_markers": "dropped",
                "generators": "left out", "nested": "flattened"},
     "aaf": {"transitions": "written as cuts", "effects": "dropped", "markers": "left to the .dub.otio",
-            "generators": "written as filler", "nested": "flattened"},
+            "track_markers": "left to the .dub.otio", "generators": "written as filler", "nested": "flattened"},
 }
 LOST["fcpxmld"] = LOST["fcpxml"]  # the same document, in Final Cut Pro 10.6+'s bundle
 #: How each kind is named in a message, by count
 _NOUNS = {"transitions": ("transition", "transitions"), "effects": ("effect", "effects"),
-          "markers": ("marker", "markers"), "generators": ("generator", "generators"),
+          "markers": ("marker", "markers"), "track_markers": ("track marker", "track markers"),
+          "generators": ("generator", "generators"),
           "nested": ("nested stack or compound clip", "nested stacks or compound clips")}
 
 
@@ -44,13 +46,14 @@ def _items(composition: otio.core.Composition) -> Iterator[otio.core.Composable]
 
 
 def editor_kinds(timeline: otio.schema.Timeline) -> Counter:
-    """How many transitions, effects, markers, generators and nested compositions the editor's
-    timeline holds (the dub's own tracks, clips and their markers are not the editor's)."""
+    """How many transitions, effects, markers (on the sequence and items; a track's own apart), generators
+    and nested compositions the editor's timeline holds (the dub's own tracks, clips and markers are not
+    the editor's)."""
     found: Counter = Counter(markers=len(timeline.tracks.markers), effects=len(timeline.tracks.effects))
     for track in timeline.tracks:
         if is_dub(track):
             continue
-        found["markers"] += len(track.markers)
+        found["track_markers"] += len(track.markers)
         found["effects"] += len(track.effects)
         for item in _items(track):
             if isinstance(item, otio.schema.Transition):

@@ -8,10 +8,14 @@ README's "Formats" table:
   Composer read; ``aaf_embed`` puts the line media inside the AAF.
 * FCPXML (``fcpxml``): written directly (``fcpxml_writer``) the way Final Cut Pro writes audio.
 * CMX3600 (``edl``): one EDL per dub track (``edl_writer``), as Premiere and Resolve write them.
-* FCP7 XML (``xml``): OTIO's writer (Premiere's dialect), then the dub files completed: sample
-  rate, depth, channels, source track and timecode in the sequence's DF/NDF.
+* FCP7 XML (``xml``): from another format, OTIO's writer (Premiere's dialect) for the editor's
+  tracks, then the dub added by ``patch_xml``.
 * ``otioz`` / ``otiod``: bundles with the line media inside; only audio and video files are
   bundled (anything else a timeline names is left out, with a warning).
+
+When the input is of the format written (the default), the editor's own file is patched instead
+(``patcher``: FCP7 XML, FCPXML and its bundle, AAF): the dub is added, stamped, to a copy of that
+document and nothing else in it changes (docs/formats.md).
 
 NLE files name media by absolute file URL: relative URLs (``media/<id>.wav``) are read in
 ``out_dir`` (which may be a staging folder) and linked as they will be in ``link_dir`` (the

@@ -7,7 +7,9 @@ timeline, what otio-dub stamped there earlier (``aaf_writer.stamp``) is removed,
 TimelineMobSlot per dub track is appended: a Sequence of Fillers and SourceClips at the lines'
 record frames, each SourceClip's MasterMob -> file SourceMob -> sound roll written by
 ``aaf_writer.MediaMobs`` (a linked WAV, or embedded essence). Every other mob, slot and component
-stays as it was read; the header gains an Identification for otio-dub (once) and its LastModified.
+stays as it was read; the header gains an Identification for otio-dub (once). Nothing is dated by
+the clock: what otio-dub adds carries the input's own LastModified (its Identification's Date, its
+new mobs' times; the header's stays as it was) and derived ids, so the same inputs give the same bytes.
 
 Markers on dub clips (OVERRUN, BORROWED, review notes) stay in the ``.dub.otio``, as they do in a
 regenerated AAF.
@@ -19,7 +21,6 @@ import datetime
 import hashlib
 import shutil
 import sys
-import uuid
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from ..core.errors import InputError
 from ..core.timebase import TimeBase, frames_of
 from ..core.version import __version__
 from ..dialogue.lines import is_dub
-from .aaf_writer import MediaMobs, local_file, source_key, stamp, stamped
+from .aaf_writer import WRITTEN_AT, MediaMobs, date_identification, local_file, source_key, stamp, stamped
 
 if TYPE_CHECKING:  # pyaaf2 ships no stubs: these name what its objects are
     from aaf2.components import Sequence
@@ -52,9 +53,10 @@ def patch(source: Path, dubbed: otio.schema.Timeline, target: Path, tb: TimeBase
     aaf = _open(source, target)
     try:
         comp = _composition(aaf, dubbed, source)
+        when = last_modified(aaf)
         times = remove_stamped(aaf, comp)
-        add_dub_slots(aaf, comp, dubbed, tb, media_dir, link_dir, embed, times)
-        _identify(aaf)
+        add_dub_slots(aaf, comp, dubbed, tb, media_dir, link_dir, embed, times, when)
+        _identify(aaf, when, f"patch/{comp.mob_id}")
     except BaseException:
         _close_quietly(aaf)  # the half-written copy is dropped by the caller
         raise
@@ -161,15 +163,16 @@ def edit_rate(comp: CompositionMob, tb: TimeBase) -> Fraction:
 
 
 def add_dub_slots(aaf: AAFFile, comp: CompositionMob, dubbed: otio.schema.Timeline, tb: TimeBase, media_dir: Path,
-                  link_dir: Path, embed: bool, times: dict[MobID, tuple[object, object]] | None = None) -> None:
-    """One stamped audio slot per dub track of ``dubbed``, after the composition's own tracks (``times``:
-    see ``MediaMobs``)."""
+                  link_dir: Path, embed: bool, times: dict[MobID, tuple[object, object]] | None = None,
+                  when: datetime.datetime = WRITTEN_AT) -> None:
+    """One stamped audio slot per dub track of ``dubbed``, after the composition's own tracks (``times``,
+    ``when``: see ``MediaMobs``)."""
     import aaf2
 
     rate = edit_rate(comp, tb)
     total = _length(comp, rate)
     media = MediaMobs(aaf, tb, media_dir, link_dir, embed, dubbed.name or comp.name or "otio-dub",
-                      seed=f"patch/{comp.mob_id}", times=times)
+                      seed=f"patch/{comp.mob_id}", times=times, when=when)
     slot_id = max((s.slot_id for s in comp.slots), default=0)
     number = max((s["PhysicalTrackNumber"].value or 0 for s in comp.slots
                   if isinstance(s, aaf2.mobslots.TimelineMobSlot) and str(s.media_kind).lower() == "sound"
@@ -239,18 +242,27 @@ def _media_key(clip: otio.schema.Clip, media_dir: Path) -> str:
     return f"{source_key(clip)}/{digest.hexdigest()}"
 
 
-def _identify(aaf: AAFFile) -> None:
+def last_modified(aaf: AAFFile) -> datetime.datetime:
+    """The input's header LastModified: the date of what a patch adds (never the clock, so patching the
+    same input twice gives the same bytes); ``WRITTEN_AT`` when the header has none that can be read."""
+    try:
+        value = aaf.header["LastModified"].value
+    except Exception:  # pyaaf2 raises anything on a damaged property: the date is not worth an error
+        return WRITTEN_AT
+    return value if isinstance(value, datetime.datetime) else WRITTEN_AT
+
+
+def _identify(aaf: AAFFile, when: datetime.datetime, key: str) -> None:
     """Name otio-dub in the header's IdentificationList (the AAF way of saying who modified a file),
-    once however often the file is patched, and set the header's LastModified."""
+    once however often the file is patched, dated ``when`` with a GenerationAUID derived from ``key``."""
     from aaf2.auid import AUID
 
-    now = datetime.datetime.now()
     identities = aaf.header["IdentificationList"]
     if not any(str(i["ProductID"].value) == PRODUCT_ID for i in identities.value):
         ident = aaf.create.Identification()
         for name, value in (("CompanyName", "otio-dub"), ("ProductName", "otio-dub"),
                             ("ProductVersionString", __version__), ("ProductID", AUID(PRODUCT_ID)),
-                            ("Date", now), ("Platform", sys.platform), ("GenerationAUID", uuid.uuid4())):
+                            ("Platform", sys.platform)):
             ident[name].value = value
+        date_identification(ident, when, key)
         identities.append(ident)
-    aaf.header["LastModified"].value = now

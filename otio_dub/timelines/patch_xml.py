@@ -12,12 +12,14 @@ WAV's depth, sample rate and channels) and referenced by id after, with otio-dub
 The stamp, by which a later patch (``otio-dub notes``, a re-dub of a patched file) finds and removes
 exactly what otio-dub added, never by name:
 
-* ``<clipitem>`` and ``<file>``: an ``id`` starting ``otio-dub-``. ``id`` is the FCP7 attribute for
-  these elements, so every reader keeps it and only has to find it unique.
 * ``<track>`` (and an ``<audio>`` or ``<media>`` otio-dub had to create): the attribute
-  ``otio-dub``. FCP7 gives a track no id, and Premiere itself writes its own attributes on tracks
-  (``MZ.TrackName``, ``TL.SQTrackShy``, ``PannerName``...), reading the ones it knows and passing over
-  the rest. The track's name is Premiere's ``MZ.TrackName`` (FCP7 tracks have no ``<name>``).
+  ``otio-dub``; a patch removes these, whatever they hold, and nothing else. FCP7 gives a track no
+  id, and Premiere itself writes its own attributes on tracks (``MZ.TrackName``, ``TL.SQTrackShy``,
+  ``PannerName``...), reading the ones it knows and passing over the rest. The track's name is
+  Premiere's ``MZ.TrackName`` (FCP7 tracks have no ``<name>``).
+* ``<clipitem>`` and ``<file>`` inside such a track: an ``id`` starting ``otio-dub-``, unique against
+  every id in the document (an editor's own ``otio-dub-clipitem-1`` elsewhere is the editor's, kept).
+  ``id`` is the FCP7 attribute for these elements, so every reader keeps it.
 * ``<marker>``: none of its own; otio-dub's markers live only inside its own clipitems and go with them.
 """
 
@@ -55,7 +57,7 @@ def patch(source: Path, dubbed: otio.schema.Timeline, target: Path, tb: TimeBase
     doc = read_document(Path(source))
     strip(doc)
     sequence = dubbed_sequence(doc.root, dubbed.name, Path(source))
-    writer = _DubWriter(_Clock.of(sequence, tb), Path(media_dir), Path(link_dir))
+    writer = _DubWriter(_Clock.of(sequence, tb), Path(media_dir), Path(link_dir), _editor_ids(doc.root))
     tracks = [writer.track(t) for t in dubbed.tracks
               if isinstance(t, otio.schema.Track) and is_dub(t) and t.kind == otio.schema.TrackKind.Audio]
     _add_tracks(doc, sequence, tracks)
@@ -65,14 +67,18 @@ def patch(source: Path, dubbed: otio.schema.Timeline, target: Path, tb: TimeBase
 
 
 def is_stamped(element: etree._Element) -> bool:
-    """True for an element otio-dub added (see the module's note on the stamp)."""
-    if element.get(STAMP) is not None:
-        return True
-    return element.tag in ("clipitem", "file") and (element.get("id") or "").startswith(ID_PREFIX)
+    """True for a track or container otio-dub added (see the module's note on the stamp): what it removes."""
+    return element.get(STAMP) is not None
+
+
+def _editor_ids(root: etree._Element) -> set[str]:
+    """Every ``id`` in the document outside otio-dub's own tracks: the ids a new one must not take."""
+    return {el.get("id") or "" for el in root.iter(etree.Element)
+            if el.get("id") is not None and not any(is_stamped(up) for up in el.iterancestors())}
 
 
 def strip(doc: Document) -> int:
-    """Remove every element otio-dub stamped (their contents with them); returns how many were removed."""
+    """Remove every track or container otio-dub stamped (their contents with them); returns how many."""
     found = [el for el in doc.root.iter(etree.Element) if is_stamped(el)]
     outermost = [el for el in found if not any(is_stamped(up) for up in el.iterancestors())]
     for element in outermost:
@@ -172,11 +178,20 @@ class _Clock:
 class _DubWriter:
     """Builds the dub's ``<track>`` elements; numbers clipitems and files, describes each file once."""
 
-    def __init__(self, clock: _Clock, media_dir: Path, link_dir: Path) -> None:
+    def __init__(self, clock: _Clock, media_dir: Path, link_dir: Path, taken: set[str]) -> None:
         self.clock, self.media_dir, self.link_dir = clock, media_dir, link_dir
         self.files: dict[str, str] = {}  # pathurl -> file id
-        self.clips = 0
+        self.taken = set(taken)  # ids in use: the editor's, then each one given out
         self.unread: set[str] = set()
+
+    def _fresh_id(self, kind: str) -> str:
+        """The first ``otio-dub-<kind>-<n>`` no element of the document has: unique, and the same for the
+        same document (a re-patch gives the same ids)."""
+        number = 1
+        while f"{ID_PREFIX}{kind}-{number}" in self.taken:
+            number += 1
+        self.taken.add(f"{ID_PREFIX}{kind}-{number}")
+        return f"{ID_PREFIX}{kind}-{number}"
 
     def track(self, track: otio.schema.Track) -> etree._Element:
         """One audio track: its clips at their record frames, then enabled and locked."""
@@ -197,13 +212,12 @@ class _DubWriter:
 
     def _clipitem(self, clip: otio.schema.Clip, start: int, end: int) -> etree._Element:
         """A dub clip as Premiere writes an audio clipitem: timing, file, source track, markers."""
-        self.clips += 1
         ref = clip.media_reference
         media_start = self.clock.frames((ref.available_range or clip.source_range or clip.trimmed_range()).start_time)
         clip_in = self.clock.frames(clip.trimmed_range().start_time) - media_start
         url = link_url(ref.target_url, self.link_dir)
         file_el, length, channels = self._file(url, ref, media_start, clip_in + end - start)
-        item = etree.Element("clipitem", {"id": f"{ID_PREFIX}clipitem-{self.clips}"})
+        item = etree.Element("clipitem", {"id": self._fresh_id("clipitem")})
         if channels in (1, 2):
             item.set("premiereChannelType", "mono" if channels == 1 else "stereo")
         _sub(item, "name", clip.name)
@@ -233,7 +247,7 @@ class _DubWriter:
         channels = facts.channels if facts else 1
         if url in self.files:
             return etree.Element("file", {"id": self.files[url]}), length, channels
-        self.files[url] = f"{ID_PREFIX}file-{len(self.files) + 1}"
+        self.files[url] = self._fresh_id("file")
         element = etree.Element("file", {"id": self.files[url]})
         _sub(element, "name", unquote(PurePosixPath(urlparse(url).path).name) or os.path.basename(url))
         _sub(element, "pathurl", url)

@@ -2,7 +2,8 @@
 
 What the adapters leave out is recovered here, so every later stage sees one clock: an EDL's
 programme start (its first record timecode; the reader puts every track at absolute time from
-00:00:00:00) and whether the source counts drop-frame (EDL ``FCM``, AAF timecode ``Drop``,
+00:00:00:00), an FCPXML project's ``tcStart`` and exact 29.97-family rates (``fcpxml_doc.ExactFcpxXml``)
+and whether the source counts drop-frame (EDL ``FCM``, AAF timecode ``Drop``,
 FCPXML ``tcFormat``), kept as ``metadata["otio_dub"]["drop_frame"]`` on the timeline.
 """
 
@@ -18,6 +19,7 @@ from ..core.timebase import exact_rate, frames_of
 from ..dialogue.dialogue_list import LIST_SUFFIXES
 from ..dialogue.limits import check_timeline
 from ..dialogue.script import SCRIPT_SUFFIXES
+from .fcpxml_doc import read_otio
 from .patch_fcpxmld import bundle_document
 
 _FCM = re.compile(r"^\s*FCM:\s*(NON[- ]?DROP|DROP)", re.IGNORECASE | re.MULTILINE)
@@ -49,8 +51,10 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         if suffix == ".edl":
             text, said = _edl_text(path)
             result = otio.adapters.read_from_string(text, "cmx_3600", **args)
-        elif suffix == ".fcpxmld":  # Final Cut Pro's bundle: the document is its Info.fcpxml
-            result = otio.adapters.read_from_file(str(bundle_document(path)), "fcpx_xml", **args)
+        elif suffix in (".fcpxml", ".fcpxmld"):  # a bundle's document is its Info.fcpxml
+            result = _read_fcpxml(bundle_document(path) if suffix == ".fcpxmld" else path, args)
+        elif suffix == ".xml":  # FCP7 XML decoded in its own encoding (OTIO's reader would take UTF-8 only)
+            result = otio.adapters.read_from_string(_fcp7_text(path), "fcp_xml", **args)
         else:
             result = otio.adapters.read_from_file(str(path), **args)
     except InputError:
@@ -71,6 +75,8 @@ def read_timeline(path: str | Path, rate: float | None = None, start: str | None
         check_timeline(result, str(path))  # the start found from its record timecodes is bounded too
     elif suffix == ".aaf":
         said = _aaf_drop_frame(path)
+    elif suffix == ".xml":
+        _fcp7_tracks(result)
     elif suffix in (".fcpxml", ".fcpxmld"):
         said, video_format = _fcpxml_facts(bundle_document(path) if suffix == ".fcpxmld" else path)
         if video_format:
@@ -167,6 +173,18 @@ def _aaf_drop_frame(path: Path) -> bool | None:
     return None
 
 
+def _read_fcpxml(path: Path, args: dict[str, object]) -> object:
+    """An FCPXML document read as OTIO's adapter would (its hooks run after), with exact times and the
+    project's start timecode as ``global_start_time`` (``fcpxml_doc.ExactFcpxXml``)."""
+    given = args.get("hook_function_argument_map")
+    hooks = {**(given if isinstance(given, dict) else {}), "adapter_arguments": {}, "media_linker_argument_map": {}}
+    result = otio.hooks.run("post_adapter_read", read_otio(path), extra_args=hooks)
+    if otio.media_linker.from_name(otio.media_linker.MediaLinkingPolicy.ForceDefaultLinker):
+        for clip in result.find_clips():
+            clip.media_reference = otio.media_linker.linked_media_reference(clip)
+    return otio.hooks.run("post_media_linker", result, extra_args={})
+
+
 def _fcpxml_facts(path: Path) -> tuple[bool | None, dict[str, str]]:
     """The project sequence's ``tcFormat`` (DF / NDF) and its format (name, frame size and duration)."""
     import xml.etree.ElementTree as ET
@@ -189,3 +207,35 @@ def _fcpxml_facts(path: Path) -> tuple[bool | None, dict[str, str]]:
     if chosen is None:
         return None, {}
     return {"DF": True, "NDF": False}.get(chosen["tcFormat"].upper()), formats.get(chosen["format"], {})
+
+
+def _fcp7_text(path: Path) -> str:
+    """An FCP7 XML file as text, decoded in the encoding it declares (Latin-1, UTF-16...), as the patch
+    reads it; the BOM left out (OTIO's reader is given a string)."""
+    from .xmeml import read_document
+
+    return read_document(path).text.lstrip("\ufeff")
+
+
+_DUB_NAME = re.compile(r"^DUB (\S+) (.+?)(?: \(overlap \d+\))?$")
+
+
+def _fcp7_tracks(timeline: otio.schema.Timeline) -> None:
+    """What OTIO's FCP7 reader leaves in its metadata: a track without ``<name>`` (Premiere writes none)
+    is named by its ``MZ.TrackName``, and a track otio-dub stamped (``otio-dub="track"``, see
+    ``patch_xml``) is tagged otio-dub's dub with its clips, so a re-dub replaces it instead of taking
+    the old dub for the editor's dialogue."""
+    for track in timeline.tracks:
+        attributes = track.metadata.get("fcp_xml")
+        if not isinstance(track, otio.schema.Track) or not hasattr(attributes, "get"):
+            continue
+        label = attributes.get("@MZ.TrackName")
+        if not track.name and isinstance(label, str):
+            track.name = label
+        if attributes.get("@otio-dub") != "track":
+            continue
+        named = _DUB_NAME.match(track.name or "")
+        tag = {"role": "dub", **({"lang": named.group(1), "character": named.group(2)} if named else {})}
+        track.metadata["otio_dub"] = {**dict(track.metadata.get("otio_dub") or {}), **tag}
+        for clip in track.find_clips():
+            clip.metadata["otio_dub"] = {**dict(clip.metadata.get("otio_dub") or {}), "role": "dub"}

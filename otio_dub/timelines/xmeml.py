@@ -12,6 +12,7 @@ numbers the elements in document order, as lxml does.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,13 +77,24 @@ def read_document(path: Path) -> Document:
         raise InputError(str(path), f"not well-formed XML ({detail})") from None
     if root.tag != "xmeml":
         raise InputError(str(path), f"not an FCP7 XML document (its root is <{root.tag}>, not <xmeml>)")
-    encoding = root.getroottree().docinfo.encoding or "UTF-8"
+    encoding = _codec(data, root.getroottree().docinfo.encoding or "UTF-8")
     try:
         text = data.decode(encoding)
     except (LookupError, UnicodeDecodeError) as exc:
         raise InputError(str(path), f"cannot decode FCP7 XML as {encoding} ({exc})") from None
     newline = "\r\n" if "\r\n" in text[:4096] else "\n"
     return Document(Path(path), text, root, encoding, newline, _indent_unit(root))
+
+
+def _codec(data: bytes, declared: str) -> str:
+    """The codec that gives back ``data`` byte for byte: a UTF-16 file's own byte order (its BOM kept as
+    the text's first character and written back), else the encoding lxml found."""
+    if declared.upper().replace("_", "-") in ("UTF-16", "UTF-16LE", "UTF-16BE"):
+        if data.startswith((codecs.BOM_UTF16_LE, b"<\0")):  # with its BOM, or without one ('<' first)
+            return "utf-16-le"
+        if data.startswith((codecs.BOM_UTF16_BE, b"\0<")):
+            return "utf-16-be"
+    return declared
 
 
 def write_document(doc: Document, target: Path) -> None:
