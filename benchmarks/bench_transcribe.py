@@ -18,6 +18,15 @@ The noisy scene is the same speech with pink noise at 5 dB SNR in .mov media (de
   what a busy machine does not distort; enh% / asr% / voice%: share of the wall time per stage.
 
     python benchmarks/bench_transcribe.py [--model tiny.en] [--work DIR]
+
+``--real`` measures real recorded voices instead (Debian's Asterisk prompts: a man and a woman in
+Italian, a woman in French, a woman in Spanish; tests/listen/real_voices.py), clean, under
+synthesised music at 8 dB and under pink noise at 5 dB, with the bundled multilingual base model,
+today's code beside a baseline copy of the package (``--baseline DIR``, a folder holding
+``otio_dub``, e.g. ``mkdir /tmp/base && git archive HEAD otio_dub | tar -x -C /tmp/base``), each in
+its own process; ``--lang-set it,fr,es`` adds a row of today's code restricted to those languages.
+
+    python benchmarks/bench_transcribe.py --real --baseline /tmp/base [--conditions clean,music] [--lang-set it,fr,es]
 """
 
 from __future__ import annotations
@@ -127,8 +136,18 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="whisper model (default: bundled tiny.en)")
     parser.add_argument("--work", type=Path, default=None, help="folder for scenes and outputs (default: a temp dir)")
     parser.add_argument("--hard-voices", action="store_true", help="also a clean scene with five espeak/piper voices")
+    parser.add_argument("--real", action="store_true", help="real recorded voices (Debian asterisk prompts)")
+    parser.add_argument("--baseline", type=Path, default=None, help="--real: a folder holding the baseline otio_dub")
+    parser.add_argument("--conditions", default="clean,music,noise", help="--real: clean, music, noise")
+    parser.add_argument("--lang-set", default=None, help="--real: also today's code with --lang restricted to these")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_transcribe_"))
+    if args.real:
+        import real_bench
+
+        wanted = [c for c in real_bench.CONDITIONS if c.split()[0] in args.conditions.split(",")]
+        real_bench.main(work, args.baseline, wanted, args.lang_set)
+        return
     t = time.perf_counter()
     scenes = [("clean", scene(work / "clean", False), (False, True), (None,)),
               ("noisy 5 dB", scene(work / "noisy", True), (False, True), (None,))]

@@ -122,25 +122,60 @@ class Recognizer:
         except Exception as exc:  # CTranslate2 raises RuntimeError for a folder that is not a whisper model
             raise ListenError(f"{model or folder}: cannot load the whisper model ({str(exc).splitlines()[0]})") from None
         languages = self.model.supported_languages
-        if lang is not None and lang not in languages:
-            hint = "an English-only model" if languages == ["en"] else f"{len(languages)} languages"
-            raise ListenError(f"whisper model {self.name!r} has no language {lang!r} ({hint}); "
-                              "pick a multilingual model with --model base (or larger)")
-        self.lang = lang
+        self.candidates = parse_languages(lang)
+        for code in self.candidates:
+            if code not in languages:
+                hint = "an English-only model" if languages == ["en"] else f"{len(languages)} languages"
+                raise ListenError(f"whisper model {self.name!r} has no language {code!r} ({hint}); "
+                                  "pick a multilingual model with --model base (or larger)")
+        self.lang = self.candidates[0] if len(self.candidates) == 1 else None
 
-    def words(self, audio: np.ndarray, sample_rate: int) -> tuple[list[Heard], str]:
-        """Words heard in ``audio`` (mono) with their times in seconds, and the language spoken."""
+    def languages(self, audio: np.ndarray, sample_rate: int) -> dict[str, float]:
+        """How likely each candidate language is for the speech in ``audio``, normalised over the
+        candidates (``--lang en,fr``, else all the model knows): Whisper's language probabilities
+        over the speech only (Silero VAD), up to four 30 s windows of it, not one short window."""
         from ..audio import dsp
 
+        if self.lang:
+            return {self.lang: 1.0}
+        pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
+        try:
+            from faster_whisper.vad import VadOptions, get_speech_timestamps
+        except ImportError:
+            raise missing_extra("faster-whisper", "transcription") from None
+        chunks = get_speech_timestamps(pcm, VadOptions(speech_pad_ms=100, min_silence_duration_ms=300))
+        speech = np.concatenate([pcm[c["start"]:c["end"]] for c in chunks]) if chunks else pcm
+        if speech.size < ASR_RATE // 10:
+            return {}
+        from faster_whisper.audio import pad_or_trim
+
+        window = self.model.feature_extractor.n_samples  # 30 s
+        summed: dict[str, float] = {}
+        starts = range(0, speech.size, window)
+        for start in list(starts)[:4]:  # each window's probabilities, weighted by the speech in it
+            piece = speech[start:start + window]
+            encoded = self.model.encode(pad_or_trim(self.model.feature_extractor(piece)))
+            for token, p in self.model.model.detect_language(encoded)[0]:
+                summed[token[2:-2]] = summed.get(token[2:-2], 0.0) + p * piece.size
+        wanted = {code: p for code, p in summed.items() if not self.candidates or code in self.candidates}
+        total = sum(wanted.values()) or 1.0
+        return dict(sorted(((c, p / total) for c, p in wanted.items()), key=lambda cp: -cp[1]))
+
+    def words(self, audio: np.ndarray, sample_rate: int, language: str | None = None) -> tuple[list[Heard], str]:
+        """Words heard in ``audio`` (mono) with their times in seconds, and the language spoken
+        (``language`` if given, else the model's, else Whisper's own detection)."""
+        from ..audio import dsp
+
+        language = language or self.lang
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
         if pcm.size < ASR_RATE // 10:
-            return [], self.lang or "und"
+            return [], language or "und"
         import ctranslate2
 
         # Whisper's temperature fallback samples: a fixed seed per clip keeps a transcript reproducible
         ctranslate2.set_random_seed(0)
         segments, info = self.model.transcribe(
-            pcm, language=self.lang, beam_size=5, word_timestamps=True, vad_filter=True,
+            pcm, language=language, beam_size=5, word_timestamps=True, vad_filter=True,
             vad_parameters=dict(VAD_PARAMETERS), condition_on_previous_text=False,
         )
         heard, previous = [], None
@@ -153,7 +188,12 @@ class Recognizer:
             for w in segment.words or []:
                 if w.word.strip():
                     heard.append(Heard(w.word.strip(), float(w.start), float(w.end), float(w.probability)))
-        return snap_onsets(heard, pcm, ASR_RATE), self.lang or info.language
+        return snap_onsets(heard, pcm, ASR_RATE), language or info.language
+
+
+def parse_languages(lang: str | None) -> tuple[str, ...]:
+    """``"en"`` -> ("en",); ``"en, fr"`` -> ("en", "fr"): the languages a transcript may hold."""
+    return tuple(dict.fromkeys(part.strip().lower() for part in (lang or "").split(",") if part.strip()))
 
 
 #: Onset snapping: 5 ms frames of 10 ms windows; speech is 12 dB over the local floor, within 30 dB of the word.

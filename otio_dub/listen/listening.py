@@ -56,6 +56,9 @@ class HeardClip:
     hints: list[tuple[int, int, str]] = field(default_factory=list)  # (in, out, character) the timeline names
     words: list[Word] = field(default_factory=list)
     lang: str | None = None
+    lang_probability: float | None = None  # how sure: the chosen language's share of the evidence used
+    lang_source: str = ""  # "given" (--lang L), "clip" (its own speech), "speaker" (its speaker's, across clips)
+    languages: dict[str, float] = field(default_factory=dict)  # the clip's own language probabilities
 
 
 @dataclass
@@ -165,16 +168,38 @@ def _runs(heard: HeardClip, audio: np.ndarray, tb: TimeBase, rules: Rules) -> li
 
 
 def _attribute(runs: list[_Run], speakers: int | None) -> tuple[list[Word], list[str]]:
-    """Words with their speaker: the runs' voiceprints clustered across the timeline, clusters named."""
+    """Words with their speaker: the runs' voiceprints clustered across the timeline (the timeline's
+    own character hints anchoring clusters), clusters named."""
     from .speakers import RELIABLE_S, cluster, name_clusters
 
     if not runs:
         return [], []
-    labels = cluster(np.array([r.voiceprint for r in runs]), [r.speech >= RELIABLE_S for r in runs], speakers)
+    labels = cluster(np.array([r.voiceprint for r in runs]), [r.speech >= RELIABLE_S for r in runs], speakers,
+                     anchors=[r.hint for r in runs])
     names = name_clusters(labels, [r.hint for r in runs], [r.speech for r in runs])
     out = [Word(w.text, w.start, w.end, w.probability, names[label], w.clip)
            for run, label in zip(runs, labels, strict=True) for w in run.words]
     return out, list(dict.fromkeys(names[label] for label in labels))
+
+
+def _listen(heard: HeardClip, audio: np.ndarray, asr: Recognizer, enhance: bool, tb: TimeBase, rules: Rules,
+            language: str | None = None) -> list[_Run]:
+    """Recognise one clip (in ``language``, else the likeliest of the candidates for its own speech)
+    and return its runs of words with their voiceprints."""
+    sound = enhance_audio(audio) if enhance else audio
+    if language is None and asr.lang is None:
+        heard.languages = asr.languages(sound, SAMPLE_RATE)
+        if heard.languages:
+            language = next(iter(heard.languages))
+            heard.lang_probability, heard.lang_source = round(heard.languages[language], 4), "clip"
+    elif asr.lang is not None:
+        heard.lang_probability, heard.lang_source = 1.0, "given"
+    found, heard.lang = asr.words(sound, SAMPLE_RATE, language)
+    origin = float(Fraction(heard.record_in) / tb.rate)
+    limit = float(Fraction(heard.record_out) / tb.rate)
+    heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),
+                        w.probability, None, heard.index) for w in found]
+    return _runs(heard, audio, tb, rules)
 
 
 def hear(
@@ -191,9 +216,13 @@ def hear(
 ) -> Transcript:
     """Listen to the dialogue clips of ``timeline``: words with speakers, cut into subtitle events.
 
+    ``lang``: one language (``fr``), or the candidates (``en,fr``) each clip's language is chosen
+    from; None: any the model knows. A clip whose own speech does not settle its language takes its
+    speaker's (pooled over the speaker's clips) and is heard again in it.
     ``recognizer`` (an ``asr.Recognizer``) lets a caller load the model once for many timelines.
     """
     from .asr import get_recognizer
+    from .languages import decide_languages
 
     if isinstance(timeline, otio.schema.Timeline):
         source, base = timeline, None
@@ -202,24 +231,33 @@ def hear(
     tb = timebase_of(source)
     clips = dialogue_clips(source, tb, dialogue_tracks)
     asr = recognizer or get_recognizer(model, lang)
-    skipped, runs, langs = [], [], []
+    skipped: list[str] = []
+    runs: dict[int, list[_Run]] = {}
     for done, heard in enumerate(clips, 1):
         audio = clip_audio(heard.clip, base)
         if audio is None:
             skipped.append(f"clip {heard.clip.name!r} on track {heard.track!r} at {tb.tc(heard.record_in)}: no readable media")
             log.warning("%s; skipped", skipped[-1])
         else:
-            found, heard.lang = asr.words(enhance_audio(audio) if enhance else audio, SAMPLE_RATE)
-            origin = float(Fraction(heard.record_in) / tb.rate)
-            limit = float(Fraction(heard.record_out) / tb.rate)
-            heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),
-                                w.probability, None, heard.index) for w in found]
-            runs += _runs(heard, audio, tb, rules)  # now, so no clip's audio outlives its turn
-            if heard.words:
-                langs.append(heard.lang)
+            runs[heard.index] = _listen(heard, audio, asr, enhance, tb, rules)  # now: no clip's audio outlives its turn
         if progress:
             progress(done, len(clips), heard.clip.name)
-    attributed, names = _attribute(runs, speakers)
+    attributed, names = _attribute([r for i in sorted(runs) for r in runs[i]], speakers)
+    if asr.lang is None:
+        again = decide_languages(clips, attributed)
+        for heard in again:  # heard in the wrong language: once more in its speaker's
+            audio = clip_audio(heard.clip, base)
+            if audio is not None:
+                log.info("clip %r: heard again in %s (its speaker's language)", heard.clip.name, heard.lang)
+                runs[heard.index] = _listen(heard, audio, asr, enhance, tb, rules, heard.lang)
+        if again:
+            attributed, names = _attribute([r for i in sorted(runs) for r in runs[i]], speakers)
     events = segment(attributed, tb.rate, [(c.record_in, c.record_out) for c in clips], rules)
-    spoken = max(set(langs), key=langs.count) if langs else (lang or "und")
-    return Transcript(source, tb, clips, attributed, events, names, spoken, skipped, getattr(asr, "name", str(model)), enhance)
+    for event in events:
+        event.lang = clips[event.clip].lang
+    spoken: dict[str, float] = {}
+    for heard in clips:
+        if heard.words and heard.lang:
+            spoken[heard.lang] = spoken.get(heard.lang, 0.0) + sum(w.end - w.start for w in heard.words)
+    main = max(spoken, key=spoken.__getitem__) if spoken else (lang if lang and "," not in lang else "und")
+    return Transcript(source, tb, clips, attributed, events, names, main, skipped, getattr(asr, "name", str(model)), enhance)

@@ -54,6 +54,7 @@ class Event:
     words: list[Word] = field(default_factory=list)
     speaker: str | None = None
     clip: int = 0
+    lang: str | None = None  # the language its clip was heard in (ISO 639-1)
 
     @property
     def text(self) -> str:

@@ -53,14 +53,24 @@ def get_voiceprints() -> Voiceprints:
     return Voiceprints()
 
 
-def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = None, distance: float = DISTANCE) -> list[int]:
-    """Cluster labels (0-based, numbered in order of first appearance) for unit voiceprints."""
+def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = None, distance: float = DISTANCE,
+            anchors: Sequence[str | None] | None = None) -> list[int]:
+    """Cluster labels (0-based, numbered in order of first appearance) for unit voiceprints.
+
+    ``anchors``: the character the timeline names for each print, if any; prints of one character
+    start as one cluster and prints of two characters never share one (the timeline's evidence
+    outranks a voiceprint's distance), unnamed prints join by distance.
+    """
     n = len(prints)
     if n == 0:
         return []
     keep = [i for i in range(n) if reliable[i]] or list(range(n))
+    named = anchors is not None and any(anchors[i] for i in keep)
     if len(keep) == 1 or count == 1:
         raw = np.zeros(len(keep), dtype=int)
+    elif named and len(keep) <= MAX_ANCHORED:
+        names = list(anchors or ())
+        raw = np.array(_anchored(prints[keep], [names[i] for i in keep], count, distance), dtype=int)
     else:
         from scipy.cluster.hierarchy import fcluster, linkage
 
@@ -79,6 +89,53 @@ def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = No
     for label in labels.tolist():
         order.setdefault(label, len(order))
     return [order[label] for label in labels.tolist()]
+
+
+#: Above this many runs the anchored clustering (quadratic memory, cubic time) gives way to scipy's.
+MAX_ANCHORED = 800
+
+
+def _anchored(prints: np.ndarray, anchors: Sequence[str | None], count: int | None, distance: float) -> list[int]:
+    """Average-linkage clustering on cosine distance with the timeline's names as constraints:
+    one starting cluster per named character, no merge of two differently named clusters."""
+    groups: list[list[int]] = []
+    names: list[str | None] = []
+    seen: dict[str, int] = {}
+    for i, who in enumerate(anchors):
+        if who and who in seen:
+            groups[seen[who]].append(i)
+            continue
+        if who:
+            seen[who] = len(groups)
+        groups.append([i])
+        names.append(who)
+    pair = 1.0 - prints @ prints.T
+    sums = np.array([[pair[np.ix_(a, b)].sum() for b in groups] for a in groups])
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    alive = list(range(len(groups)))
+    while len(alive) > 1 and (not count or len(alive) > count):
+        best, pick = np.inf, None
+        for x, a in enumerate(alive):
+            for b in alive[x + 1:]:
+                if names[a] and names[b] and names[a] != names[b]:
+                    continue
+                d = sums[a, b] / (sizes[a] * sizes[b])
+                if d < best:
+                    best, pick = d, (a, b)
+        if pick is None or (not count and best > distance):
+            break
+        a, b = pick
+        sums[a, :] += sums[b, :]
+        sums[:, a] += sums[:, b]
+        sizes[a] += sizes[b]
+        groups[a] += groups[b]
+        names[a] = names[a] or names[b]
+        alive.remove(b)
+    labels = [0] * len(prints)
+    for label, g in enumerate(alive, 1):
+        for i in groups[g]:
+            labels[i] = label
+    return labels
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

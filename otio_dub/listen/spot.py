@@ -26,7 +26,7 @@ from .subtitles import SUBTITLE_FORMATS, write_events
 
 def dialogue_list_text(t: Transcript) -> str:
     """The dialogue list a translator adapts: TC IN, TC OUT, CHARACTER, LINE, LANG (absolute timecode)."""
-    return format_dialogue_list([(t.tb.tc(e.start), t.tb.tc(e.end), e.speaker or "", e.text, t.lang, "")
+    return format_dialogue_list([(t.tb.tc(e.start), t.tb.tc(e.end), e.speaker or "", e.text, e.lang or t.lang, "")
                                  for e in t.events])
 
 
@@ -37,11 +37,13 @@ def _seconds(frame: int, t: Transcript) -> float:
 def transcript_json(t: Transcript) -> str:
     """Every word (start, end, probability, speaker, clip) and every event, times from the timeline start."""
     clips = [{"index": c.index, "clip": c.clip.name, "track": c.track, "record_in": t.tb.tc(c.record_in),
-              "record_out": t.tb.tc(c.record_out), "lang": c.lang} for c in t.clips]
+              "record_out": t.tb.tc(c.record_out), "lang": c.lang, "lang_probability": c.lang_probability,
+              "lang_source": c.lang_source or None,
+              "languages": {code: round(p, 4) for code, p in list(c.languages.items())[:3]}} for c in t.clips]
     words = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3), "probability": round(w.probability, 3),
               "speaker": w.speaker, "clip": t.clips[w.clip].clip.name, "clip_index": w.clip} for w in t.words]
     events = [{"record_in": t.tb.tc(e.start), "record_out": t.tb.tc(e.end), "start": _seconds(e.start, t),
-               "end": _seconds(e.end, t), "speaker": e.speaker, "lines": e.lines,
+               "end": _seconds(e.end, t), "speaker": e.speaker, "lang": e.lang or t.lang, "lines": e.lines,
                "clip": t.clips[e.clip].clip.name} for e in t.events]
     doc = {
         "otio_dub": __version__, "timeline": t.timeline.name, "rate": float(t.tb.rate), "start": t.tb.tc(0),
@@ -82,7 +84,7 @@ def spotted_timeline(t: Transcript, base: Path | None) -> otio.schema.Timeline:
                 del clip.markers[index]
         if script:
             meta["script_text"] = " / ".join(script)
-        meta.update(dialogue=True, spotted=True, lang=t.lang)
+        meta.update(dialogue=True, spotted=True, lang=heard.lang or t.lang)
         clip.metadata[METADATA_KEY] = meta
         for event in events:
             clip.markers.append(_marker(clip, heard.record_in, event, t))
@@ -99,7 +101,7 @@ def _marker(clip: otio.schema.Clip, clip_in: int, event: Event, t: Transcript) -
     return otio.schema.Marker(
         name=text[:120], marked_range=otio.opentime.TimeRange(used.start_time + offset, length),
         color=otio.schema.MarkerColor.CYAN, comment=text,
-        metadata={METADATA_KEY: {"role": "spotted", "character": event.speaker, "lang": t.lang, "text": event.text,
+        metadata={METADATA_KEY: {"role": "spotted", "character": event.speaker, "lang": event.lang or t.lang, "text": event.text,
                                  "confidence": round(min((w.probability for w in event.words), default=1.0), 3)}},
     )
 

@@ -2,8 +2,9 @@
 
 Times count from the timeline's start timecode, as ``otio-dub dub --script`` reads a script, so a
 transcript's subtitles go straight back into a dub. The character travels as the ASS ``Name``
-(one style per character) and as a WebVTT ``<v NAME>`` voice span; SRT, which has neither, carries
-the plain text viewers read.
+(one style per character) and as a WebVTT ``<v NAME>`` voice span; the language as the ASS
+``Effect`` field ``lang=fr`` (renderers ignore an effect they do not know) and a WebVTT
+``<lang fr>`` span; SRT, which has no place for either, carries the plain text viewers read.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def to_ssafile(events: Sequence[Event], rate: Fraction, title: str = "otio-dub")
         subs.styles[speaker] = style
     for e in events:
         subs.append(pysubs2.SSAEvent(start=_ms(e.start, rate), end=_ms(e.end, rate), text=r"\N".join(e.lines),
-                                     style=e.speaker or "Default", name=e.speaker or ""))
+                                     style=e.speaker or "Default", name=e.speaker or "",
+                                     effect=f"lang={e.lang}" if e.lang else ""))
     return subs
 
 
@@ -74,6 +76,8 @@ def format_events(events: Sequence[Event], rate: Fraction, fmt: str, title: str 
     subs = to_ssafile(events, rate, title)
     if fmt == "vtt":  # the voice span names the speaker for players and for otio-dub's script reader
         for event in subs.events:
+            if event.effect.startswith("lang="):
+                event.text = f"<lang {event.effect[5:]}>{event.text}</lang>"
             if event.name:
                 event.text = f"<v {event.name}>" + event.text
     return subs.to_string(fmt)
