@@ -12,7 +12,7 @@ from .cache import cache
 from .common import ignore_file_size_signal
 from .dub import conform, dub, lines, stems_command
 from .listen import transcribe
-from .review import notes, review
+from .review import notes, review, studio
 from .translate import translate
 from .voices import cast, engines, voices
 from .watch import watch
@@ -25,7 +25,7 @@ def main() -> None:
     ignore_file_size_signal()
 
 
-for command in (dub, conform, lines, stems_command, transcribe, translate, review, notes, cast, engines, voices, cache, watch):
+for command in (dub, conform, lines, stems_command, transcribe, translate, review, notes, studio, cast, engines, voices, cache, watch):
     main.add_command(command)
 
 

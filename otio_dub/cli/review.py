@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from .common import user_errors
+from .common import cache_options, cache_setting, user_errors
 
 _dub_dir = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -48,3 +49,33 @@ def notes(dub_dir: Path, notes_file: Path) -> None:
         click.echo(f"Updated:     {path}")
     if result.redo:
         click.echo(f"Redo with:   otio-dub dub TIMELINE [same options] -o {dub_dir} --only-lines {result.only_lines}")
+
+
+@click.command("studio")
+@click.argument("dub_dir", type=_dub_dir)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one chosen at random).")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the default browser.")
+@click.option("--mix-with", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The M&E of a dub delivered with a full mix (a keep renders the mix again).")
+@cache_options
+@user_errors
+def studio(dub_dir: Path, port: int, open_page: bool, mix_with: Path | None, **kw: Any) -> None:
+    """Serve DUB_DIR's review page with editing: change a line, hear it refitted, keep it in the dub."""
+    from ..stages.studio import Session, StudioServer
+
+    server = StudioServer(Session(dub_dir, cache_setting(kw), mix_with), port)
+    click.echo(f"Studio:      {server.url}")
+    if not server.session.lock:
+        click.echo(f"Warning:     {server.session.folder_message} (keeping waits for it)")
+    click.echo("Stop with Ctrl+C.")
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

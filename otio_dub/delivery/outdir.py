@@ -23,8 +23,12 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import OutputError
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 log = logging.getLogger("otio_dub")
 
@@ -79,15 +83,32 @@ def recover(out: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
+def lock_folder(out: Path) -> BaseFileLock:
+    """Take the lock that keeps otio-dub runs writing ``out`` apart (one OutputError when another holds it).
+
+    Not thread-local: a holder (the studio) may commit from any of its threads."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out.parent / f"{_sibling(out, '.otio-dub.lock')}"), timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputError(f"{out}: another otio-dub run is writing this folder; wait for it to finish") from None
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot lock the output folder ({exc.strerror})") from None
+    return lock
+
+
 class OutputFolder:
     """The transaction: ``with OutputFolder(out) as tx:`` write under ``tx.staging``, then ``tx.commit()``."""
 
-    def __init__(self, out: str | Path) -> None:
+    def __init__(self, out: str | Path, held: BaseFileLock | None = None) -> None:
         if str(out).strip() == "":
             raise OutputError("the output folder is empty ('-o \"\"'): name a folder")
         self.out = Path(out).absolute()
         self.staging: Path = self.out  # set on entry
-        self._lock = None
+        self._lock: BaseFileLock | None = None
+        self._held = held  # the folder's lock, held already by the caller (otio-dub studio, for its session)
         self._committed = False
 
     def __enter__(self) -> OutputFolder:
@@ -109,17 +130,9 @@ class OutputFolder:
         return self
 
     def _take_lock(self) -> None:
-        from filelock import FileLock, Timeout
-
-        self._lock = FileLock(str(self.out.parent / f"{_sibling(self.out, '.otio-dub.lock')}"), timeout=0)
-        try:
-            self._lock.acquire()
-        except Timeout:
-            self._lock = None
-            raise OutputError(f"{self.out}: another otio-dub run is writing this folder; wait for it to finish") from None
-        except OSError as exc:
-            self._lock = None
-            raise OutputError(f"{self.out}: cannot lock the output folder ({exc.strerror})") from None
+        if self._held is not None and self._held.is_locked:
+            return  # the caller's lock keeps other runs out; it stays the caller's to release
+        self._lock = lock_folder(self.out)
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -141,7 +154,11 @@ class OutputFolder:
         """
         if "System error" in message:
             message = message.replace("System error.", _why_unwritable(self.staging)).replace("System error", "")
-        message = re.sub(re.escape(str(self.staging / ".takes")) + r"/[^:]*", str(self.out), message)  # a spooled take
+        # a spooled take is named as the line media it becomes (its name holds the line id: a name too long
+        # for the file system fails there too)
+        message = re.sub(re.escape(str(self.staging / ".takes")) + r"/([^:/]*)\.npy",
+                         lambda m: str(self.out / "media" / f"{m.group(1)}.wav"), message)
+        message = re.sub(re.escape(str(self.staging / ".takes")) + r"/[^:]*", str(self.out), message)
         return message.replace(str(self.staging), str(self.out))
 
     def commit(self, entries: Iterable[str]) -> None:

@@ -5,7 +5,7 @@ Nothing is written here; deliver turns the placed lines into files and dub track
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ..core.errors import FitError
 from ..core.timebase import SAMPLE_RATE
@@ -58,6 +58,9 @@ def _place(plan: DubPlan, r: Rendered) -> PlacedLine:
         **fitted.report, "status": fitted.plan.status, "note": note,
         "media": media_url, "engine": performer.engine, "voice": performer.spec.voice or performer.spec.lang,
         "emotion": r.job.how.emotion,
+        # the character's voice as cast (before the line's emotion): what `otio-dub studio` speaks the line with again
+        "performer": {"spec": asdict(performer.spec), "rate": performer.rate, "semitones": performer.semitones,
+                      "gain_db": performer.gain_db},
         "guide": line.id in plan.guides if plan.policy.align == "guide" else None, "key": r.job.job.key,
     }
     clip = DubClip(line, end_frame, media_url, fitted.plan.status, note, fitted.report, key=r.job.job.key)

@@ -43,7 +43,7 @@ class Protected:
         for token, target in self.terms:  # a token an engine re-cased or spaced out (__ t0 __) is still the token
             number = token[len("__T"):-len("__")]
             loose = re.compile(_LOOSE.format(re.escape(number)), re.IGNORECASE)
-            translated, count = loose.subn(lambda _m, term=target: term, translated)
+            translated, count = loose.subn(target.replace("\\", "\\\\"), translated)  # the term, literally
             if not count:
                 lost.append(target)
         translated = _DEBRIS.sub(" ", translated)  # never voice a placeholder's remains
