@@ -56,9 +56,11 @@ def test_info_and_voices(kokoro):
     assert kokoro.info.deterministic and not kokoro.info.native_prosody  # pitch and gain from the pipeline
     assert kokoro.info.speed_range == (0.5, 2.0)
     assert [v.id for v in kokoro.voices("ja")] == ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
-    assert kokoro.voices("de") == []
-    assert kokoro.languages() == ["ja"]
-    assert len({kokoro.default_voice("ja", i).voice for i in range(5)}) == 5
+    assert kokoro.voices("zh") == [] and kokoro.voices("hi") == []  # tried and refused (docs/voices.md)
+    assert kokoro.languages() == ["de", "en-us", "es", "fr", "it", "ja", "pt-br"]  # the multilingual model
+    assert [v.id for v in kokoro.voices("es")] == [v.id for v in kokoro.voices("ja")]  # every style, accented
+    for lang in ("ja", "es"):
+        assert len({kokoro.default_voice(lang, i).voice for i in range(5)}) == 5
 
 
 def test_speaks_japanese(kokoro, take, model_cache):
@@ -105,6 +107,16 @@ def test_unknown_voice_and_language(kokoro):
     with pytest.raises(EngineError) as info:
         kokoro.check(VoiceSpec(voice="jf_alpha", lang="xx"))
     assert "'xx'" in str(info.value)
+    kokoro.check(VoiceSpec(voice="jm_kumo", lang="pt-BR"))  # a claimed language, any case
+
+
+def test_speaks_spanish_deterministically(kokoro):
+    """The bundled model speaks the other claimed languages from espeak-ng IPA, the same every time."""
+    voice = VoiceSpec(voice="jm_kumo", lang="es")
+    take = kokoro.synthesize("¿Dónde estabas anoche?", voice, 1.0)
+    first, end = dsp.speech_bounds(take.audio, take.sample_rate)
+    assert 0.6 < (end - first) / take.sample_rate < 3.0
+    assert np.array_equal(kokoro.synthesize("¿Dónde estabas anoche?", voice, 1.0).audio, take.audio)
 
 
 def test_damaged_cached_model_is_rebuilt(model_cache, kokoro):
@@ -163,7 +175,9 @@ def test_japanese_dub_of_the_demo(tools, tmp_path, model_cache):
     report = json.loads(result.report_path.read_text(encoding="utf-8"))
     assert report["summary"]["lines"] == 10
     assert {row["engine"] for row in report["lines"]} == {"kokoro"}
-    assert len({row["voice"] for row in report["lines"]}) == 3  # ANNA, MARCUS, NARRATOR: distinct voices
+    voices = {row["character"]: row["voice"] for row in report["lines"]}
+    assert voices["ANNA"].startswith("jf_") and voices["MARCUS"] == voices["NARRATOR"] == "jm_kumo"  # scene.cast.toml
+    assert "-2 st" in result.voices["NARRATOR (ja)"]  # kokoro's one male voice, shared, told apart by pitch
     assert all(track.startswith("DUB ja ") for track in report["tracks"])
     frame_ms = 1000 * 1001 / 24000
     for row in report["lines"]:

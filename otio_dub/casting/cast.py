@@ -12,6 +12,7 @@ emotion = "neutral"   # default emotion of the character's lines
 speaker = 0           # multi-speaker voices only
 model = "kokoro-v1.0.onnx"   # kokoro only: a full model and its voices file (default: the Japanese one)
 voices = "voices-v1.0.bin"
+gender = "female"     # or voice_type: automatic voices never cross it (female/male, also F/M, woman/man)
 ```
 
 Errors name the cast file and the entry (``cast.toml: [characters.ANNA]: ...``); entries keep the
@@ -51,6 +52,7 @@ class CastEntry:
     speaker: int | None = None
     model: str | None = None
     voices: str | None = None
+    gender: str | None = None  # "female" / "male": automatic casting keeps to it
     source: str | None = field(default=None, compare=False)  # the cast file, for error messages
 
     def where(self) -> str:
@@ -65,7 +67,10 @@ class CastEntry:
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {"engine": str, "voice": str, "lang": str, "rate": (int, float), "pitch": (int, float),
-          "gain": (int, float), "emotion": str, "speaker": int, "model": str, "voices": str}
+          "gain": (int, float), "emotion": str, "speaker": int, "model": str, "voices": str, "gender": str, "voice_type": str}
+#: How a cast may say a gender (``gender`` or ``voice_type``): -> female / male.
+GENDER_WORDS = {"female": "female", "woman": "female", "f": "female", "girl": "female", "feminine": "female",
+                "male": "male", "man": "male", "m": "male", "boy": "male", "masculine": "male"}
 
 
 def parse_cast(text: str, source: str = "cast") -> dict[str, CastEntry]:
@@ -102,6 +107,11 @@ def parse_cast(text: str, source: str = "cast") -> dict[str, CastEntry]:
         if emotion is not None and emotion.lower() not in EMOTIONS:
             raise InputError(source, f"unknown emotion {emotion!r} (known: {', '.join(EMOTIONS)})", where=where)
         values = {f.name: entry[f.name] for f in fields(CastEntry) if f.name in entry and f.name in _TYPES}
+        for key in ("gender", "voice_type"):
+            if key in entry:
+                if entry[key].strip().lower() not in GENDER_WORDS:
+                    raise InputError(source, f"{key} = {entry[key]!r}: say female or male", where=where)
+                values["gender"] = GENDER_WORDS[entry[key].strip().lower()]
         for key in ("rate", "pitch", "gain"):
             if key in values:
                 values[key] = float(values[key])
@@ -141,7 +151,7 @@ def starter_cast(entries: list[CastEntry], comments: Mapping[str, str] | None = 
         if entry.character in comments:
             out.append(f"# {comments[entry.character]}")
         out.append(f"[characters.{_toml_str(entry.character)}]")
-        for key in ("engine", "voice", "lang", "rate", "pitch", "gain", "emotion", "model", "voices"):
+        for key in ("engine", "voice", "lang", "gender", "rate", "pitch", "gain", "emotion", "model", "voices"):
             value = getattr(entry, key)
             if value is None and key == "emotion":
                 value = "neutral"

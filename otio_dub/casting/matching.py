@@ -22,6 +22,8 @@ from ..audio import dsp
 from ..core.errors import OtioDubError
 from ..dialogue.lines import Line
 from ..engines import get_engine
+from ..engines import voice_quality as quality
+from .auto import evidence
 from .voice_refs import Candidate, Measure, candidate_measure, candidates, measure, reference_passage
 
 log = logging.getLogger("otio_dub")
@@ -35,6 +37,8 @@ PITCH_WEIGHT = 1.0
 #: Extra cost of an espeak voice where a neural voice can speak the language.
 ESPEAK_PENALTY = 0.1
 NEURAL = ("piper", "kokoro")
+#: Cost of a voice of the other gender than the actor's F0 says (an assignment takes it only when forced).
+CROSS_GENDER = 100.0
 
 
 @dataclass(frozen=True)
@@ -174,8 +178,11 @@ def assign_matches(actors: Mapping[str, Measure], pool: Sequence[tuple[Candidate
     cost = np.zeros((len(names), len(pool) * rounds))
     facts = {}
     for i, name in enumerate(names):
+        heard_as = evidence(name, None, (), actors[name].f0).gender
         for j, (cand, m) in enumerate(pool):
             c, shift, sim = _cost(actors[name], m, neural, cand.engine)
+            if heard_as and quality.gender(cand.engine, cand.voice) not in (heard_as, None):
+                c += CROSS_GENDER  # never the other gender than the actor heard, while one of theirs is free
             facts[i, j] = (shift, sim)
             for r in range(rounds):
                 cost[i, j + r * len(pool)] = c + 10.0 * r

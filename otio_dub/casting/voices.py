@@ -1,14 +1,16 @@
 """Who speaks each line: cast entries and automatic voices resolved to a Performer per character.
 
 A line's language comes from the line itself, else its character's cast entry, else ``--lang``.
-Characters without a cast entry get distinct automatic voices of the default engine, never one
-that the cast already gave to someone else; with evidence from voice matching (the original
-actor heard, see :mod:`otio_dub.casting.matching`) they get their matched voice and pitch offset instead.
+Characters without a cast voice get distinct automatic voices (:mod:`otio_dub.casting.auto`: the
+best measured voice of their language and gender), never one that the cast already gave to someone
+else; with evidence from voice matching (the original actor heard, see
+:mod:`otio_dub.casting.matching`) they get their matched voice and pitch offset instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +23,10 @@ from .cast import CastEntry
 
 if TYPE_CHECKING:
     from .matching import MatchResult
+
+log = logging.getLogger("otio_dub")
+#: Pitch step between characters that share an automatic voice (no free one of their gender left).
+SHARED_STEP_ST = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Performer:
     emotion: str | None = None
     from_cast: bool = False
     matched: bool = False
+    why: str = ""  # an automatic voice: why this one (``neural, es WER 3%; female from the cast``)
 
     def label(self) -> str:
         """How the run prints the assignment: ``piper joe``, ``espeak en+m3 +2 st``."""
@@ -47,7 +54,10 @@ class Performer:
             parts.append(f"{self.semitones:+g} st")
         if self.gain_db:
             parts.append(f"{self.gain_db:+g} dB")
-        return " ".join(parts) + ("" if self.from_cast else " (matched)" if self.matched else " (auto)")
+        auto = f" (auto: {self.why})" if self.why else " (auto)"
+        if self.from_cast:
+            return " ".join(parts) + (f" ({self.why})" if self.why else "")
+        return " ".join(parts) + (" (matched)" if self.matched else auto)
 
 
 @dataclass(frozen=True)
@@ -80,24 +90,6 @@ def _who(character: str, lang: str, entry: CastEntry | None, origin: str) -> str
     return entry.where() if entry is not None else f"{origin}: {character!r} ({lang})"
 
 
-#: Engines whose voices automatic casting prefers to espeak's where they speak the language.
-NEURAL = ("kokoro", "piper")
-
-
-def neural_voice(lang: str, taken: set[tuple[str, str | None, int | None]]) -> tuple[str, VoiceSpec] | None:
-    """The first installed neural voice native to ``lang`` that nobody has yet (engines in NEURAL order)."""
-    for name in NEURAL:
-        try:
-            engine = get_engine(name)
-            for index in range(len(engine.voices(lang))):
-                spec = engine.default_voice(lang, index)
-                if (name, spec.voice, spec.speaker) not in taken:
-                    return name, spec
-        except EngineError:  # not installed, or no voice: espeak stays the fallback
-            continue
-    return None
-
-
 def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine: str,
            matches: Mapping[str, MatchResult] | None = None,
            prefer_neural: bool = False) -> dict[tuple[str, str], Performer]:
@@ -107,9 +99,13 @@ def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine:
     :func:`otio_dub.casting.matching.match_voices`) gets its matched voice and pitch offset, unless its cast
     entry names an engine or voice. Every other character gets the next automatic voice of its
     engine that nobody else has, in order of appearance: the same inputs give the same voices.
-    With ``prefer_neural`` (no ``--engine`` given), a character whose cast names no engine first
-    gets a free installed neural voice of its language (kokoro, piper), espeak's otherwise.
+    With ``prefer_neural`` (no ``--engine`` given), a character whose cast names no engine gets
+    the best installed voice of its language by measured WER (neural before espeak,
+    :mod:`otio_dub.casting.auto`). Automatic voices keep to the character's gender evidence (the
+    actor heard, the cast's ``gender``, clip metadata) and say why in ``Performer.why``.
     """
+    from .auto import choose, evidence
+
     matches = matches or {}
     performers: dict[tuple[str, str], Performer] = {}
     keys = list(dict.fromkeys((line.character, line.lang) for line in lines))
@@ -126,19 +122,32 @@ def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine:
     taken |= {(m.engine, m.voice, m.speaker) for c, lang in keys
               if (m := matched(c, lang, cast.get(c))) is not None and m.engine is not None}
     counters: dict[str, int] = {}
+    uses: dict[tuple[str, str | None, int | None], int] = {}
     for character, lang in keys:
         entry = cast.get(character)
         match = matched(character, lang, entry)
         engine_name = match.engine if match else (entry.engine if entry else None) or default_engine
         assert engine_name is not None  # a match is evidence, which names its engine
-        neural = None
-        if prefer_neural and match is None and not (entry and (entry.engine or entry.voice)):
-            neural = neural_voice(lang, taken)
-            engine_name = neural[0] if neural else engine_name
+        pick = None
+        plain = entry is None or (entry.voice is None and entry.speaker is None and not entry.extra())
+        if match is None and plain:
+            found = evidence(character, entry, lines, matches[character].actor_f0 if character in matches else None)
+            engines = [entry.engine] if entry is not None and entry.engine else None if prefer_neural else [engine_name]
+            try:
+                pick = choose(lang, found, taken, engines)
+                if pick is None and found.gender:  # no voice of the gender: cross it, and say so
+                    pick = choose(lang, evidence(character, None, ()), taken, engines)
+                    if pick is not None:
+                        pick = dataclasses.replace(pick, why=f"{pick.why}; CROSSES GENDER: {found.describe()}, "
+                                                           f"no {found.gender} voice of {', '.join(engines or ['any engine'])}")
+                        log.warning("%s (%s): %s", character, lang, pick.why)
+            except EngineError as exc:
+                raise EngineError(f"{_who(character, lang, entry, origin[(character, lang)])}: {exc}") from None
+            engine_name = pick.engine if pick else engine_name
         try:
             engine = get_engine(engine_name)
-            if neural is not None:
-                spec = neural[1]
+            if pick is not None:
+                spec = pick.spec
             elif match is not None:
                 spec = VoiceSpec(voice=match.voice, lang=lang, speaker=match.speaker)
             elif entry is not None and entry.voice is not None:
@@ -154,16 +163,21 @@ def assign(lines: Sequence[Line], cast: Mapping[str, CastEntry], default_engine:
                 if entry is not None and entry.extra():
                     spec = dataclasses.replace(spec, extra=entry.extra())
             taken.add((engine_name, spec.voice, spec.speaker))
+            uses[(engine_name, spec.voice, spec.speaker)] = uses.get((engine_name, spec.voice, spec.speaker), 0) + 1
             engine.check(spec)
         except EngineError as exc:
             raise EngineError(f"{_who(character, lang, entry, origin[(character, lang)])}: {exc}") from None
+        apart = 0.0
+        if pick is not None and pick.shared:  # a shared voice: each later holder 2 st lower, to tell them apart
+            apart = -SHARED_STEP_ST * (uses[(engine_name, spec.voice, spec.speaker)] - 1)
+            pick = dataclasses.replace(pick, why=f"{pick.why}, {apart:+g} st")
         if entry is not None:
-            pitch = entry.pitch + (match.semitones if match else 0.0)
+            pitch = entry.pitch + (match.semitones if match else 0.0) + apart
             performers[(character, lang)] = Performer(engine_name, spec, entry.rate, pitch, entry.gain, entry.emotion,
-                                                      True, matched=match is not None)
+                                                      True, matched=match is not None, why=pick.why if pick else "")
         else:
-            performers[(character, lang)] = Performer(engine_name, spec, semitones=match.semitones if match else 0.0,
-                                                      matched=match is not None)
+            performers[(character, lang)] = Performer(engine_name, spec, semitones=match.semitones if match else apart,
+                                                      matched=match is not None, why=pick.why if pick else "")
     return performers
 
 

@@ -63,8 +63,8 @@ def voices(engine: str, lang: str | None, downloads: tuple[str, ...]) -> None:
 
 @click.command()
 @line_options
-@click.option("--engine", default=None, help="Engine to cast every character with (default: espeak; with --match, "
-                                              "every engine that loads, neural voices preferred).")
+@click.option("--engine", default=None, help="Engine to cast every character with (default: the best installed "
+                                              "voice of each language by measured WER; with --match, the closest).")
 @click.option("--match", "match", is_flag=True,
               help="Hear the original actors in the dialogue clips' media and give each character the closest "
                    "distinct voice and a pitch offset; the file says why for each character.")
@@ -90,7 +90,7 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
 
         matches = match_voices(source, found, timeline.resolve().parent, [engine] if engine else None)
         comments = {name: m.comment() for name, m in matches.items()}
-    performers = assign(found, {}, engine or "espeak", matches)
+    performers = assign(found, {}, engine or "espeak", matches, prefer_neural=engine is None)
     entries, seen = [], set()
     for (character, line_lang), p in performers.items():
         if character in seen:  # one entry per character: its first language

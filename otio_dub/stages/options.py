@@ -17,6 +17,7 @@ class DubOptions:
     """Everything a dub run can be told; the CLI's options map onto these fields."""
 
     engine: str = DEFAULT_ENGINE
+    best_voices: bool = False  # uncast characters get the best installed voice of their language (no --engine given)
     lang: str = "en"
     cast: Mapping[str, CastEntry] | str | Path | None = None
     script_offset: str | None = None
@@ -35,6 +36,6 @@ class DubOptions:
     subtitles: tuple[str, ...] = ()  # subtitle formats of the dubbed lines (srt, vtt, ass)
     review: bool = True  # write review.html (and the originals it plays) with the dub
     match: bool = True  # cast uncast characters from the original actors' speech where their media can be read
-    translate: str | None = None  # translate the lines into this language before dubbing them (otio_dub.translate)
+    translate: str | None = None  # translate the lines into this language before dubbing them (otio_dub.translation)
     translator: str | None = None  # the translator for it (default: the first offline one with the pair)
     glossary: str | Path | None = None  # terms the translation keeps as given (source<TAB>target rows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -76,6 +76,7 @@ class DubPlan:
 def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | None, out_dir: str | Path | None,
              options: DubOptions) -> DubPlan:
     """Read and check every input, find the lines and plan each one's render."""
+    options = with_sidecar_cast(timeline, options)
     if isinstance(timeline, otio.schema.Timeline):
         source, name, base, fmt, inputs = timeline, timeline.name or "timeline", None, options.to or "otio", []
         check_timeline(source)  # where it enters, before any clock is made of it (read_timeline checks a file)
@@ -101,11 +102,22 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     originals = original_states(source, base)  # as they are before anything reads them (stages.unchanged)
     matches = match_actors(source, lines, cast, base, options)
     plan = DubPlan(source, name, base, fmt, out, tb, lines, total_frames, tb.samples_between(0, total_frames),
-                   assign(lines, cast, options.engine, matches), options, mix=mix, inputs=inputs, originals=originals,
+                   assign(lines, cast, options.engine, matches, options.best_voices), options, mix=mix, inputs=inputs, originals=originals,
                    source_file=None if isinstance(timeline, otio.schema.Timeline) else Path(timeline))
     plan.guides = guide_pads(source, tb, lines, base) if plan.policy.align == "guide" else {}
     plan.jobs = line_jobs(plan)
     return plan
+
+
+def with_sidecar_cast(timeline: str | Path | otio.schema.Timeline, options: DubOptions) -> DubOptions:
+    """``options`` with the cast beside the timeline (``<stem>.cast.toml``) when no cast was given."""
+    if options.cast is not None or isinstance(timeline, otio.schema.Timeline):
+        return options
+    sidecar = Path(timeline).with_name(f"{Path(timeline).stem}.cast.toml")
+    if not sidecar.is_file():
+        return options
+    log.info("cast: %s (beside the timeline; --cast overrides it)", sidecar)
+    return replace(options, cast=sidecar)
 
 
 def original_states(source: otio.schema.Timeline, base: Path | None) -> list:
@@ -226,9 +238,9 @@ def _collect_lines(timeline: otio.schema.Timeline, script: str | Path | None, op
 
 
 def translated(lines: list[Line], tb: TimeBase, options: DubOptions) -> list[Line]:
-    """The lines translated into ``options.translate``, each fitted to its window (``otio_dub.translate``)."""
-    from ..translate.adapt import NEEDS_ADAPTATION, translate_lines
-    from ..translate.glossary import read_glossary
+    """The lines translated into ``options.translate``, each fitted to its window (``otio_dub.translation``)."""
+    from ..translation.adapt import NEEDS_ADAPTATION, translate_lines
+    from ..translation.glossary import read_glossary
 
     result = translate_lines(lines, tb, str(options.translate), translator=options.translator, cast=cast_of(options),
                              glossary=read_glossary(options.glossary) if options.glossary else (),

@@ -1,0 +1,161 @@
+"""Automatic casting keeps to each character's gender: the actor heard, the cast's, the clip's; and says why."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+import soundfile as sf
+
+from otio_dub.audio import dsp
+from otio_dub.audio.pitch import f0_stats
+from otio_dub.casting.auto import evidence
+from otio_dub.casting.cast import parse_cast
+from otio_dub.casting.voices import assign
+from otio_dub.core.errors import InputError
+from otio_dub.dialogue.lines import Line
+from otio_dub.engines import VoiceSpec, get_engine
+from otio_dub.engines import voice_quality as quality
+from otio_dub.engines.voice_measures import MEASURES
+from otio_dub.stages.options import DubOptions
+from otio_dub.stages.plan import plan_dub
+
+
+def _lines(*characters: str, lang: str = "en-us") -> list[Line]:
+    return [Line(f"{i:03d}-{c}", i * 48, i * 48 + 40, c, lang, "Where were you last night?", origin=f"event {i}")
+            for i, c in enumerate(characters, 1)]
+
+
+def _gender(performer) -> str | None:
+    return quality.gender(performer.engine, performer.spec.voice)
+
+
+def test_voice_names_give_genders():
+    assert quality.gender("kokoro", "jf_alpha") == "female" and quality.gender("kokoro", "jm_kumo") == "male"
+    assert quality.gender("espeak", "en-us+f4") == "female" and quality.gender("espeak", "es+m3") == "male"
+    assert quality.gender("espeak", "en-us") == "male"  # espeak's own voices are male
+    assert quality.gender("piper", "joe") == "male" and quality.gender("piper", "/v/en_US-amy-medium.onnx") == "female"
+    assert quality.gender("piper", "/v/xx_XX-somebody-low.onnx") is None  # unknown: never given to a gendered part
+
+
+def test_measured_f0_agrees_with_every_named_gender():
+    """The benchmark's median F0 of each voice sits on the side of the split its name says."""
+    checked = 0
+    for name, data in MEASURES.items():
+        engine, _, voice = name.partition(" ")
+        voice = f"en+{voice[1:]}" if engine == "espeak" and voice.startswith("+") else voice
+        named = quality.named_gender(engine, voice)
+        if named and data.get("f0"):
+            checked += 1
+            assert ("male" if data["f0"] < quality.SPLIT_HZ else "female") == named, (name, data["f0"])
+    assert checked >= 8
+
+
+@pytest.mark.parametrize("variant", ["m1", "m3", "m7", "f1", "f4"])
+def test_espeak_variant_pitch_matches_its_name(espeak, variant):
+    take = espeak.synthesize("The last train was cancelled, so I walked home.", VoiceSpec(voice=f"en-us+{variant}"))
+    f0, _, _ = f0_stats(take.audio, take.sample_rate)
+    assert f0 is not None and (f0 < quality.SPLIT_HZ) == variant.startswith("m"), f0
+
+
+def test_cast_gender_is_kept_and_said():
+    cast = parse_cast('[characters.ANNA]\ngender = "F"\n[characters.MARCUS]\nvoice_type = "man"\n'
+                      '[characters.NARRATOR]\ngender = "male"\n', "scene.cast.toml")
+    performers = assign(_lines("ANNA", "MARCUS", "NARRATOR"), cast, "espeak")
+    assert {c: _gender(p) for (c, _), p in performers.items()} == {"ANNA": "female", "MARCUS": "male", "NARRATOR": "male"}
+    assert performers[("MARCUS", "en-us")].spec != performers[("NARRATOR", "en-us")].spec  # distinct
+    assert "female from the cast" in performers[("ANNA", "en-us")].label()
+
+
+def test_a_bad_gender_names_the_entry():
+    with pytest.raises(InputError) as info:
+        parse_cast('[characters.ANNA]\ngender = "alto"\n', "c.toml")
+    assert "[characters.ANNA]" in str(info.value) and "female or male" in str(info.value)
+
+
+def test_clip_metadata_gender_is_evidence():
+    clip = otio.schema.Clip("dia_01", metadata={"otio_dub": {"voice_type": "female"}})
+    line = Line("001-BOB", 0, 40, "BOB", "en-us", "Hello there.", extra={"clip": clip})
+    found = evidence("BOB", None, [line])
+    assert found.gender == "female" and "dia_01" in found.describe()
+    performer = assign([line], {}, "espeak")[("BOB", "en-us")]
+    assert _gender(performer) == "female"
+
+
+def test_without_evidence_voices_differ_in_pitch_and_it_says_so():
+    performers = assign(_lines("A", "B"), {}, "espeak")
+    a, b = performers[("A", "en-us")], performers[("B", "en-us")]
+    assert "no gender evidence" in a.label() and "no gender evidence" in b.label()
+    assert _gender(a) != _gender(b)  # kept apart by their measured pitch
+
+
+def test_best_voices_never_cross_gender():
+    cast = parse_cast('[characters.ANNA]\ngender = "female"\n[characters.MARCUS]\ngender = "male"\n'
+                      '[characters.NARRATOR]\ngender = "male"\n', "c.toml")
+    performers = assign(_lines("ANNA", "MARCUS", "NARRATOR"), cast, "espeak", prefer_neural=True)
+    genders = {c: _gender(p) for (c, _), p in performers.items()}
+    assert genders == {"ANNA": "female", "MARCUS": "male", "NARRATOR": "male"}
+    assert len({(p.engine, p.spec.voice) for p in performers.values()}) == 3
+    for p in performers.values():
+        assert p.why and ("neural" in p.why or "espeak" in p.why) and "WER" in p.why
+
+
+def test_a_forced_engine_without_the_gender_crosses_it_out_loud(caplog):
+    pytest.importorskip("piper")
+    cast = parse_cast('[characters.ANNA]\nengine = "piper"\ngender = "female"\n', "c.toml")
+    performer = assign(_lines("ANNA"), cast, "espeak")[("ANNA", "en-us")]
+    assert performer.engine == "piper" and "CROSSES GENDER" in performer.why
+    assert any("CROSSES GENDER" in r.getMessage() for r in caplog.records)
+
+
+def test_the_demo_cast_beside_the_timeline_gives_the_right_genders(tools, tmp_path):
+    """samples/scene.cast.toml is picked up by name: ANNA female, MARCUS and the NARRATOR male."""
+    for options in (DubOptions(), DubOptions(best_voices=True)):
+        plan = plan_dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "out", options)
+        genders = {c: _gender(p) for (c, _), p in plan.performers.items()}
+        assert genders == {"ANNA": "female", "MARCUS": "male", "NARRATOR": "male"}, plan.performers
+        assert plan.options.cast == tools.SCENE_OTIO.with_name("scene.cast.toml")
+    plan = plan_dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "out",
+                    DubOptions(cast=tools.ROOT / "samples" / "cast.toml"))  # --cast wins over the sidecar
+    assert plan.options.cast.name == "cast.toml" and plan.performers[("ANNA", "en-us")].spec.voice == "en-us+f4"
+
+
+def _actor_timeline(folder) -> otio.schema.Timeline:
+    """Two characters, each clip over a WAV of a synthetic actor: ANNA high espeak f4, MARCUS low m1."""
+    timeline = otio.schema.Timeline("actors", global_start_time=otio.opentime.RationalTime(0, 24))
+    track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)
+    texts = {"ANNA": ["I never thought I would see this place again.", "Tell me the truth, all of it."],
+             "MARCUS": ["The train was late, and the road was closed.", "We should leave before the storm."]}
+    voices = {"ANNA": "en-us+f4", "MARCUS": "en-us+m1"}
+    n = 0
+    for character in ("ANNA", "MARCUS", "ANNA", "MARCUS"):
+        text = texts[character][n // 2]
+        n += 1
+        take = get_engine("espeak").synthesize(text, VoiceSpec(voice=voices[character], lang="en-us"))
+        audio = np.concatenate([np.zeros(4800, np.float32), dsp.resample(take.audio, take.sample_rate),
+                                np.zeros(4800, np.float32)])
+        frames = int(np.ceil(audio.size / 48000 * 24))
+        sf.write(folder / f"dia_{n}.wav", audio, 48000, subtype="PCM_16")
+        span = otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(frames, 24))
+        track.append(otio.schema.Clip(f"dia_{n}", otio.schema.ExternalReference(f"dia_{n}.wav", available_range=span),
+                                      span, metadata={"otio_dub": {"text": text, "character": character}}))
+    timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(folder / "cut.otio"))
+    return timeline
+
+
+@pytest.mark.slow
+def test_dub_casts_from_readable_originals(tmp_path, monkeypatch):
+    """`dub` itself hears the originals (no `cast --match` step) and keeps each actor's gender."""
+    pytest.importorskip("resemblyzer")
+    import otio_dub
+
+    monkeypatch.setenv("OTIO_DUB_VOICES", str(tmp_path / "voices"))  # reference measures cached here
+    _actor_timeline(tmp_path)
+    result = otio_dub.dub(tmp_path / "cut.otio", out_dir=tmp_path / "out",
+                          options=DubOptions(engine="espeak", lang="en-us", review=False))
+    assert "(matched)" in result.voices["ANNA (en-us)"] and "(matched)" in result.voices["MARCUS (en-us)"]
+    assert "+f" in result.voices["ANNA (en-us)"] and "+m" in result.voices["MARCUS (en-us)"], result.voices
+    shutil.rmtree(tmp_path / "out")
