@@ -195,8 +195,9 @@ def spread_text(text: str, start: float, end: float, speaker: str | None = None,
         return []
     total = sum(len(t) + 1 for t in tokens)
     words, cursor = [], 0
-    for token in tokens:
+    for n, token in enumerate(tokens, 1):
         t0 = start + (end - start) * cursor / total
         cursor += len(token) + 1
-        words.append(Word(token, t0, start + (end - start) * (cursor - 1) / total, 1.0, speaker, clip))
+        t1 = end if n == len(tokens) else start + (end - start) * (cursor - 1) / total  # the last word ends with the speech
+        words.append(Word(token, t0, t1, 1.0, speaker, clip))
     return words

@@ -28,7 +28,7 @@ from .deliver import Adjust, DubResult, deliver, moved
 from .executors import Executor, SerialExecutor
 from .options import DubOptions
 from .place import place_lines, summarize
-from .plan import DubPlan, cast_of, collect_lines, free_frame, free_frames, list_events, plan_dub
+from .plan import DubPlan, cast_of, collect_lines, free_frame, free_frames, list_events, plan_dub, with_sidecar_cast
 from .render import render_lines
 
 log = logging.getLogger("otio_dub")
@@ -53,7 +53,8 @@ def dub(
     changes the dub timeline before it and its stems are written (conform's carried hand edits);
     ``finish`` writes more files into the staged dub before it is put in place (conform.json).
     """
-    options = options or DubOptions()
+    # the cast beside the timeline is an input like the others: named before the inputs' states are taken
+    options = with_sidecar_cast(timeline, options or DubOptions())
     plain = reuse is None and adjust is None and finish is None and not options.only_lines  # may be kept unchanged
     started, before = time.time_ns(), unchanged.input_states(timeline, script, options) if plain else None
     plan = plan_dub(timeline, script, out_dir, options)

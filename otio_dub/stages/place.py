@@ -59,8 +59,8 @@ def _place(plan: DubPlan, r: Rendered) -> PlacedLine:
         "media": media_url, "engine": performer.engine, "voice": performer.spec.voice or performer.spec.lang,
         "emotion": r.job.how.emotion,
         # the character's voice as cast (before the line's emotion): what `otio-dub studio` speaks the line with again
-        "performer": {"spec": asdict(performer.spec), "rate": performer.rate, "semitones": performer.semitones,
-                      "gain_db": performer.gain_db},
+        "performer": {"spec": _json_plain(asdict(performer.spec)), "rate": performer.rate,
+                      "semitones": performer.semitones, "gain_db": performer.gain_db},
         "guide": line.id in plan.guides if plan.policy.align == "guide" else None, "key": r.job.job.key,
     }
     clip = DubClip(line, end_frame, media_url, fitted.plan.status, note, fitted.report, key=r.job.job.key)
@@ -73,3 +73,13 @@ def summarize(rows: list[dict]) -> dict[str, int]:
     for row in rows:
         summary[row["status"]] = summary.get(row["status"], 0) + 1
     return summary
+
+
+def _json_plain(value: object) -> object:
+    """``value`` as report.json gives it back (tuples as lists), so a dub's result equals its report read
+    from disk (an unchanged re-dub returns the latter)."""
+    if isinstance(value, dict):
+        return {k: _json_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_plain(v) for v in value]
+    return value

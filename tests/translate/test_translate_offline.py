@@ -157,10 +157,10 @@ def test_dub_translate_dubs_the_portuguese(tmp_path) -> None:
 
 
 def test_the_public_api_translates_as_the_cli_does(tmp_path) -> None:
-    """``otio_dub.translation()`` writes what ``otio-dub translate`` writes, from the same lines."""
+    """``otio_dub.translate()`` writes what ``otio-dub translate`` writes, from the same lines."""
     import otio_dub
 
-    done = otio_dub.translation(SCENE_OTIO, "pt-BR", tmp_path / "api", script=SCENE_ASS,
+    done = otio_dub.translate(SCENE_OTIO, "pt-BR", tmp_path / "api", script=SCENE_ASS,
                               options=otio_dub.DubOptions(cache=tmp_path / "cache"))
     assert sorted(p.name for p in done.files) == ["scene.pt-br.ass", "scene.pt-br.csv", "scene.pt-br.srt",
                                                   "scene.pt-br.translate.json", "scene.pt-br.vtt"]
