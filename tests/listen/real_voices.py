@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import soundfile as sf
-from listen_speech import pink_noise
+from listen_speech import edit_distance, pink_noise
 
 SR = 48000
 SOURCE_RATE = 8000
@@ -130,13 +130,8 @@ def normalise(text: str) -> list[str]:
 
 def wer(reference: str, hypothesis: str) -> float:
     """Word error rate over the reference's words (Levenshtein on words, accents folded)."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
+    ref = normalise(reference)
+    return edit_distance(ref, normalise(hypothesis)) / max(1, len(ref))
 
 
 def music(n: int, seed: int) -> np.ndarray:
