@@ -29,8 +29,9 @@ from otio_dub.cli import main
 from otio_dub.core.errors import InputError, OtioDubError
 from otio_dub.delivery.stems import StemOptions
 from otio_dub.stages.conform import conform
-from otio_dub.timelines.aaf_writer import WRITTEN_AT, stamped, wav_facts, write_aaf
+from otio_dub.timelines.aaf_writer import WRITTEN_AT, stamped, write_aaf
 from otio_dub.timelines.formats import write_timeline
+from otio_dub.timelines.media import wav_facts
 from otio_dub.timelines.patch_aaf import PRODUCT_ID, patch
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -38,9 +38,9 @@ from otio_dub.delivery.stems import StemOptions
 from otio_dub.dialogue.lines import Line, timebase_of
 from otio_dub.review import apply_notes
 from otio_dub.stages.conform import conform
-from otio_dub.timelines.aaf_writer import wav_facts
 from otio_dub.timelines.apply import DubClip, add_dub_tracks
 from otio_dub.timelines.formats import format_of, write_timeline
+from otio_dub.timelines.media import wav_facts
 from otio_dub.timelines.patch_fcpxml import patch
 from otio_dub.timelines.timeline_io import read_timeline
 

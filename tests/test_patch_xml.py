@@ -36,9 +36,9 @@ from otio_dub.dialogue.lines import Line, find_dialogue_tracks, is_dub, timebase
 from otio_dub.review import apply_notes
 from otio_dub.review.data import read_dub_timeline
 from otio_dub.stages.conform import conform
-from otio_dub.timelines.aaf_writer import wav_facts
 from otio_dub.timelines.apply import DubClip, add_dub_tracks
 from otio_dub.timelines.formats import write_timeline
+from otio_dub.timelines.media import wav_facts
 from otio_dub.timelines.patch_xml import patch
 from otio_dub.timelines.timeline_io import read_timeline
 

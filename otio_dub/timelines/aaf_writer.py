@@ -19,20 +19,17 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-import os
-import struct
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 
 from ..core.timebase import SAMPLE_RATE, TimeBase, exact_rate, frames_of
 from ..dialogue.lines import is_dub
+from .media import WavFacts, link_url, local_file, wav_facts
 
 if TYPE_CHECKING:  # pyaaf2 ships no stubs: these name what its objects are
     from aaf2.components import Segment, Sequence, SourceClip
@@ -50,68 +47,6 @@ _KIND = {otio.schema.TrackKind.Video: "picture", otio.schema.TrackKind.Audio: "s
 #: The time an AAF written from another format carries (header, Identification, every mob): fixed, so
 #: the same timeline gives the same bytes (the line WAVs' BWF dates are left empty for the same reason).
 WRITTEN_AT = datetime.datetime(2000, 1, 1)
-
-
-@dataclass(frozen=True)
-class WavFacts:
-    """What a PCMDescriptor says about a WAV, read from its own fmt and data chunks."""
-
-    channels: int
-    sample_rate: int
-    bits: int
-    block_align: int
-    frames: int
-
-    @property
-    def average_bps(self) -> int:
-        return self.sample_rate * self.block_align
-
-
-def wav_facts(path: Path) -> WavFacts | None:
-    """The fmt/data facts of a PCM RIFF WAV (BWF included), or None when it is not one."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            fmt = None
-            while True:
-                chunk = handle.read(8)
-                if len(chunk) < 8:
-                    return None
-                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-                if cid == b"fmt ":
-                    fmt = struct.unpack("<HHIIHH", handle.read(16))
-                    handle.seek(size - 16 + (size & 1), 1)
-                elif cid == b"data" and fmt is not None:
-                    _, channels, rate, _, align, bits = fmt
-                    return WavFacts(channels, rate, bits, align, size // align if align else 0)
-                else:
-                    handle.seek(size + (size & 1), 1)
-    except (OSError, struct.error):
-        return None
-
-
-def local_file(url: str, base: Path) -> Path | None:
-    """The local file a media URL names (``file://`` URL, absolute path, or relative to ``base``)."""
-    if not url:
-        return None
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme and len(parsed.scheme) > 1:
-        return None
-    path = Path(unquote(url))
-    return path if path.is_absolute() else base / path
-
-
-def link_url(url: str, link_dir: Path) -> str:
-    """A media URL as an absolute file URL, relative paths taken from ``link_dir`` (what NLEs relink by)."""
-    parsed = urlparse(url)
-    if parsed.scheme and len(parsed.scheme) > 1:
-        return url
-    path = Path(unquote(url))
-    return Path(os.path.abspath(path if path.is_absolute() else link_dir / path)).as_uri()
 
 
 def write_aaf(timeline: otio.schema.Timeline, path: Path, tb: TimeBase, media_dir: Path, *,

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 import opentimelineio as otio
 
 from ..core.timebase import TimeBase, frames_of, timecode
-from .aaf_writer import link_url
+from .media import link_url
 
 #: CMX3600 allows 999 events per list
 MAX_EVENTS = 999

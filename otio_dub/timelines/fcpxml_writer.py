@@ -27,7 +27,7 @@ import opentimelineio as otio
 
 from ..core.timebase import TimeBase, exact_rate, frames_of
 from ..dialogue.lines import is_dub
-from .aaf_writer import link_url, local_file, wav_facts
+from .media import link_url, local_file, wav_facts
 
 log = logging.getLogger("otio_dub")
 

@@ -40,10 +40,11 @@ from ..audio.bwf import write_text_atomic
 from ..core.errors import InputError, OtioDubError, OutputError
 from ..core.timebase import TimeBase, timecode
 from ..dialogue.lines import is_dub
-from .aaf_writer import link_url, local_file, write_aaf
+from .aaf_writer import write_aaf
 from .carry import report_losses
 from .edl_writer import edl_for_track
 from .fcpxml_writer import write_fcpxml
+from .media import link_url, local_file
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET

@@ -31,7 +31,8 @@ from ..core.errors import InputError
 from ..core.timebase import TimeBase, frames_of
 from ..core.version import __version__
 from ..dialogue.lines import is_dub
-from .aaf_writer import WRITTEN_AT, MediaMobs, date_identification, local_file, source_key, stamp, stamped
+from .aaf_writer import WRITTEN_AT, MediaMobs, date_identification, source_key, stamp, stamped
+from .media import local_file
 
 if TYPE_CHECKING:  # pyaaf2 ships no stubs: these name what its objects are
     from aaf2.components import Sequence

@@ -33,7 +33,6 @@ from ..audio.bwf import read_bext
 from ..core.errors import InputError
 from ..core.timebase import TimeBase, exact_rate
 from ..dialogue.lines import is_dub
-from .aaf_writer import link_url, local_file, wav_facts
 from .fcpxml_doc import (
     Document,
     anchor_index,
@@ -45,6 +44,7 @@ from .fcpxml_doc import (
     time_of,
     write_document,
 )
+from .media import link_url, local_file, wav_facts
 
 log = logging.getLogger("otio_dub")
 

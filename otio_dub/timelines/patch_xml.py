@@ -37,7 +37,7 @@ from lxml import etree
 from ..core.errors import InputError
 from ..core.timebase import TimeBase, frames_of, is_drop_frame_rate, timecode
 from ..dialogue.lines import is_dub
-from .aaf_writer import link_url, local_file, wav_facts
+from .media import link_url, local_file, wav_facts
 from .xmeml import Document, read_document, write_document
 
 log = logging.getLogger("otio_dub")
