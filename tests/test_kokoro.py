@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -100,6 +101,46 @@ def test_speed_moves_the_length(kokoro, take):
     assert fast / take.audio.size == pytest.approx(1 / 1.4, rel=0.15)
 
 
+@pytest.mark.parametrize(("lang", "text"), [
+    ("ja", TEXT),
+    ("en", "Marcus? Is that really you out there in the dark? I waited all night."),
+    ("es", "Llovía la noche en que se fue, y nadie en este pueblo lo ha olvidado."),
+    ("en", "It was raining the night she left, and nobody in this town forgot it. " * 9)])  # two batches
+def test_predicted_take_length_is_what_kokoro_synthesizes(kokoro, lang, text):
+    """The widths Kokoro's own duration predictor gives, rounded as the model rounds them: every take's
+    length to the sample at any speed, so a line is spoken once at the rate its window needs."""
+    pytest.importorskip("onnx")
+    voice = VoiceSpec(voice="jm_kumo", lang=lang)
+    timing = kokoro.timing(text, voice)
+    assert timing is not None and timing.sample_rate == 24000
+    assert len(timing.widths) == (2 if len(text) > 500 else 1)
+    for speed in (0.8, 1.0, 1.13, 1.37) if len(text) < 500 else (1.13,):  # a long take costs half a minute
+        take = kokoro.synthesize(text, voice, speed)
+        assert take.audio.size == timing.samples(speed), speed
+        trimmed = dsp.trim(take.audio, take.sample_rate).size
+        # the trim is estimated (the model holds its edge phonemes into the silence): within 0.1 s or so
+        assert abs(timing.speech(speed) - trimmed) <= 0.06 * trimmed + 0.12 * take.sample_rate
+
+
+def test_a_predicted_first_pass_lands(kokoro):
+    """The rate comes from the prediction, so no pass at natural pace and no calibration: the take
+    lands on the first pass or on one corrected by the first's measured trim (the edge silence is estimated)."""
+    pytest.importorskip("onnx")
+    from otio_dub.speech.fit import FitPolicy, Window
+    from otio_dub.speech.speak import fit_line
+
+    text = "Honestly, the car will not start and I know why, believe me."
+    voice = VoiceSpec(voice="jf_alpha", lang="en")
+    natural = dsp.trim(dsp.resample(kokoro.synthesize(text, voice, 1.0).audio, 24000)).size
+    frames = round(natural / 1.12 / 2000)
+    fitted = fit_line(kokoro, Line("x", 0, frames, "A", "en", text), voice, Window(samples=frames * 2000),
+                      FitPolicy(), 2000)
+    assert fitted.report["passes"] <= 2 and abs(fitted.report["stretch_factor"] - 1) <= 0.03, fitted.report
+    assert fitted.report["rate_factor"] > 1.05  # never spoken at natural pace
+    first, end = dsp.speech_bounds(fitted.media)
+    assert abs(end - (fitted.plan.offset + fitted.plan.speech_samples)) <= 2000
+
+
 def test_unknown_voice_and_language(kokoro):
     with pytest.raises(EngineError) as info:
         kokoro.check(VoiceSpec(voice="jf_beta", lang="ja"))
@@ -191,3 +232,5 @@ def test_japanese_dub_of_the_demo(tools, tmp_path, model_cache):
             assert "shorten" in row["note"] or "needs" in row["note"]
     assert tools.sha256(tools.SCENE_OTIO) == before
     assert Path(result.timeline_path).is_file()
+    if importlib.util.find_spec("onnx") is not None:  # the duration predictor: about one synthesis a line
+        assert sum(row["passes"] for row in report["lines"]) <= 13, [row["passes"] for row in report["lines"]]

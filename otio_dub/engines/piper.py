@@ -25,6 +25,7 @@ from ..core.errors import EngineError
 from ..core.memory import return_freed_memory
 from . import piper_voices, quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
+from .onnx_cut import cut, onnx_works
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -65,7 +66,7 @@ class PiperEngine:
         except PackageNotFoundError:
             piper_version = "unknown"
         # takes are fitted otherwise with the duration predictor than without it: keys must differ
-        self._timed = _onnx_works()
+        self._timed = onnx_works()
         piper_version += " +durations" if self._timed else ""
         # the default voice's config, not the voice: the driver, which never speaks, need not hold its model
         self._default = self._config(DEFAULT_VOICE) if DEFAULT_VOICE in _bundled() else None
@@ -342,35 +343,7 @@ def _cut_predictor(model: Path) -> bytes | None:
     widths = [name for name in scaled.input if not _reads_scales(name, made)]
     if len(widths) != 1:
         return None
-    weights = {init.name: init for init in graph.graph.initializer}
-    needed, stack, seen = [], [widths[0]], set()
-    while stack:  # every node the widths depend on, back to the inputs and weights
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in made:
-            needed.append(made[name])
-            stack.extend(i for i in made[name].input if i)
-    order = {id(node): n for n, node in enumerate(graph.graph.node)}
-    nodes = sorted({id(node): node for node in needed}.values(), key=lambda node: order[id(node)])
-    part = onnx.helper.make_graph(
-        nodes, "piper-durations", [i for i in graph.graph.input if i.name in seen],
-        [onnx.helper.make_tensor_value_info(widths[0], onnx.TensorProto.FLOAT, None)],
-        [weights[name] for name in sorted(seen & weights.keys())])
-    return onnx.helper.make_model(part, opset_imports=graph.opset_import, ir_version=graph.ir_version).SerializeToString()
-
-
-def _onnx_works() -> bool:
-    """Whether the onnx package imports (an install broken by another protobuf raises more than ImportError)."""
-    if importlib.util.find_spec("onnx") is None:
-        return False
-    try:
-        import onnx  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - any failure: fit by measuring, and say why in the debug log
-        log.debug("piper: onnx does not import (%s): lines are fitted by measuring", exc)
-        return False
-    return True
+    return cut(graph, widths[0], "piper-durations")
 
 
 def _reads_scales(name: str, made: dict) -> bool:
