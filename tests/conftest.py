@@ -277,3 +277,11 @@ def _otio_dub_logger_as_found() -> Iterator[None]:
     logger.setLevel(saved[0])
     logger.propagate, logger.disabled = saved[1], saved[2]
     logger.handlers[:] = saved[3]
+
+
+@pytest.fixture(autouse=True)
+def _house_engine_espeak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that name no engine speak with espeak, set as a studio sets its house engine
+    ($OTIO_DUB_ENGINE): the default, ``best``, would speak them with kokoro where it is installed, at
+    ten times the time. The tests of the default itself remove it (tests/test_casting_gender.py)."""
+    monkeypatch.setenv("OTIO_DUB_ENGINE", "espeak")

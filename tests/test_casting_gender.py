@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import re
 import shutil
 
 import numpy as np
@@ -108,6 +111,42 @@ def test_a_forced_engine_without_the_gender_crosses_it_out_loud(caplog):
     performer = assign(_lines("ANNA"), cast, "espeak")[("ANNA", "en-us")]
     assert performer.engine == "piper" and "CROSSES GENDER" in performer.why
     assert any("CROSSES GENDER" in r.getMessage() for r in caplog.records)
+
+
+def test_the_default_engine_is_the_best_installed_voice(monkeypatch):
+    """No engine named: ``best`` (each language's best installed voice, neural first); a studio's
+    $OTIO_DUB_ENGINE sets its house engine instead, and an engine given wins over both."""
+    from otio_dub.stages.options import default_engine
+
+    monkeypatch.delenv("OTIO_DUB_ENGINE")
+    assert default_engine() == "best" and DubOptions().best and DubOptions().voice_engine == "espeak"
+    monkeypatch.setenv("OTIO_DUB_ENGINE", "piper")
+    assert DubOptions().engine == "piper" and not DubOptions().best
+    assert DubOptions(engine="espeak").engine == "espeak" and DubOptions(engine="best").best
+
+
+def test_the_default_dub_speaks_with_the_best_voice_and_says_why(tools, tmp_path, monkeypatch):
+    """The README's demo command with nothing forced: every character gets the best installed voice of
+    its language and gender (kokoro or piper where installed), and the run prints why."""
+    from click.testing import CliRunner
+
+    from otio_dub.cli import main
+
+    monkeypatch.delenv("OTIO_DUB_ENGINE")
+    plan = plan_dub(tools.SCENE_OTIO, tools.SCENE_ASS, tmp_path / "out", DubOptions())
+    neural = {name for name in ("kokoro", "piper") if importlib.util.find_spec(
+        {"kokoro": "kokoro_onnx", "piper": "piper"}[name]) is not None}
+    best = {(c, p.engine, p.spec.voice) for (c, _), p in plan.performers.items()}
+    assert {engine for _, engine, _ in best} <= (neural or {"espeak"}) and len(best) == 3, best
+    assert all("WER" in p.why for p in plan.performers.values()), plan.performers
+    result = CliRunner().invoke(main, ["dub", str(tools.SCENE_OTIO), "--script", str(tools.SCENE_ASS), "-o",
+                                       str(tmp_path / "dub"), "--stems", "none", "--no-review"])
+    assert result.exit_code == 0, result.output
+    said = next(line for line in result.output.splitlines() if line.startswith("Voices: "))
+    for character, engine, voice in best:  # "ANNA (en) = kokoro jf_alpha (neural, en WER 2%; female from the cast)"
+        assert re.search(rf"{character} \(\S+\) = {engine} {re.escape(str(voice))} \([^)]*WER \d+%", said), said
+    report = json.loads((tmp_path / "dub" / "report.json").read_text(encoding="utf-8"))
+    assert {row["engine"] for row in report["lines"]} == {engine for _, engine, _ in best}
 
 
 def test_the_demo_cast_beside_the_timeline_gives_the_right_genders(tools, tmp_path):

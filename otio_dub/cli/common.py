@@ -151,9 +151,9 @@ def fit_policy(kw: dict[str, Any]) -> FitPolicy:
 
 
 voice_options = bundle(
-    click.option("--engine", default="espeak", show_default=True,
-                 help="Engine for characters without a cast entry (see `otio-dub engines`), or 'best': the best "
-                      "installed voice of each character's language, by measured WER (neural voices are slower)."),
+    click.option("--engine", default=None, metavar="NAME|best",
+                 help="Engine for characters without a cast entry (see `otio-dub engines`). Default: best (or "
+                      "$OTIO_DUB_ENGINE): each character's language's best installed voice by measured WER, neural first."),
     click.option("--cast", "cast_file", type=existing, metavar="CAST.toml",
                  help="Voice per character (write a starter with `otio-dub cast`)."),
 )
@@ -162,8 +162,7 @@ voice_options = bundle(
 def voice_settings(kw: dict[str, Any]) -> dict[str, Any]:
     """DubOptions fields from the voice options, taken out of ``kw``."""
     engine = kw.pop("engine")
-    best = engine == "best"  # opt-in until the default can be the best voice (issue 27): kokoro is 100x espeak's cost
-    return {"engine": "espeak" if best else engine, "best_voices": best, "cast": kw.pop("cast_file")}
+    return {"cast": kw.pop("cast_file"), **({"engine": engine} if engine else {})}
 
 
 def _loudness_target(ctx: click.Context, param: click.Parameter, value: str) -> float | None:

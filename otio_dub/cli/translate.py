@@ -23,8 +23,8 @@ from .common import cache_options, cache_setting, existing, out_folder, setup_lo
 @click.option("--keep", "keep_file", type=existing, metavar="LIST.csv",
               help="A bilingual list written before: its TRANSLATION cells (hand corrections) are kept as written.")
 @click.option("--script", "-s", type=existing, help="Script or dialogue list of the lines when INPUT is a timeline.")
-@click.option("--voice-engine", default="espeak", show_default=True,
-              help="TTS engine the lengths are predicted with (the dub's --engine).")
+@click.option("--voice-engine", default=None, metavar="NAME|best",
+              help="TTS engine the lengths are predicted with: the dub's --engine (default: best, as the dub).")
 @click.option("--cast", "cast_file", type=existing, metavar="CAST.toml", help="The dub's cast file (voice per character).")
 @click.option("--max-speedup", type=float, default=1.25, show_default=True, help="Fastest speech the dub allows.")
 @click.option("--max-slowdown", type=float, default=0.9, show_default=True, help="Slowest speech the dub allows.")
@@ -37,12 +37,12 @@ from .common import cache_options, cache_setting, existing, out_folder, setup_lo
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 @user_errors
 def translate(input_file: Path, target: str, source: str | None, out_dir: Path | None, translator: str | None,
-              glossary: Path | None, keep_file: Path | None, script: Path | None, voice_engine: str,
+              glossary: Path | None, keep_file: Path | None, script: Path | None, voice_engine: str | None,
               cast_file: Path | None, max_speedup: float, max_slowdown: float, no_fit: bool, rate: float | None,
               start: str | None, quiet: bool, verbose: bool, **kw: object) -> None:
     """Translate INPUT's lines into LANG, fitted to each window: <name>.<LANG>.csv/.ass/.srt/.vtt/.translate.json."""
     from ..speech.fit import FitPolicy
-    from ..stages.options import DubOptions
+    from ..stages.options import DubOptions, default_engine
     from ..stages.translating import translate as run
 
     setup_logging(verbose)
@@ -51,7 +51,7 @@ def translate(input_file: Path, target: str, source: str | None, out_dir: Path |
         policy = FitPolicy(max_speedup=max_speedup, max_slowdown=max_slowdown)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    options = DubOptions(lang=source or "en", cast=cast_file, engine=voice_engine, policy=policy, rate=rate, start=start,
+    options = DubOptions(lang=source or "en", cast=cast_file, engine=voice_engine or default_engine(), policy=policy, rate=rate, start=start,
                          cache=cache_setting(kw))
     done = run(input_file, target, out_dir, script=script, source=source, translator=translator, glossary=glossary,
                keep=keep_file, fit=not no_fit, options=options)

@@ -50,6 +50,8 @@ def _kokoro() -> Engine:
 #: Built-in engines: name -> zero-argument factory returning a loaded engine.
 ENGINES: dict[str, Callable[[], Engine]] = {"espeak": _espeak, "piper": _piper, "kokoro": _kokoro}
 DEFAULT_ENGINE = "espeak"
+#: Not an engine: the best installed voice of each character's language (the default of a dub).
+BEST = "best"
 
 _loaded: dict[str, Engine] = {}
 _load_lock = threading.Lock()
@@ -78,5 +80,5 @@ def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
         return engine
 
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineInfo", "Take", "VoiceInfo", "VoiceSpec", "available_engines", "get_engine",
+__all__ = ["BEST", "ENGINES", "DEFAULT_ENGINE", "Engine", "EngineInfo", "Take", "VoiceInfo", "VoiceSpec", "available_engines", "get_engine",
            "quiet_onnxruntime"]

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..casting.cast import CastEntry
 from ..delivery.stems import StemOptions
-from ..engines import DEFAULT_ENGINE
+from ..engines import BEST, DEFAULT_ENGINE
 from ..speech import fit
+
+#: The house's default engine, where a studio sets one (``espeak``, ``piper``, ``kokoro`` or ``best``).
+ENGINE_ENV = "OTIO_DUB_ENGINE"
+
+
+def default_engine() -> str:
+    """The engine a run uses unless told: ``$OTIO_DUB_ENGINE``, else ``best`` (each character's language's
+    best installed voice, by measured WER: neural before espeak, :mod:`otio_dub.casting.auto`)."""
+    return os.environ.get(ENGINE_ENV, "").strip() or BEST
 
 
 @dataclass(frozen=True)
 class DubOptions:
     """Everything a dub run can be told; the CLI's options map onto these fields."""
 
-    engine: str = DEFAULT_ENGINE
-    best_voices: bool = False  # uncast characters get the best installed voice of their language (no --engine given)
+    engine: str = field(default_factory=default_engine)  # "best", or one engine for every uncast character
+    best_voices: bool = False  # as engine="best" (kept for callers that set it beside engine="espeak")
     lang: str = "en"
     cast: Mapping[str, CastEntry] | str | Path | None = None
     script_offset: str | None = None
@@ -39,3 +49,18 @@ class DubOptions:
     translate: str | None = None  # translate the lines into this language before dubbing them (otio_dub.translation)
     translator: str | None = None  # the translator for it (default: the first offline one with the pair)
     glossary: str | Path | None = None  # terms the translation keeps as given (source<TAB>target rows)
+
+    @property
+    def best(self) -> bool:
+        """Whether uncast characters get the best installed voice of their language (no engine forced)."""
+        return self.best_voices or self.engine == BEST
+
+    @property
+    def voice_engine(self) -> str:
+        """The engine uncast characters fall back to: the one named, or espeak (always installed) for best."""
+        return DEFAULT_ENGINE if self.engine == BEST else self.engine
+
+    @property
+    def engine_choice(self) -> str:
+        """``best``, or the one engine forced: what a stage that casts on its own (translation) is told."""
+        return BEST if self.best else self.engine

@@ -102,7 +102,7 @@ def plan_dub(timeline: str | Path | otio.schema.Timeline, script: str | Path | N
     originals = original_states(source, base)  # as they are before anything reads them (stages.unchanged)
     matches = match_actors(source, lines, cast, base, options)
     plan = DubPlan(source, name, base, fmt, out, tb, lines, total_frames, tb.samples_between(0, total_frames),
-                   assign(lines, cast, options.engine, matches, options.best_voices), options, mix=mix, inputs=inputs, originals=originals,
+                   assign(lines, cast, options.voice_engine, matches, options.best), options, mix=mix, inputs=inputs, originals=originals,
                    source_file=None if isinstance(timeline, otio.schema.Timeline) else Path(timeline))
     plan.guides = guide_pads(source, tb, lines, base) if plan.policy.align == "guide" else {}
     plan.jobs = line_jobs(plan)
@@ -152,7 +152,7 @@ def match_actors(source: otio.schema.Timeline, lines: list[Line], cast: Mapping[
         return None  # no evidence anywhere: the deterministic automatic voices, without loading anything
     from ..casting.matching import match_voices
 
-    engines = None if options.engine == DEFAULT_ENGINE else [options.engine]
+    engines = None if options.best or options.engine == DEFAULT_ENGINE else [options.engine]
     found = match_voices(source, open_lines, base, engines)
     for character, m in sorted(found.items()):
         log.info("%s: %s", character, m.comment())
@@ -244,7 +244,7 @@ def translated(lines: list[Line], tb: TimeBase, options: DubOptions) -> list[Lin
 
     result = translate_lines(lines, tb, str(options.translate), translator=options.translator, cast=cast_of(options),
                              glossary=read_glossary(options.glossary) if options.glossary else (),
-                             engine=options.engine, policy=options.policy, cache=options.cache)
+                             engine=options.engine_choice, policy=options.policy, cache=options.cache)
     adapt = [row.line.origin or row.line.id for row in result.rows if any(NEEDS_ADAPTATION in f for f in row.flags)]
     if adapt:
         log.warning("%d translated line(s) need adaptation to fit their windows: %s (see otio-dub translate)",

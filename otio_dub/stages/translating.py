@@ -44,7 +44,7 @@ def translate(input_file: str | Path, target: str, out_dir: str | Path | None = 
     policy: FitPolicy = options.policy
     result = translate_lines(lines, tb, target, source=source, translator=translator,
                              glossary=read_glossary(glossary) if glossary else (), cast=cast_of(options),
-                             engine=options.engine, policy=policy, cache=options.cache,
+                             engine=options.engine_choice, policy=policy, cache=options.cache,
                              keep=read_keep(keep) if keep else None, fit=fit)
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{input_file.stem}_{result.target}"
     files = write_outputs(result, tb, out, input_file.stem, Path(script) if script else input_file, policy)

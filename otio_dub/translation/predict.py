@@ -1,9 +1,9 @@
 """How long a candidate will be spoken, by the voice the dub casts for its character, before any dub.
 
 The cheapest honest predictor each engine allows, at the delivery the dub will use (cast rate and
-emotion included): an engine with a duration predictor (``timing``: piper) is asked; espeak, whose
-real-time factor is ~0.004, simply speaks the text (exact, trimmed as the dub trims); any other
-engine (kokoro) is calibrated once per voice by speaking fixed passages of the language, and the
+emotion included): an engine with a duration predictor (``timing``: piper, kokoro) is asked; espeak,
+whose real-time factor is ~0.004, simply speaks the text (exact, trimmed as the dub trims); any other
+engine is calibrated once per voice by speaking fixed passages of the language, and the
 line's length follows from its characters at that rate (kept beside the cache, see ``store``).
 """
 
@@ -19,7 +19,7 @@ from ..casting.cast import CastEntry
 from ..casting.voices import Performer, assign, delivery
 from ..core.hashing import make_key
 from ..dialogue.lines import Line
-from ..engines import Engine, VoiceSpec, get_engine
+from ..engines import BEST, DEFAULT_ENGINE, Engine, VoiceSpec, get_engine
 from ..speech.speak import CALIBRATION, voice_identity
 from .store import TranslationStore
 
@@ -35,7 +35,9 @@ class SpokenLength:
     def __init__(self, lines: Sequence[Line], target: str, cast: Mapping[str, CastEntry], engine: str,
                  store: TranslationStore | None = None, responses: str | Path | None = None) -> None:
         target_lines = [dataclasses.replace(line, lang=target) for line in lines]
-        self.performers: dict[tuple[str, str], Performer] = assign(target_lines, cast, engine)
+        best = engine == BEST  # each character's best installed voice, as the dub will cast it
+        self.performers: dict[tuple[str, str], Performer] = assign(target_lines, cast, DEFAULT_ENGINE if best else engine,
+                                                                   prefer_neural=best)
         self.target, self.store, self.responses = target, store, responses
         self._rates: dict[tuple, float] = {}
         self.method: dict[str, str] = {}  # engine name -> how its lines were predicted
