@@ -279,9 +279,16 @@ def _otio_dub_logger_as_found() -> Iterator[None]:
     logger.handlers[:] = saved[3]
 
 
-@pytest.fixture(autouse=True)
-def _house_engine_espeak(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def _house_engine_espeak() -> Iterator[None]:
     """Tests that name no engine speak with espeak, set as a studio sets its house engine
     ($OTIO_DUB_ENGINE): the default, ``best``, would speak them with kokoro where it is installed, at
-    ten times the time. The tests of the default itself remove it (tests/test_casting_gender.py)."""
-    monkeypatch.setenv("OTIO_DUB_ENGINE", "espeak")
+    ten times the time. Session-wide, so module fixtures that dub see it too; the tests of the
+    default itself remove it with monkeypatch (tests/test_casting_gender.py)."""
+    previous = os.environ.get("OTIO_DUB_ENGINE")
+    os.environ["OTIO_DUB_ENGINE"] = "espeak"
+    yield
+    if previous is None:
+        os.environ.pop("OTIO_DUB_ENGINE", None)
+    else:
+        os.environ["OTIO_DUB_ENGINE"] = previous
