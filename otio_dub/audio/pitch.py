@@ -75,3 +75,14 @@ def f0_stats(audio: np.ndarray, rate: int, min_frames: int = 10) -> tuple[float 
 def semitones(from_hz: float, to_hz: float) -> float:
     """The pitch shift in semitones that takes ``from_hz`` to ``to_hz``."""
     return float(12 * np.log2(to_hz / from_hz))
+
+
+#: Median F0 that decides a voice's gender: below MALE_HZ male, above FEMALE_HZ female, between undecided.
+MALE_HZ, FEMALE_HZ = 150.0, 170.0
+
+
+def gender_of_f0(hz: float | None) -> str | None:
+    """``"male"`` under 150 Hz, ``"female"`` over 170 Hz, None between (or unknown): a voice's median F0."""
+    if hz is None or not np.isfinite(hz):
+        return None
+    return "male" if hz < MALE_HZ else "female" if hz > FEMALE_HZ else None

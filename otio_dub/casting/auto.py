@@ -15,12 +15,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..audio.pitch import semitones
+from ..audio.pitch import gender_of_f0, semitones
 from ..core.errors import EngineError
 from ..dialogue.lines import Line
+from ..dialogue.script import normal_gender
 from ..engines import VoiceSpec, get_engine
 from ..engines import voice_quality as quality
-from .cast import GENDER_WORDS, CastEntry
+from .cast import CastEntry
 
 log = logging.getLogger("otio_dub")
 
@@ -32,13 +33,6 @@ ESPEAK_PENALTY = 0.1
 UNMEASURED = 0.3
 #: Extra cost per voice already given in the language within this many semitones (no gender evidence).
 CLOSE_ST, CLOSE_COST = 3.0, 0.15
-#: Actor F0 that decides a gender: below MALE_HZ male, above FEMALE_HZ female, between undecided.
-MALE_HZ, FEMALE_HZ = 150.0, 170.0
-
-
-def normal_gender(value: object) -> str | None:
-    """``"F"``, ``"woman"``, ``"female"`` -> ``"female"`` (and likewise male); None for anything else."""
-    return GENDER_WORDS.get(str(value).strip().lower()) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -54,12 +48,10 @@ class Evidence:
 
 
 def evidence(character: str, entry: CastEntry | None, lines: Sequence[Line], actor_f0: float | None = None) -> Evidence:
-    """The character's gender: the actor heard, else the cast's, else its clips' metadata."""
-    if actor_f0:
-        if actor_f0 < MALE_HZ:
-            return Evidence("male", f"actor F0 {actor_f0:.0f} Hz")
-        if actor_f0 > FEMALE_HZ:
-            return Evidence("female", f"actor F0 {actor_f0:.0f} Hz")
+    """The character's gender: the actor heard, else the cast's, else its clips' metadata, else a
+    dialogue list's GENDER column (the first row of the character that gives one)."""
+    if actor_f0 and (heard := gender_of_f0(actor_f0)):
+        return Evidence(heard, f"actor F0 {actor_f0:.0f} Hz")
     if entry is not None and entry.gender:
         return Evidence(entry.gender, "the cast")
     for line in lines:
@@ -71,6 +63,9 @@ def evidence(character: str, entry: CastEntry | None, lines: Sequence[Line], act
             found = normal_gender(meta.get("gender")) or normal_gender(meta.get("voice_type"))
             if found:
                 return Evidence(found, f"clip {clip.name!r} metadata")
+    listed = next((line for line in lines if line.character == character and line.extra.get("gender")), None)
+    if listed is not None:
+        return Evidence(listed.extra["gender"], f"the GENDER column ({listed.origin})")
     return Evidence(None, "none")
 
 

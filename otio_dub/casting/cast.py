@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..dialogue.prosody import EMOTIONS
+from ..dialogue.script import GENDER_WORDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,9 +69,6 @@ class CastEntry:
 
 _TYPES: dict[str, type | tuple[type, ...]] = {"engine": str, "voice": str, "lang": str, "rate": (int, float), "pitch": (int, float),
           "gain": (int, float), "emotion": str, "speaker": int, "model": str, "voices": str, "gender": str, "voice_type": str}
-#: How a cast may say a gender (``gender`` or ``voice_type``): -> female / male.
-GENDER_WORDS = {"female": "female", "woman": "female", "f": "female", "girl": "female", "feminine": "female",
-                "male": "male", "man": "male", "m": "male", "boy": "male", "masculine": "male"}
 
 
 def parse_cast(text: str, source: str = "cast") -> dict[str, CastEntry]:

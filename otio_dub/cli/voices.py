@@ -73,10 +73,11 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
          rate: float | None, start: str | None, drop_frame: bool | None, verbose: bool, engine: str | None,
          match: bool) -> None:
     """Print a starter cast file for the characters of TIMELINE (and --script): `> cast.toml`."""
+    from ..casting.auto import evidence
     from ..casting.cast import CastEntry, starter_cast
     from ..casting.voices import assign
     from ..stages.options import DubOptions
-    from ..stages.plan import collect_lines
+    from ..stages.plan import cast_of, collect_lines, with_sidecar_cast
     from ..timelines.timeline_io import read_timeline
 
     setup_logging(verbose)
@@ -90,12 +91,15 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
 
         matches = match_voices(source, found, timeline.resolve().parent, [engine] if engine else None)
         comments = {name: m.comment() for name, m in matches.items()}
-    performers = assign(found, {}, engine or "espeak", matches, prefer_neural=engine is None)
+    known = cast_of(with_sidecar_cast(timeline, options))  # the genders a cast beside the timeline gives
+    performers = assign(found, known, engine or "espeak", matches, prefer_neural=engine is None)
     entries, seen = [], set()
     for (character, line_lang), p in performers.items():
         if character in seen:  # one entry per character: its first language
             continue
         seen.add(character)
+        actor = matches[character].actor_f0 if character in matches else None
+        gender = evidence(character, known.get(character), found, actor).gender
         entries.append(CastEntry(character, p.engine, p.spec.voice, line_lang, pitch=p.semitones,
-                                 speaker=p.spec.speaker))
+                                 speaker=p.spec.speaker, gender=gender))
     click.echo(starter_cast(entries, comments), nl=False)

@@ -1,8 +1,9 @@
 """Dialogue lists (spotting lists): CSV/TSV rows of timecode in, timecode out, character, line.
 
 The format dubbing studios exchange. A header row names the columns (``TC IN``, ``TC OUT``,
-``CHARACTER``, ``LINE`` and optional ``LANG``, ``EMOTION``; common synonyms accepted); without
-one the first four columns are taken in that order. Times are absolute timecode.
+``CHARACTER``, ``LINE`` and optional ``LANG``, ``EMOTION``, ``GENDER``; common synonyms accepted); without
+one the first four columns are taken in that order. Times are absolute timecode. ``GENDER`` (or
+``VOICE TYPE``: female/male, F/M) is the character's, evidence automatic casting keeps to.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.timebase import parse_timecode
-from .script import clean_text, extract_emotion, split_speaker
+from .script import clean_text, extract_emotion, normal_gender, split_speaker
 
 LIST_SUFFIXES = (".csv", ".tsv")
 _COLUMNS = {
@@ -25,6 +26,7 @@ _COLUMNS = {
     "line": ("line", "dialogue", "dialog", "text", "translation"),
     "lang": ("lang", "language"),
     "emotion": ("emotion", "mood"),
+    "gender": ("gender", "voice type", "voice_type", "sex"),
 }
 
 
@@ -39,6 +41,7 @@ class ListEntry:
     text: str
     lang: str | None
     emotion: str | None
+    gender: str | None = None  # as written in the GENDER column (checked by the casting code)
 
 
 def _column_map(header: list[str]) -> dict[str, int] | None:
@@ -77,8 +80,12 @@ def parse_dialogue_list(text: str, rate: Fraction, source: str = "dialogue list"
         body = clean_text(body)
         if not body:
             raise InputError(source, "has no text to speak", where=where)
+        gender = cells.get("gender") or None
+        if gender is not None and normal_gender(gender) is None:
+            raise InputError(source, f"GENDER {gender!r} is not female or male (F/M, woman/man)", where=where)
         entries.append(ListEntry(number, tc_in, tc_out, cells.get("character") or prefixed, body,
-                                 cells.get("lang") or None, (cells.get("emotion") or emotion or None)))
+                                 cells.get("lang") or None, (cells.get("emotion") or emotion or None),
+                                 normal_gender(gender) if gender else None))
     if not entries:
         raise InputError(source, "the dialogue list has no rows")
     return entries
@@ -96,10 +103,11 @@ def read_dialogue_list(path: str | Path, rate: Fraction) -> list[ListEntry]:
     return parse_dialogue_list(text, rate, str(path), "\t" if path.suffix.lower() == ".tsv" else None)
 
 
-def format_dialogue_list(rows: list[tuple[str, str, str, str, str, str]], delimiter: str = ",") -> str:
-    """CSV/TSV text with a header: TC IN, TC OUT, CHARACTER, LINE, LANG, EMOTION."""
+def format_dialogue_list(rows: list[tuple[str, ...]], delimiter: str = ",") -> str:
+    """CSV/TSV text with a header: TC IN, TC OUT, CHARACTER, LINE, LANG, EMOTION, GENDER (rows of six
+    cells leave GENDER empty)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-    writer.writerow(["TC IN", "TC OUT", "CHARACTER", "LINE", "LANG", "EMOTION"])
-    writer.writerows(rows)
+    writer.writerow(["TC IN", "TC OUT", "CHARACTER", "LINE", "LANG", "EMOTION", "GENDER"])
+    writer.writerows([(*row, "")[:7] if len(row) == 6 else row for row in rows])
     return out.getvalue()

@@ -300,6 +300,7 @@ def _script_lines(events: Sequence[ScriptEvent], script_name: str, tb: TimeBase,
         found.append(dict(
             record_in=rin, record_out=rout, text=ev.text, character=ev.character or DEFAULT_CHARACTER,
             lang=ev.lang or lang, emotion=ev.emotion, source="script", origin=f"{Path(script_name).name} {where}",
+            extra={"gender": ev.gender} if ev.gender else {},
         ))
     by_character: dict[str, list[dict]] = {}
     for row in found:
@@ -341,7 +342,7 @@ def _match_script(rows: list[dict], clips: list[tuple], taken: dict[int, str], t
                             row["origin"], best[1], taken[key])
                 continue
             row = {**row, "track_name": best[0], "clip_name": best[1],
-                   "extra": {"identity": source_identity(best[3], best[2], row["record_in"], tb)}}
+                   "extra": {**row.get("extra", {}), "identity": source_identity(best[3], best[2], row["record_in"], tb)}}
         kept.append(row)
     return kept
 

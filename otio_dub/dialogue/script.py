@@ -28,6 +28,15 @@ _VTT_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>")
 _CUE_TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}(\s.*)?$")
 
 
+#: How a cast, a clip or a dialogue list may say a character's gender (``gender``, ``voice_type``): -> female / male.
+GENDER_WORDS = {"female": "female", "woman": "female", "f": "female", "girl": "female", "feminine": "female",
+                "male": "male", "man": "male", "m": "male", "boy": "male", "masculine": "male"}
+
+
+def normal_gender(value: object) -> str | None:
+    """``"F"``, ``"woman"``, ``"female"`` -> ``"female"`` (and likewise male); None for anything else."""
+    return GENDER_WORDS.get(str(value).strip().lower()) if value is not None else None
+
 @dataclass(frozen=True)
 class ScriptEvent:
     """One spoken event of a script: 1-based event number, times in ms, cleaned text."""
@@ -40,6 +49,7 @@ class ScriptEvent:
     emotion: str | None
     style: str | None
     lang: str | None = None
+    gender: str | None = None  # the character's, from a dialogue list's GENDER column
 
 
 def split_speaker(text: str) -> tuple[str | None, str]:

@@ -261,7 +261,7 @@ def list_events(path: str | Path, tb: TimeBase) -> list[ScriptEvent]:
     def ms(frame: int) -> int:
         return round(Fraction(frame) / tb.rate * 1000)
 
-    return [ScriptEvent(e.row, ms(e.tc_in), ms(e.tc_out), e.text, e.character, e.emotion, None, e.lang)
+    return [ScriptEvent(e.row, ms(e.tc_in), ms(e.tc_out), e.text, e.character, e.emotion, None, e.lang, e.gender)
             for e in read_dialogue_list(path, tb.rate)]
 
 

@@ -166,3 +166,48 @@ def test_cli_dubs_a_dialogue_list_without_an_edit(tmp_path):
               for c in dubbed.find_clips() if (c.metadata.get("otio_dub") or {}).get("role") == "dub"}
     assert placed == {"001-ANNA": 25, "002-BOB": 75, "003-ANNA": 110}
     assert list((out / "stems").glob("*.wav")), "stems were not written"
+
+
+GENDERED = [("01:00:01:00", "01:00:02:12", "ANNA", "Hello there.", "M"),  # against the name: the column decides
+            ("01:00:03:00", "01:00:04:00", "BOB", "Go away.", "female"),
+            ("01:00:04:10", "01:00:05:20", "ANNA", "Wait, please.", "")]
+
+
+def _gender_of(performer) -> str:
+    from otio_dub.engines import voice_quality
+
+    return voice_quality.gender(performer.engine, performer.spec.voice)
+
+
+def test_gender_column_casts_each_character_as_a_list_or_a_script(tmp_path):
+    """GENDER (or VOICE TYPE) is evidence automatic casting keeps to: read as the timeline (clip
+    metadata) and as the --script of an edit (the lines), kept when the list is written again."""
+    from otio_dub.stages.options import DubOptions
+    from otio_dub.stages.plan import plan_dub
+
+    path = write(tmp_path, "spot.csv", csv_text(GENDERED, header="TC IN,TC OUT,CHARACTER,LINE,GENDER"))
+    plan = plan_dub(path, None, tmp_path / "a", DubOptions(rate=25))
+    assert {c: _gender_of(p) for (c, _), p in plan.performers.items()} == {"ANNA": "male", "BOB": "female"}
+    assert "male from clip" in plan.performers[("ANNA", "en")].why
+    edit = otio.schema.Timeline("edit", global_start_time=otio.opentime.RationalTime(90000, 25))
+    track = otio.schema.Track("DIA", kind=otio.schema.TrackKind.Audio)
+    track.append(otio.schema.Clip("dialogue", source_range=otio.opentime.TimeRange(
+        otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(200, 25))))  # a plain clip: no lines of its own
+    edit.tracks.append(track)
+    otio.adapters.write_to_file(edit, str(tmp_path / "edit.otio"))
+    tsv = write(tmp_path, "spot.tsv", csv_text(GENDERED, header="TC IN\tTC OUT\tCHARACTER\tLINE\tVOICE TYPE", sep="\t"))
+    plan = plan_dub(tmp_path / "edit.otio", tsv, tmp_path / "b", DubOptions())
+    assert {c: _gender_of(p) for (c, _), p in plan.performers.items()} == {"ANNA": "male", "BOB": "female"}
+    assert "the GENDER column (spot.tsv event 2)" in plan.performers[("ANNA", "en")].why
+    timeline = otio.adapters.read_from_file(str(path), adapter_name=ADAPTER, rate=25)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "again.csv"))
+    rows = (tmp_path / "again.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].endswith(",EMOTION,GENDER") and [r.rsplit(",", 1)[1] for r in rows[1:]] == ["male", "female", ""]
+
+
+def test_a_bad_gender_names_the_file_and_line(tmp_path):
+    path = write(tmp_path, "bad.csv", csv_text([("01:00:01:00", "01:00:02:00", "ANNA", "Fine.", "tenor")],
+                                               header="TC IN,TC OUT,CHARACTER,LINE,GENDER"))
+    with pytest.raises(InputError) as caught:
+        otio.adapters.read_from_file(str(path), adapter_name=ADAPTER, rate=25)
+    assert str(caught.value).startswith(str(path)) and "line 2" in str(caught.value) and "'tenor'" in str(caught.value)
