@@ -18,7 +18,11 @@ stage scaled to all lines (render wall x 10, the rest as measured): an estimate,
 The earlier dub in the output folder is passed to the stems stage as ``previous`` (what lets a
 warm re-dub reuse its stems) where the deliver stage does not pass it itself.
 
-    python benchmarks/bench_feature.py [--engines espeak piper] [--runs jobs1 jobs2 ray] [--piper-every 10]
+    python benchmarks/bench_feature.py [--engines espeak piper kokoro] [--runs jobs1 jobs2 ray] [--piper-every 10]
+        [--kokoro-every 10]
+
+kokoro (the bundled int8 model: ANNA jf_alpha, MARCUS jm_kumo, NARRATOR jf_nezumi) samples every 10th
+line by default like piper, estimated the same way; ``--kokoro-every 1`` is the full run.
 """
 
 from __future__ import annotations
@@ -124,6 +128,9 @@ def cast_for(engine: str) -> dict:
     if engine == "piper":
         return {"ANNA": {"engine": "piper"}, "MARCUS": {"engine": "piper", "pitch": -2.0},
                 "NARRATOR": {"engine": "piper", "pitch": 3.0, "rate": 0.95}}
+    if engine == "kokoro":  # the bundled model's voices, as `best` casts the demo: two women and a man
+        return {"ANNA": {"engine": "kokoro", "voice": "jf_alpha"}, "MARCUS": {"engine": "kokoro", "voice": "jm_kumo"},
+                "NARRATOR": {"engine": "kokoro", "voice": "jf_nezumi", "rate": 0.95}}
     return {"ANNA": {"engine": "espeak"}, "MARCUS": {"engine": "espeak"},  # each gets its own variant
             "NARRATOR": {"engine": "espeak", "rate": 0.95}}
 
@@ -300,6 +307,7 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["espeak", "piper"])
     parser.add_argument("--runs", nargs="+", default=list(CHILD_RUNS), choices=list(CHILD_RUNS))
     parser.add_argument("--piper-every", type=int, default=10, help="piper dubs every Nth line (1: all)")
+    parser.add_argument("--kokoro-every", type=int, default=10, help="kokoro dubs every Nth line (1: all)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--work", type=Path, help="keep the dubs here (default: a temporary folder)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -316,7 +324,7 @@ def main() -> None:
           f"{'compiled' if compiled else 'NOT compiled (every run compiles it)'}")
     rows = []
     for engine in args.engines:
-        every = args.piper_every if engine == "piper" else 1
+        every = {"piper": args.piper_every, "kokoro": args.kokoro_every}.get(engine, 1)
         sample = specs[::every]
         timeline = work / f"{engine}.otio"
         write_timeline(sample, total, timeline)

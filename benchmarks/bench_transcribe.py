@@ -27,6 +27,13 @@ today's code beside a baseline copy of the package (``--baseline DIR``, a folder
 its own process; ``--lang-set it,fr,es`` adds a row of today's code restricted to those languages.
 
     python benchmarks/bench_transcribe.py --real --baseline /tmp/base [--conditions clean,music] [--lang-set it,fr,es]
+
+``--feature`` repeats those real lines, reordered each round, to ``--minutes`` of speech (default an
+hour: a feature's dialogue) and transcribes it with enhancement on and languages detected, with the
+baseline and with today's code at each ``--jobs`` (wall, CPU of the process tree, RTF, peak RSS of one
+process, the measures above), and says whether today's outputs are byte-identical across ``--jobs``.
+
+    python benchmarks/bench_transcribe.py --feature --baseline /tmp/base [--minutes 60] [--jobs 1,2]
 """
 
 from __future__ import annotations
@@ -140,8 +147,16 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None, help="--real: a folder holding the baseline otio_dub")
     parser.add_argument("--conditions", default="clean,music,noise", help="--real: clean, music, noise")
     parser.add_argument("--lang-set", default=None, help="--real: also today's code with --lang restricted to these")
+    parser.add_argument("--feature", action="store_true", help="real voices repeated to --minutes of speech")
+    parser.add_argument("--minutes", type=float, default=60.0, help="--feature: minutes of speech (default 60)")
+    parser.add_argument("--jobs", default="1,2", help="--feature: today's code at each of these --jobs")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_transcribe_"))
+    if args.feature:
+        import real_bench
+
+        real_bench.feature(work, args.baseline, args.minutes, [int(j) for j in args.jobs.split(",")])
+        return
     if args.real:
         import real_bench
 

@@ -25,11 +25,14 @@ from .common import existing, setup_logging, user_errors
               help="Take the noise out (DeepFilterNet3) before recognition.")
 @click.option("--dialogue-track", "dialogue_tracks", multiple=True, metavar="NAME|INDEX",
               help="Audio track(s) to listen to (default: DIA/DX/DIALOGUE tracks, else all audio tracks).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Processes to hear clips in, the cores shared among them (default: one per core); the same "
+                   "files whatever N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 @user_errors
 def transcribe(timeline: Path, out_dir: Path | None, model: str | None, lang: str | None, speakers: int | None,
-               enhance: bool, dialogue_tracks: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+               enhance: bool, dialogue_tracks: tuple[str, ...], jobs: int | None, quiet: bool, verbose: bool) -> None:
     """Transcribe TIMELINE's dialogue: <name>.ass/.srt/.vtt, <name>.csv, <name>.transcript.json, <name>.spotted.otio."""
     from ..listen import transcribe as run
 
@@ -51,7 +54,7 @@ def transcribe(timeline: Path, out_dir: Path | None, model: str | None, lang: st
     out = out_dir or Path.cwd() / f"{timeline.stem}_transcript"
     try:
         result = run(timeline, out, model=model, lang=lang, speakers=speakers, enhance=enhance,
-                     dialogue_tracks=dialogue_tracks, progress=progress)
+                     dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs)
     finally:
         if bar is not None and not bar.finished:
             bar.__exit__(None, None, None)

@@ -51,13 +51,15 @@ def transcribe(
     dialogue_tracks: Sequence[str] = (),
     progress: Progress | None = None,
     name: str | None = None,
+    jobs: int | None = None,
 ) -> TranscribeResult:
     """Transcribe the original dialogue of ``timeline`` into ``out_dir``: ``<name>.ass/.srt/.vtt``,
     ``<name>.csv`` (dialogue list), ``<name>.transcript.json`` and ``<name>.spotted.otio``.
 
     ``model``: ``tiny.en``/``base`` (bundled), another faster-whisper name already cached, or a
     CTranslate2 folder; default tiny.en for ``lang='en'``, else base. ``speakers``: how many
-    voices, when known. ``progress(done, total, clip_name)`` is called after each clip.
+    voices, when known. ``progress(done, total, clip_name)`` is called after each clip. ``jobs``:
+    processes the clips are heard in (None: one per core), the same files whatever the number.
     """
     from .spot import write_outputs
 
@@ -73,7 +75,7 @@ def transcribe(
     except OSError as exc:
         raise OutputError(f"{out}: cannot create output folder ({exc.strerror})") from None
     heard = hear(timeline, model=model, lang=lang, speakers=speakers, enhance=enhance,
-                 dialogue_tracks=dialogue_tracks, progress=progress)
+                 dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs)
     files = write_outputs(heard, out, name or stem, base)
     return TranscribeResult(out, files, heard)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .segment import Word
 
 if TYPE_CHECKING:
-    from .listening import HeardClip
+    from .clip_listen import HeardClip
 
 #: A clip decides its own language with at least this much speech and this top probability.
 OWN_SPEECH_S = 3.0

@@ -10,21 +10,22 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import opentimelineio as otio
 
-from ..core.timebase import SAMPLE_RATE, TimeBase, frames_of
+from ..core.threads import available_cores
+from ..core.timebase import TimeBase, frames_of
 from ..dialogue.lines import METADATA_KEY, find_dialogue_tracks, is_dialogue_track_name, is_dub, timebase_of
 from ..dialogue.script import clean_text, split_speaker
 from ..timelines.timeline_io import read_timeline
-from .media import clip_audio
-from .media import enhance as enhance_audio
-from .segment import DEFAULT_RULES, Event, Rules, Word, group_words, segment
+from .clip_listen import HeardClip, Run
+from .media import ListenError
+from .pool import hear_clips
+from .segment import DEFAULT_RULES, Event, Rules, Word, segment
 
 if TYPE_CHECKING:
     from .asr import Recognizer
@@ -42,23 +43,6 @@ _GENERIC_TRACK = re.compile(r"^\s*(a|audio|track|mono|stereo|st|ch|channel|sound
 _NOT_A_CHARACTER = frozenset("""a audio track mono stereo left right centre center ch channel sound snd mix fx sfx
     music mx boom lav lavalier mic radio atmos atmo ambience amb room tone foley production prod wild guide scratch
     temp sync cam camera stem bed nat natural effects dialog dialogue dialogs original orig sum""".split())
-
-
-@dataclass
-class HeardClip:
-    """One dialogue clip: where it sits (frames from the timeline start) and what was heard in it."""
-
-    index: int
-    clip: otio.schema.Clip
-    track: str
-    record_in: int
-    record_out: int
-    hints: list[tuple[int, int, str]] = field(default_factory=list)  # (in, out, character) the timeline names
-    words: list[Word] = field(default_factory=list)
-    lang: str | None = None
-    lang_probability: float | None = None  # how sure: the chosen language's share of the evidence used
-    lang_source: str = ""  # "given" (--lang L), "clip" (its own speech), "speaker" (its speaker's, across clips)
-    languages: dict[str, float] = field(default_factory=dict)  # the clip's own language probabilities
 
 
 @dataclass
@@ -137,37 +121,7 @@ def dialogue_clips(timeline: otio.schema.Timeline, tb: TimeBase, tracks: Sequenc
     return found
 
 
-@dataclass
-class _Run:
-    """A run of words in one clip (split at pauses) with the voiceprint of its sound."""
-
-    words: list[Word]
-    voiceprint: np.ndarray
-    hint: str | None
-
-    @property
-    def speech(self) -> float:
-        return sum(w.end - w.start for w in self.words)
-
-
-def _runs(heard: HeardClip, audio: np.ndarray, tb: TimeBase, rules: Rules) -> list[_Run]:
-    """The clip's words in runs, each with a voiceprint of the original sound (DeepFilterNet's output
-    blurs voices: measured) and the character the timeline names there, if any."""
-    from .speakers import get_voiceprints
-
-    encoder = get_voiceprints()
-    origin = float(Fraction(heard.record_in) / tb.rate)
-    runs = []
-    for words in group_words(heard.words, rules, sentences=False):
-        a = max(0, round((words[0].start - origin - 0.05) * SAMPLE_RATE))
-        b = min(audio.size, round((words[-1].end - origin + 0.05) * SAMPLE_RATE))
-        mid = tb.frame_of_seconds((words[0].start + words[-1].end) / 2)
-        hint = next((who for lo, hi, who in heard.hints if lo <= mid < hi), None)
-        runs.append(_Run(words, encoder.embed(audio[a:max(b, a + 1)], SAMPLE_RATE), hint))
-    return runs
-
-
-def _attribute(runs: list[_Run], speakers: int | None) -> tuple[list[Word], list[str]]:
+def _attribute(runs: list[Run], speakers: int | None) -> tuple[list[Word], list[str]]:
     """Words with their speaker: the runs' voiceprints clustered across the timeline (the timeline's
     own character hints anchoring clusters), clusters named."""
     from .speakers import RELIABLE_S, cluster, name_clusters
@@ -182,26 +136,6 @@ def _attribute(runs: list[_Run], speakers: int | None) -> tuple[list[Word], list
     return out, list(dict.fromkeys(names[label] for label in labels))
 
 
-def _listen(heard: HeardClip, audio: np.ndarray, asr: Recognizer, enhance: bool, tb: TimeBase, rules: Rules,
-            language: str | None = None) -> list[_Run]:
-    """Recognise one clip (in ``language``, else the likeliest of the candidates for its own speech)
-    and return its runs of words with their voiceprints."""
-    sound = enhance_audio(audio) if enhance else audio
-    if language is None and asr.lang is None:
-        heard.languages = asr.languages(sound, SAMPLE_RATE)
-        if heard.languages:
-            language = next(iter(heard.languages))
-            heard.lang_probability, heard.lang_source = round(heard.languages[language], 4), "clip"
-    elif asr.lang is not None:
-        heard.lang_probability, heard.lang_source = 1.0, "given"
-    found, heard.lang = asr.words(sound, SAMPLE_RATE, language)
-    origin = float(Fraction(heard.record_in) / tb.rate)
-    limit = float(Fraction(heard.record_out) / tb.rate)
-    heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),
-                        w.probability, None, heard.index) for w in found]
-    return _runs(heard, audio, tb, rules)
-
-
 def hear(
     timeline: str | Path | otio.schema.Timeline,
     *,
@@ -213,13 +147,16 @@ def hear(
     progress: Progress | None = None,
     rules: Rules = DEFAULT_RULES,
     recognizer: Recognizer | None = None,
+    jobs: int | None = None,
 ) -> Transcript:
     """Listen to the dialogue clips of ``timeline``: words with speakers, cut into subtitle events.
 
     ``lang``: one language (``fr``), or the candidates (``en,fr``) each clip's language is chosen
     from; None: any the model knows. A clip whose own speech does not settle its language takes its
     speaker's (pooled over the speaker's clips) and is heard again in it.
-    ``recognizer`` (an ``asr.Recognizer``) lets a caller load the model once for many timelines.
+    ``recognizer`` (an ``asr.Recognizer``) lets a caller load the model once for many timelines
+    (its clips are then heard in this process). ``jobs``: worker processes the clips are heard in
+    (None: one per core; 1: this process), the same transcript whatever the number.
     """
     from .asr import get_recognizer
     from .languages import decide_languages
@@ -231,33 +168,32 @@ def hear(
     tb = timebase_of(source)
     clips = dialogue_clips(source, tb, dialogue_tracks)
     asr = recognizer or get_recognizer(model, lang)
-    skipped: list[str] = []
-    runs: dict[int, list[_Run]] = {}
-    for done, heard in enumerate(clips, 1):
-        audio = clip_audio(heard.clip, base)
-        if audio is None:
-            skipped.append(f"clip {heard.clip.name!r} on track {heard.track!r} at {tb.tc(heard.record_in)}: no readable media")
-            log.warning("%s; skipped", skipped[-1])
-        else:
-            runs[heard.index] = _listen(heard, audio, asr, enhance, tb, rules)  # now: no clip's audio outlives its turn
-        if progress:
-            progress(done, len(clips), heard.clip.name)
+    if jobs is not None and jobs < 1:
+        raise ListenError(f"--jobs must be 1 or more, got {jobs}")
+    jobs = 1 if recognizer is not None else jobs or available_cores()
+    heard = hear_clips(clips, base, tb, rules, enhance, lambda: asr, model, lang, jobs, progress=progress)
+    skipped = [f"clip {c.clip.name!r} on track {c.track!r} at {tb.tc(c.record_in)}: no readable media"
+               for c in clips if heard.get(c.index) is None]
+    for line in skipped:
+        log.warning("%s; skipped", line)
+    runs = {index: found for index, found in heard.items() if found is not None}
     attributed, names = _attribute([r for i in sorted(runs) for r in runs[i]], speakers)
     if asr.lang is None:
-        again = decide_languages(clips, attributed)
-        for heard in again:  # heard in the wrong language: once more in its speaker's
-            audio = clip_audio(heard.clip, base)
-            if audio is not None:
-                log.info("clip %r: heard again in %s (its speaker's language)", heard.clip.name, heard.lang)
-                runs[heard.index] = _listen(heard, audio, asr, enhance, tb, rules, heard.lang)
+        again = decide_languages(clips, attributed)  # heard in the wrong language: once more in its speaker's
+        for clip in again:
+            log.info("clip %r: heard again in %s (its speaker's language)", clip.clip.name, clip.lang)
+        languages = {c.index: str(c.lang) for c in again}
+        redone = hear_clips([c for c in again if c.index in runs], base, tb, rules, enhance, lambda: asr, model, lang,
+                            jobs, languages)
+        runs.update({index: found for index, found in redone.items() if found is not None})
         if again:
             attributed, names = _attribute([r for i in sorted(runs) for r in runs[i]], speakers)
     events = segment(attributed, tb.rate, [(c.record_in, c.record_out) for c in clips], rules)
     for event in events:
         event.lang = clips[event.clip].lang
     spoken: dict[str, float] = {}
-    for heard in clips:
-        if heard.words and heard.lang:
-            spoken[heard.lang] = spoken.get(heard.lang, 0.0) + sum(w.end - w.start for w in heard.words)
+    for clip in clips:
+        if clip.words and clip.lang:
+            spoken[clip.lang] = spoken.get(clip.lang, 0.0) + sum(w.end - w.start for w in clip.words)
     main = max(spoken, key=spoken.__getitem__) if spoken else (lang if lang and "," not in lang else "und")
     return Transcript(source, tb, clips, attributed, events, names, main, skipped, getattr(asr, "name", str(model)), enhance)

@@ -129,3 +129,70 @@ def main(work: Path, baseline: Path, conditions: list[str], restricted: str | No
                   f"{w.get('es', 0):>6.1%} {m['onset_med']:>5.0f}ms {m['onset_max']:>5.0f}ms {m['purity']:>7.1%} "
                   f"{m['coverage']:>6.1%} {m['clusters']:>4}/{m['voices']:<3} {m['lang_right']:>4}/{m['lines']:<3} "
                   f"{m['wall']:>7.1f}", flush=True)
+
+
+_FEATURE_WORKER = """
+import json, resource, sys, time
+from otio_dub.listen import transcribe
+import otio_dub.listen as l
+scene, out, jobs = sys.argv[1], sys.argv[2], sys.argv[3]
+t = time.perf_counter()
+transcribe(scene, out, model="base", **({"jobs": int(jobs)} if jobs else {}))
+wall = time.perf_counter() - t
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "cpu": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+                  "rss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024, "code": l.__file__}))
+"""
+
+
+def feature_scene(work: Path, minutes: float):
+    """The 16 real-voice lines repeated in a new order each round (clean, WAV and FLAC, the 8 kHz
+    sources among them) until their speech lasts ``minutes``: a feature's dialogue, four people."""
+    import random
+
+    from real_voices import load
+
+    per_round = sum(load(v, p).size / 8000 for v, prompts in LINES for p in prompts)
+    rounds = max(1, round(minutes * 60 / per_round))
+    clips = []
+    for r in range(rounds):
+        order = list(LINES)
+        random.Random(r).shuffle(order)
+        clips += [{"voice": v, "prompts": p, "media": ("source", "wav", "flac")[(r + i) % 3]} for i, (v, p) in enumerate(order)]
+    return build_real_scene(work / "feature", "feature", clips), rounds * per_round
+
+
+def feature(work: Path, baseline: Path | None, minutes: float, jobs: list[int]) -> None:
+    """Transcribe a feature-length real-voice timeline with the baseline and with today's code at each
+    ``jobs`` (enhancement on, languages detected); print wall, CPU, RTF, the measures, and whether
+    today's outputs are byte-identical across ``jobs``."""
+    reason = missing()
+    if reason:
+        raise SystemExit(reason)
+    t = time.perf_counter()
+    scene, speech = feature_scene(work, minutes)
+    print(f"feature scene built in {time.perf_counter() - t:.1f} s: {len(scene.clips)} clips, {speech / 60:.1f} min "
+          f"of speech, 4 voices (3 women), it/fr/es")
+    here = Path(__file__).resolve().parents[1]
+    print(f"{'code':<9} {'jobs':>5} {'wall s':>8} {'CPU s':>8} {'RTF':>6} {'RSS MB':>7} {'WER it':>7} {'fr':>6} {'es':>6} "
+          f"{'purity':>7} {'clusters':>8} {'lang ok':>9}")
+    outputs = {}
+    for label, code, n in ([("baseline", baseline, None)] if baseline else []) + [("today", here, j) for j in jobs]:
+        out = work / f"feature_{label}_{n or 'default'}"
+        env = dict(os.environ, PYTHONPATH=str(code))
+        done = subprocess.run([sys.executable, "-c", _FEATURE_WORKER, str(scene.path), str(out), str(n or "")], env=env,
+                              capture_output=True, text=True, cwd=str(work))
+        if done.returncode:
+            raise SystemExit(f"{code}: transcribe failed:\n{done.stderr[-3000:]}")
+        info = json.loads(done.stdout.strip().splitlines()[-1])
+        m = measure(scene, json.loads((out / "feature.transcript.json").read_text()))
+        w = m["wer"]
+        print(f"{label:<9} {n or '-':>5} {info['wall']:>8.1f} {info['cpu']:>8.1f} {info['wall'] / speech:>6.3f} "
+              f"{info['rss_mb']:>7.0f} {w.get('it', 0):>7.1%} {w.get('fr', 0):>6.1%} {w.get('es', 0):>6.1%} "
+              f"{m['purity']:>7.1%} {m['clusters']:>4}/{m['voices']:<3} {m['lang_right']:>4}/{m['lines']:<4}", flush=True)
+        if label == "today":
+            outputs[n] = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    if len(outputs) > 1:
+        first = next(iter(outputs.values()))
+        same = all(files == first for files in outputs.values())
+        print(f"today's outputs across --jobs {', '.join(map(str, outputs))}: {'byte-identical' if same else 'DIFFER'}")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from otio_dub.listen.asr import parse_languages
+from otio_dub.listen.clip_listen import HeardClip
 from otio_dub.listen.languages import decide_languages, pooled
-from otio_dub.listen.listening import HeardClip
 from otio_dub.listen.segment import Event, Word
 from otio_dub.listen.speakers import cluster
 from otio_dub.listen.subtitles import format_events

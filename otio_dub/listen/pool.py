@@ -1,0 +1,132 @@
+"""Dialogue clips heard on every core: clips are independent (:mod:`otio_dub.listen.clip_listen`), so
+each is heard in a worker process that loads the recognizer and the voiceprint encoder once.
+
+Spawned workers (torch and CTranslate2 threads do not survive a fork), each computing on
+``cores // jobs`` threads, so N workers use the cores one process would. A worker decodes its
+clip's media itself: decoding one clip overlaps with recognising another. Results come back in
+clip order whatever finishes first, so the transcript does not depend on ``jobs``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import opentimelineio as otio
+
+from ..core.threads import available_cores
+from ..core.timebase import TimeBase
+from .clip_listen import HeardClip, Run, listen_clip
+from .media import clip_audio
+from .segment import Rules, Word
+
+if TYPE_CHECKING:
+    from .asr import Recognizer
+
+#: clip index -> its runs (None: no readable media); called with (done, total, clip name) after each.
+Heard = dict[int, list[Run] | None]
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One clip to hear, as a worker needs it (the clip as OTIO JSON: it travels without its timeline)."""
+
+    index: int
+    clip: str
+    track: str
+    record_in: int
+    record_out: int
+    hints: tuple[tuple[int, int, str], ...]
+    base: Path | None
+    tb: TimeBase
+    rules: Rules
+    enhance: bool
+    language: str | None
+    known: tuple[str | None, float | None, str, dict[str, float]]  # lang, its probability, source, languages so far
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What a worker heard in one clip: ``HeardClip``'s fields and the runs (None: no readable media)."""
+
+    index: int
+    runs: list[Run] | None
+    words: list[Word]
+    lang: str | None
+    lang_probability: float | None
+    lang_source: str
+    languages: dict[str, float]
+
+
+def threads_per_worker(jobs: int) -> int:
+    """Compute threads for each of ``jobs`` listening processes: the cores shared out, one at least."""
+    return max(1, available_cores() // max(1, jobs))
+
+
+def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rules: Rules, enhance: bool,
+               recognizer: Callable[[], Recognizer], model: str | None, lang: str | None, jobs: int,
+               languages: Mapping[int, str] | None = None, progress: Progress | None = None) -> Heard:
+    """Hear ``clips`` (each in ``languages[index]`` where given), in this process when ``jobs`` is 1
+    or there is one clip, else in ``jobs`` worker processes; fills each HeardClip in and returns its runs."""
+    heard: Heard = {}
+    if jobs <= 1 or len(clips) <= 1:
+        asr = recognizer()
+        for done, clip in enumerate(clips, 1):
+            audio = clip_audio(clip.clip, base)
+            language = (languages or {}).get(clip.index)
+            heard[clip.index] = None if audio is None else listen_clip(clip, audio, asr, enhance, tb, rules, language)
+            if progress:
+                progress(done, len(clips), clip.clip.name)
+        return heard
+    tasks = [_Task(c.index, otio.adapters.write_to_string(c.clip, "otio_json"), c.track, c.record_in, c.record_out,
+                   tuple(c.hints), base, tb, rules, enhance, (languages or {}).get(c.index),
+                   (c.lang, c.lang_probability, c.lang_source, dict(c.languages))) for c in clips]
+    by_index = {c.index: c for c in clips}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_start,
+                             initargs=(model, lang, threads_per_worker(jobs))) as pool:
+        for done, result in enumerate(pool.map(_hear, tasks), 1):  # in clip order, whatever finishes first
+            clip = by_index[result.index]
+            clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
+            clip.lang_source, clip.languages = result.lang_source, result.languages
+            heard[result.index] = result.runs
+            if progress:
+                progress(done, len(tasks), clip.clip.name)
+    return heard
+
+
+_worker: dict[str, object] = {}
+
+
+def _start(model: str | None, lang: str | None, threads: int) -> None:
+    """A worker's setup: its thread budget for every library, then the recognizer, loaded once."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    from .asr import Recognizer
+    from .speakers import get_voiceprints
+
+    _worker["asr"] = Recognizer(model, lang, threads)
+    get_voiceprints()  # the encoder (torch) loaded now, so its threads are set before the first clip
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def _hear(task: _Task) -> _Result:
+    """Hear one clip in a worker (module level: pickled by name)."""
+    clip = otio.adapters.read_from_string(task.clip, "otio_json")
+    heard = HeardClip(task.index, clip, task.track, task.record_in, task.record_out, list(task.hints),
+                      [], *task.known)  # what the main process knows of it (a second hearing keeps its language's why)
+    audio = clip_audio(clip, task.base)
+    runs = None
+    if audio is not None:
+        runs = listen_clip(heard, audio, _worker["asr"], task.enhance, task.tb, task.rules, task.language)  # type: ignore[arg-type]
+    return _Result(task.index, runs, heard.words, heard.lang, heard.lang_probability, heard.lang_source,
+                   heard.languages)
