@@ -51,7 +51,7 @@ def transcribe(
     dialogue_tracks: Sequence[str] = (),
     progress: Progress | None = None,
     name: str | None = None,
-    jobs: int | None = None,
+    jobs: int | None = 1,
 ) -> TranscribeResult:
     """Transcribe the original dialogue of ``timeline`` into ``out_dir``: ``<name>.ass/.srt/.vtt``,
     ``<name>.csv`` (dialogue list), ``<name>.transcript.json`` and ``<name>.spotted.otio``.
@@ -59,7 +59,8 @@ def transcribe(
     ``model``: ``tiny.en``/``base`` (bundled), another faster-whisper name already cached, or a
     CTranslate2 folder; default tiny.en for ``lang='en'``, else base. ``speakers``: how many
     voices, when known. ``progress(done, total, clip_name)`` is called after each clip. ``jobs``:
-    processes the clips are heard in (None: one per core), the same files whatever the number.
+    processes the clips are heard in (1: this one; None: one per core, as ``otio-dub transcribe``), the
+    same files whatever the number (spawned workers: a script needs ``if __name__ == "__main__":``).
     """
     from .spot import write_outputs
 

@@ -116,7 +116,9 @@ class Recognizer:
             raise missing_extra("faster-whisper", "transcription") from None
         self.name = model or ("tiny.en" if lang == "en" else "base")
         folder = model_folder(model, lang)
-        threads = threads or min(4, os.cpu_count() or 1)
+        # One thread unless told: CTranslate2's words change with its thread count, and a transcript must
+        # not depend on the machine or on --jobs (the cores are used by hearing clips in processes).
+        threads = threads or 1
         try:
             self.model = WhisperModel(folder, device="cpu", compute_type="int8", cpu_threads=threads)
         except Exception as exc:  # CTranslate2 raises RuntimeError for a folder that is not a whisper model
@@ -170,13 +172,13 @@ class Recognizer:
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
         if pcm.size < ASR_RATE // 10:
             return [], language or "und"
-        import ctranslate2
-
-        # Whisper's temperature fallback samples: a fixed seed per clip keeps a transcript reproducible
-        ctranslate2.set_random_seed(0)
+        # No temperature fallback: its sampling draws from CTranslate2's generator on the decoding thread,
+        # which ctranslate2.set_random_seed does not reset, so a clip's words depended on the clips heard
+        # before it in the process (measured: another clip order or --jobs gave other words). Beam search
+        # alone is a function of the clip; a segment Whisper loops on is dropped below.
         segments, info = self.model.transcribe(
             pcm, language=language, beam_size=5, word_timestamps=True, vad_filter=True,
-            vad_parameters=dict(VAD_PARAMETERS), condition_on_previous_text=False,
+            vad_parameters=dict(VAD_PARAMETERS), condition_on_previous_text=False, temperature=0.0,
         )
         heard, previous = [], None
         for segment in segments:  # a lazy generator: decoding happens here

@@ -147,7 +147,7 @@ def hear(
     progress: Progress | None = None,
     rules: Rules = DEFAULT_RULES,
     recognizer: Recognizer | None = None,
-    jobs: int | None = None,
+    jobs: int | None = 1,
 ) -> Transcript:
     """Listen to the dialogue clips of ``timeline``: words with speakers, cut into subtitle events.
 
@@ -156,7 +156,8 @@ def hear(
     speaker's (pooled over the speaker's clips) and is heard again in it.
     ``recognizer`` (an ``asr.Recognizer``) lets a caller load the model once for many timelines
     (its clips are then heard in this process). ``jobs``: worker processes the clips are heard in
-    (None: one per core; 1: this process), the same transcript whatever the number.
+    (1: this process; None: one per core, as the CLI does), the same transcript whatever the number.
+    Workers are spawned: a script that passes ``jobs`` other than 1 needs ``if __name__ == "__main__":``.
     """
     from .asr import get_recognizer
     from .languages import decide_languages

@@ -1,8 +1,9 @@
 """Dialogue clips heard on every core: clips are independent (:mod:`otio_dub.listen.clip_listen`), so
 each is heard in a worker process that loads the recognizer and the voiceprint encoder once.
 
-Spawned workers (torch and CTranslate2 threads do not survive a fork), each computing on
-``cores // jobs`` threads, so N workers use the cores one process would. A worker decodes its
+Spawned workers (torch and CTranslate2 threads do not survive a fork), each recognising on one
+thread as the main process does (CTranslate2's words change with its thread count), so a
+transcript is the same on any machine whatever ``jobs``; the cores are used by as many workers. A worker decodes its
 clip's media itself: decoding one clip overlaps with recognising another. Results come back in
 clip order whatever finishes first, so the transcript does not depend on ``jobs``.
 """
@@ -20,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import opentimelineio as otio
 
-from ..core.threads import available_cores
 from ..core.timebase import TimeBase
 from .clip_listen import HeardClip, Run, listen_clip
 from .media import clip_audio
@@ -65,11 +65,6 @@ class _Result:
     languages: dict[str, float]
 
 
-def threads_per_worker(jobs: int) -> int:
-    """Compute threads for each of ``jobs`` listening processes: the cores shared out, one at least."""
-    return max(1, available_cores() // max(1, jobs))
-
-
 def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rules: Rules, enhance: bool,
                recognizer: Callable[[], Recognizer], model: str | None, lang: str | None, jobs: int,
                languages: Mapping[int, str] | None = None, progress: Progress | None = None) -> Heard:
@@ -91,7 +86,7 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
     by_index = {c.index: c for c in clips}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_start,
-                             initargs=(model, lang, threads_per_worker(jobs))) as pool:
+                             initargs=(model, lang, 1)) as pool:
         for done, result in enumerate(pool.map(_hear, tasks), 1):  # in clip order, whatever finishes first
             clip = by_index[result.index]
             clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability

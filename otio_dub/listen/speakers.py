@@ -44,7 +44,14 @@ class Voiceprints:
         if wav.size < EMBED_RATE // 2:  # the encoder needs frames; repeat a very short run
             wav = np.tile(wav, -(-(EMBED_RATE // 2) // max(1, wav.size)))
         wav = normalize_volume(wav, -30, increase_only=False).astype(np.float32)
-        return np.asarray(self.encoder.embed_utterance(wav), dtype=np.float64)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread, in any process: a voiceprint's last bits must not depend on it
+        try:
+            return np.asarray(self.encoder.embed_utterance(wav), dtype=np.float64)
+        finally:
+            torch.set_num_threads(threads)
 
 
 @functools.lru_cache(maxsize=1)

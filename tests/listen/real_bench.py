@@ -137,7 +137,7 @@ from otio_dub.listen import transcribe
 import otio_dub.listen as l
 scene, out, jobs = sys.argv[1], sys.argv[2], sys.argv[3]
 t = time.perf_counter()
-transcribe(scene, out, model="base", **({"jobs": int(jobs)} if jobs else {}))
+transcribe(scene, out, model="base", **({"jobs": int(jobs) if jobs != "cores" else None} if jobs else {}))
 wall = time.perf_counter() - t
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"wall": wall, "cpu": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,

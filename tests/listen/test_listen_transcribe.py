@@ -200,11 +200,11 @@ def test_cli_prints_one_line_errors(tmp_path, scene_2398):
 
 @pytest.mark.parametrize("which", ["a", "b"])
 def test_every_core_or_one_process_writes_the_same_files(which, request, tmp_path):
-    """Clips heard in worker processes (the default: one per core) or all in this one: byte for byte
-    the same subtitles, dialogue list, transcript and spotted timeline (b: enhanced, 29.97 DF)."""
+    """Clips heard in this process (the API's default), in one worker per core (the CLI's) or in two:
+    byte for byte the same subtitles, dialogue list, transcript and spotted timeline (b: enhanced, 29.97 DF)."""
     scene = request.getfixturevalue("scene_2398" if which == "a" else "scene_2997_noisy")
-    pooled = request.getfixturevalue(f"heard_{which}")
-    alone = transcribe(scene.path, tmp_path / "one", lang="en", enhance=which == "b", jobs=1)
+    alone = request.getfixturevalue(f"heard_{which}")
+    pooled = transcribe(scene.path, tmp_path / "cores", lang="en", enhance=which == "b", jobs=None)
     two = transcribe(scene.path, tmp_path / "two", lang="en", enhance=which == "b", jobs=2)  # whatever the cores
     assert sorted(alone.files) == sorted(pooled.files) == sorted(two.files)
     for kind, path in alone.files.items():
