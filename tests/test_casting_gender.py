@@ -74,7 +74,7 @@ def test_cast_gender_is_kept_and_said():
 
 def test_a_bad_gender_names_the_entry():
     with pytest.raises(InputError) as info:
-        parse_cast('[characters.ANNA]\ngender = "alto"\n', "c.toml")
+        parse_cast('[characters.ANNA]\ngender = "child"\n', "c.toml")
     assert "[characters.ANNA]" in str(info.value) and "female or male" in str(info.value)
 
 

@@ -76,12 +76,13 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
     from ..casting.auto import evidence
     from ..casting.cast import CastEntry, starter_cast
     from ..casting.voices import assign
-    from ..stages.options import DubOptions
+    from ..stages.options import DubOptions, default_engine
     from ..stages.plan import cast_of, collect_lines, with_sidecar_cast
     from ..timelines.timeline_io import read_timeline
 
     setup_logging(verbose)
-    options = DubOptions(engine=engine or "espeak", lang=lang, script_offset=script_offset,
+    engine = engine or default_engine()  # the house's ($OTIO_DUB_ENGINE), else best
+    options = DubOptions(engine=engine, lang=lang, script_offset=script_offset,
                          dialogue_tracks=dialogue_tracks)
     source = read_timeline(timeline, rate, start, drop_frame)
     _, found = collect_lines(source, script, options, where=str(timeline))
@@ -89,10 +90,12 @@ def cast(timeline: Path, script: Path | None, script_offset: str | None, lang: s
     if match:
         from ..casting.matching import match_voices
 
-        matches = match_voices(source, found, timeline.resolve().parent, [engine] if engine else None)
+        matches = match_voices(source, found, timeline.resolve().parent, None if engine == "best" else [engine])
         comments = {name: m.comment() for name, m in matches.items()}
-    known = cast_of(with_sidecar_cast(timeline, options))  # the genders a cast beside the timeline gives
-    performers = assign(found, known, engine or "espeak", matches, prefer_neural=engine is None)
+    sidecar = cast_of(with_sidecar_cast(timeline, options))  # only its genders: the starter proposes the voices
+    known = {name: CastEntry(name, gender=entry.gender) for name, entry in sidecar.items() if entry.gender}
+    best = engine == "best"
+    performers = assign(found, known, "espeak" if best else engine, matches, prefer_neural=best)
     entries, seen = [], set()
     for (character, line_lang), p in performers.items():
         if character in seen:  # one entry per character: its first language

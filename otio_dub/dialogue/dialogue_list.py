@@ -82,7 +82,8 @@ def parse_dialogue_list(text: str, rate: Fraction, source: str = "dialogue list"
             raise InputError(source, "has no text to speak", where=where)
         gender = cells.get("gender") or None
         if gender is not None and normal_gender(gender) is None:
-            raise InputError(source, f"GENDER {gender!r} is not female or male (F/M, woman/man)", where=where)
+            raise InputError(source, f"GENDER {gender!r} is not female or male (F/M, woman/man, or a voice type: "
+                                     "soprano, alto, tenor, baritone, bass...); leave the cell empty if unknown", where=where)
         entries.append(ListEntry(number, tc_in, tc_out, cells.get("character") or prefixed, body,
                                  cells.get("lang") or None, (cells.get("emotion") or emotion or None),
                                  normal_gender(gender) if gender else None))

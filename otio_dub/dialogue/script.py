@@ -30,7 +30,10 @@ _CUE_TIMING = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->\s*(\d+:)?\d
 
 #: How a cast, a clip or a dialogue list may say a character's gender (``gender``, ``voice_type``): -> female / male.
 GENDER_WORDS = {"female": "female", "woman": "female", "f": "female", "girl": "female", "feminine": "female",
-                "male": "male", "man": "male", "m": "male", "boy": "male", "masculine": "male"}
+                "male": "male", "man": "male", "m": "male", "boy": "male", "masculine": "male",
+                # voice types a casting sheet uses for the same thing
+                "soprano": "female", "mezzo": "female", "mezzo-soprano": "female", "alto": "female",
+                "contralto": "female", "tenor": "male", "baritone": "male", "bass": "male"}
 
 
 def normal_gender(value: object) -> str | None:

@@ -280,7 +280,7 @@ class KokoroEngine:
         style = kokoro.voices[name]
         parts = []
         for tokens, pause in batches:
-            parts.append(_run(kokoro.sess, _feed(kokoro.sess, tokens, style), float(min(max(speed, 0.5), 2.0))))
+            parts.append(_run(kokoro.sess, _feed(kokoro.sess, tokens, style), float(min(max(speed, 0.5), 2.0)), text))
             parts.append(np.zeros(pause, dtype=np.float32))
         return Take(np.concatenate(parts), SAMPLE_RATE)
 
@@ -310,10 +310,14 @@ class KokoroEngine:
         style = kokoro.voices[name]
         widths, pauses = [], []
         batches = self._batches(text, voice.lang, kokoro)
-        for tokens, pause in batches:
-            feed = _feed(predictor, tokens, style)
-            widths.append(np.asarray(predictor.run(None, feed)[0], dtype=np.float32).reshape(-1))
-            pauses.append(pause)
+        try:
+            for tokens, pause in batches:
+                feed = _feed(predictor, tokens, style)
+                widths.append(np.asarray(predictor.run(None, feed)[0], dtype=np.float32).reshape(-1))
+                pauses.append(pause)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors: fit this line by measuring
+            log.debug("kokoro: no duration prediction for %r (%s)", text[:40], exc)
+            return None
         if not batches:
             return KokoroTiming((), ())
         quiet = {kokoro.tokenizer.vocab[c] for c in _QUIET if c in kokoro.tokenizer.vocab}
@@ -379,7 +383,7 @@ def _feed(session: InferenceSession, tokens: list[int], voice: np.ndarray) -> di
     return {key: np.array([[0, *tokens, 0]], dtype=np.int64), "style": style}
 
 
-def _run(session: InferenceSession, feed: dict[str, np.ndarray], speed: float) -> np.ndarray:
+def _run(session: InferenceSession, feed: dict[str, np.ndarray], speed: float, text: str) -> np.ndarray:
     """One batch through the whole model, untrimmed.
 
     kokoro-onnx's ``create`` trims each batch by its energy, so its length cannot be known before it
@@ -390,7 +394,8 @@ def _run(session: InferenceSession, feed: dict[str, np.ndarray], speed: float) -
         return np.asarray(session.run(None, {**feed, "speed": np.array([speed], dtype=np.float32)})[0],
                           dtype=np.float32).reshape(-1)
     except Exception as exc:  # onnxruntime's own errors (a token batch too long for the model)
-        raise EngineError(f"kokoro failed on a batch of {feed[next(iter(feed))].shape[1]} tokens: {exc}") from None
+        raise EngineError(f"kokoro failed on {text[:40]!r} ({feed[next(iter(feed))].shape[1]} tokens): "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
 def _predictor_session(model: Path) -> InferenceSession | None:
@@ -416,5 +421,9 @@ def _predictor_session(model: Path) -> InferenceSession | None:
         return None
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return ort.InferenceSession(cut(graph, divided.input[0], "kokoro-durations"), sess_options=options,
-                                providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(cut(graph, divided.input[0], "kokoro-durations"), sess_options=options,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - a cut onnxruntime refuses: fit by measuring
+        log.debug("kokoro: the duration predictor does not load (%s)", exc)
+        return None

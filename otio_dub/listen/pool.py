@@ -10,6 +10,7 @@ clip order whatever finishes first, so the transcript does not depend on ``jobs`
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import sys
@@ -80,6 +81,13 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
             if progress:
                 progress(done, len(clips), clip.clip.name)
         return heard
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .media import ListenError, missing_extra
+
+    if importlib.util.find_spec("resemblyzer") is None:  # one clear line here, not a worker dead in its setup
+        raise missing_extra("resemblyzer", "speaker attribution")
+
     tasks = [_Task(c.index, otio.adapters.write_to_string(c.clip, "otio_json"), c.track, c.record_in, c.record_out,
                    tuple(c.hints), base, tb, rules, enhance, (languages or {}).get(c.index),
                    (c.lang, c.lang_probability, c.lang_source, dict(c.languages))) for c in clips]
@@ -87,13 +95,17 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_start,
                              initargs=(model, lang, 1)) as pool:
-        for done, result in enumerate(pool.map(_hear, tasks), 1):  # in clip order, whatever finishes first
-            clip = by_index[result.index]
-            clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
-            clip.lang_source, clip.languages = result.lang_source, result.languages
-            heard[result.index] = result.runs
-            if progress:
-                progress(done, len(tasks), clip.clip.name)
+        try:
+            for done, result in enumerate(pool.map(_hear, tasks), 1):  # in clip order, whatever finishes first
+                clip = by_index[result.index]
+                clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
+                clip.lang_source, clip.languages = result.lang_source, result.languages
+                heard[result.index] = result.runs
+                if progress:
+                    progress(done, len(tasks), clip.clip.name)
+        except BrokenProcessPool:
+            raise ListenError(f"a listening worker process died (out of memory?) with {jobs} workers; "
+                              "try --jobs 1") from None
     return heard
 
 

@@ -23,7 +23,7 @@ from ..dialogue.dialogue_list import LIST_SUFFIXES, read_dialogue_list
 from ..dialogue.limits import check_timeline
 from ..dialogue.lines import Line, duration_frames, find_lines, timebase_of
 from ..dialogue.script import ScriptEvent, read_script
-from ..engines import DEFAULT_ENGINE, VoiceSpec, get_engine
+from ..engines import VoiceSpec, get_engine
 from ..listen.guide import guide_pads
 from ..speech import fit
 from ..speech.speak import RenderJob, delivery_key, take_key, voice_identity
@@ -152,7 +152,7 @@ def match_actors(source: otio.schema.Timeline, lines: list[Line], cast: Mapping[
         return None  # no evidence anywhere: the deterministic automatic voices, without loading anything
     from ..casting.matching import match_voices
 
-    engines = None if options.best or options.engine == DEFAULT_ENGINE else [options.engine]
+    engines = None if options.best else [options.voice_engine]  # an engine named (or the house's) is the only one
     found = match_voices(source, open_lines, base, engines)
     for character, m in sorted(found.items()):
         log.info("%s: %s", character, m.comment())

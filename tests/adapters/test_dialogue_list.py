@@ -169,7 +169,7 @@ def test_cli_dubs_a_dialogue_list_without_an_edit(tmp_path):
 
 
 GENDERED = [("01:00:01:00", "01:00:02:12", "ANNA", "Hello there.", "M"),  # against the name: the column decides
-            ("01:00:03:00", "01:00:04:00", "BOB", "Go away.", "female"),
+            ("01:00:03:00", "01:00:04:00", "BOB", "Go away.", "alto"),  # a voice type
             ("01:00:04:10", "01:00:05:20", "ANNA", "Wait, please.", "")]
 
 
@@ -206,8 +206,8 @@ def test_gender_column_casts_each_character_as_a_list_or_a_script(tmp_path):
 
 
 def test_a_bad_gender_names_the_file_and_line(tmp_path):
-    path = write(tmp_path, "bad.csv", csv_text([("01:00:01:00", "01:00:02:00", "ANNA", "Fine.", "tenor")],
+    path = write(tmp_path, "bad.csv", csv_text([("01:00:01:00", "01:00:02:00", "ANNA", "Fine.", "child")],
                                                header="TC IN,TC OUT,CHARACTER,LINE,GENDER"))
     with pytest.raises(InputError) as caught:
         otio.adapters.read_from_file(str(path), adapter_name=ADAPTER, rate=25)
-    assert str(caught.value).startswith(str(path)) and "line 2" in str(caught.value) and "'tenor'" in str(caught.value)
+    assert str(caught.value).startswith(str(path)) and "line 2" in str(caught.value) and "'child'" in str(caught.value)
