@@ -18,9 +18,9 @@ import argparse
 import os
 import pprint
 import statistics
+import sys
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,9 @@ from otio_dub.audio import dsp
 from otio_dub.audio.pitch import f0_track
 from otio_dub.engines import VoiceSpec, get_engine
 from otio_dub.engines.voice_quality import key
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "listen"))
+from listen_speech import edit_distance, tokens  # noqa: E402 - the suite's WER, one copy
 
 #: The published sentence set: five everyday dubbing lines per language (no digits: read as words).
 SENTENCES = {
@@ -66,27 +69,10 @@ ESPEAK_VARIANTS = ("+m3", "+f4")  # one male, one female per language; every var
 CHARS = ("ja", "zh")  # scored by characters
 
 
-def words(text: str, lang: str) -> list[str]:
-    """Normalised tokens: lower case, punctuation dropped; characters for ja/zh."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(ch if ch.isalnum() or ch.isspace() or unicodedata.category(ch) in ("Mn", "Mc") else " " for ch in text)
-    return [ch for ch in text if not ch.isspace()] if lang in CHARS else text.split()
-
-
-def edit_distance(a: list[str], b: list[str]) -> int:
-    """Levenshtein distance over tokens."""
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
-
-
 def error_rate(refs: list[str], heard: list[str], lang: str) -> float:
     """Corpus WER (CER for ja/zh): total edits over total reference tokens."""
-    edits = sum(edit_distance(words(r, lang), words(h, lang)) for r, h in zip(refs, heard, strict=True))
-    return edits / max(1, sum(len(words(r, lang)) for r in refs))
+    edits = sum(edit_distance(tokens(r, lang), tokens(h, lang)) for r, h in zip(refs, heard, strict=True))
+    return edits / max(1, sum(len(tokens(r, lang)) for r in refs))
 
 
 def to_chinese_simplified(text: str) -> str:

