@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class Recognizer:
         # not depend on the machine or on --jobs (the cores are used by hearing clips in processes).
         threads = threads or 1
         try:
-            self.model = WhisperModel(folder, device="cpu", compute_type="int8", cpu_threads=threads)
+            self.model = _short_window(WhisperModel)(folder, device="cpu", compute_type="int8", cpu_threads=threads)
         except Exception as exc:  # CTranslate2 raises RuntimeError for a folder that is not a whisper model
             raise ListenError(f"{model or folder}: cannot load the whisper model ({str(exc).splitlines()[0]})") from None
         languages = self.model.supported_languages
@@ -163,6 +164,18 @@ class Recognizer:
         total = sum(wanted.values()) or 1.0
         return dict(sorted(((c, p / total) for c, p in wanted.items()), key=lambda cp: -cp[1]))
 
+    def _decode(self, pcm: np.ndarray, language: str | None) -> tuple[list, Any]:
+        """faster-whisper's segments (decoded: the generator run out) and its info for ``pcm``."""
+        # No temperature fallback: its sampling draws from CTranslate2's generator on the decoding thread,
+        # which ctranslate2.set_random_seed does not reset, so a clip's words depended on the clips heard
+        # before it in the process (measured: another clip order or --jobs gave other words). Beam search
+        # alone is a function of the clip; a segment Whisper loops on is dropped in ``words``.
+        segments, info = self.model.transcribe(
+            pcm, language=language, beam_size=5, word_timestamps=True, vad_filter=True,
+            vad_parameters=dict(VAD_PARAMETERS), condition_on_previous_text=False, temperature=0.0,
+        )
+        return list(segments), info
+
     def words(self, audio: np.ndarray, sample_rate: int, language: str | None = None) -> tuple[list[Heard], str]:
         """Words heard in ``audio`` (mono) with their times in seconds, and the language spoken
         (``language`` if given, else the model's, else Whisper's own detection)."""
@@ -172,16 +185,16 @@ class Recognizer:
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
         if pcm.size < ASR_RATE // 10:
             return [], language or "und"
-        # No temperature fallback: its sampling draws from CTranslate2's generator on the decoding thread,
-        # which ctranslate2.set_random_seed does not reset, so a clip's words depended on the clips heard
-        # before it in the process (measured: another clip order or --jobs gave other words). Beam search
-        # alone is a function of the clip; a segment Whisper loops on is dropped below.
-        segments, info = self.model.transcribe(
-            pcm, language=language, beam_size=5, word_timestamps=True, vad_filter=True,
-            vad_parameters=dict(VAD_PARAMETERS), condition_on_previous_text=False, temperature=0.0,
-        )
+        segments, info = self._decode(pcm, language)
+        if self.model.short and degenerate(segments):  # the cut window went round in a loop: the full one
+            log.debug("short window looped (%s); decoding the full 30 s window", _why(segments))
+            self.model.short = False
+            try:
+                segments, info = self._decode(pcm, language)
+            finally:
+                self.model.short = True
         heard, previous = [], None
-        for segment in segments:  # a lazy generator: decoding happens here
+        for segment in segments:
             said = " ".join(re.findall(r"\w+", segment.text.lower()))
             if said == previous and len(said.split()) >= 3:  # Whisper looping on its last sentence
                 log.debug("dropped a repeated segment at %.2f s: %r", segment.start, segment.text)
@@ -191,6 +204,54 @@ class Recognizer:
                 if w.word.strip():
                     heard.append(Heard(w.word.strip(), float(w.start), float(w.end), float(w.probability)))
         return snap_onsets(heard, pcm, ASR_RATE), language or info.language
+
+
+#: Whisper's own test for a decoding gone round in a loop (faster-whisper's default threshold).
+_MAX_COMPRESSION = 2.4
+
+
+def degenerate(segments: list) -> bool:
+    """True when a decoding repeats itself: a segment whose text compresses more than ``_MAX_COMPRESSION``.
+
+    Whisper's other fallback test, a low log-probability, is left out: noisy speech decodes unlikely
+    in any window (measured: the full window did no better on those lines, at four times the cost)."""
+    return any(s.compression_ratio > _MAX_COMPRESSION for s in segments)
+
+
+def _why(segments: list) -> str:
+    return f"compression ratio {max(s.compression_ratio for s in segments):.1f}"
+
+
+#: Mel frames (10 ms) of Whisper's padding kept after the speech, and the step the window grows in.
+_PAD_KEPT, _WINDOW_STEP = 500, 500
+
+
+def short_window(features: np.ndarray) -> np.ndarray:
+    """Whisper's 30 s window cut to the speech it holds plus 5 s of its padding, in 5 s steps.
+
+    faster-whisper pads every window to 30 s, so a 3 s line paid for ten times the encoder work it
+    needs (measured with base on one core: 1.1 s for the 30 s window, 0.16 s for 10 s). CTranslate2
+    encodes any even number of frames; only padding (the exact zeros of ``pad_or_trim``) is cut.
+    Real-voice lines decode to the same words but for about one word in fifty; a decoding that
+    loops is made again on the full window (``Recognizer.words``).
+    """
+    frames = features.shape[-1]
+    loud = np.flatnonzero(np.any(features.reshape(-1, frames) != 0.0, axis=0))
+    content = int(loud[-1]) + 1 if loud.size else 0
+    keep = min(frames, -(-(content + _PAD_KEPT) // _WINDOW_STEP) * _WINDOW_STEP)
+    return features[..., :keep] if keep < frames else features
+
+
+def _short_window(base: type) -> type:
+    """faster-whisper's model class whose encoder sees :func:`short_window` of each window."""
+
+    class ShortWindow(base):
+        short = True
+
+        def encode(self, features: np.ndarray):  # noqa: ANN201 -- a ctranslate2.StorageView
+            return super().encode(short_window(features) if self.short else features)
+
+    return ShortWindow
 
 
 def parse_languages(lang: str | None) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import numpy as np
 import opentimelineio as otio
 
 from ..core.timebase import SAMPLE_RATE, TimeBase
+from .media import NEEDS_ENHANCEMENT_DB, speech_over_floor
 from .media import enhance as enhance_audio
 from .segment import Rules, Word, group_words
 
@@ -37,6 +38,8 @@ class HeardClip:
     lang_probability: float | None = None  # how sure: the chosen language's share of the evidence used
     lang_source: str = ""  # "given" (--lang L), "clip" (its own speech), "speaker" (its speaker's, across clips)
     languages: dict[str, float] = field(default_factory=dict)  # the clip's own language probabilities
+    over_floor_db: float | None = None  # how far its speech stands over its noise floor
+    enhanced: bool = False  # whether it was heard through DeepFilterNet
 
 
 @dataclass
@@ -72,8 +75,11 @@ def runs_of(heard: HeardClip, audio: np.ndarray, tb: TimeBase, rules: Rules) -> 
 def listen_clip(heard: HeardClip, audio: np.ndarray, asr: Recognizer, enhance: bool, tb: TimeBase, rules: Rules,
                 language: str | None = None) -> list[Run]:
     """Recognise one clip (in ``language``, else the likeliest of the candidates for its own speech),
-    fill in ``heard``'s words and language, and return its runs of words with their voiceprints."""
-    sound = enhance_audio(audio) if enhance else audio
+    fill in ``heard``'s words and language, and return its runs of words with their voiceprints.
+    ``enhance``: through DeepFilterNet where the clip's noise floor is within 30 dB of its speech."""
+    heard.over_floor_db = round(speech_over_floor(audio), 1)
+    heard.enhanced = enhance and heard.over_floor_db < NEEDS_ENHANCEMENT_DB
+    sound = enhance_audio(audio) if heard.enhanced else audio
     if language is None and asr.lang is None:
         heard.languages = asr.languages(sound, SAMPLE_RATE)
         if heard.languages:

@@ -64,6 +64,8 @@ class _Result:
     lang_probability: float | None
     lang_source: str
     languages: dict[str, float]
+    over_floor_db: float | None
+    enhanced: bool
 
 
 def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rules: Rules, enhance: bool,
@@ -100,6 +102,7 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
                 clip = by_index[result.index]
                 clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
                 clip.lang_source, clip.languages = result.lang_source, result.languages
+                clip.over_floor_db, clip.enhanced = result.over_floor_db, result.enhanced
                 heard[result.index] = result.runs
                 if progress:
                     progress(done, len(tasks), clip.clip.name)
@@ -136,4 +139,4 @@ def _hear(task: _Task) -> _Result:
     if audio is not None:
         runs = listen_clip(heard, audio, _worker["asr"], task.enhance, task.tb, task.rules, task.language)  # type: ignore[arg-type]
     return _Result(task.index, runs, heard.words, heard.lang, heard.lang_probability, heard.lang_source,
-                   heard.languages)
+                   heard.languages, heard.over_floor_db, heard.enhanced)

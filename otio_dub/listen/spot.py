@@ -39,7 +39,8 @@ def transcript_json(t: Transcript) -> str:
     clips = [{"index": c.index, "clip": c.clip.name, "track": c.track, "record_in": t.tb.tc(c.record_in),
               "record_out": t.tb.tc(c.record_out), "lang": c.lang, "lang_probability": c.lang_probability,
               "lang_source": c.lang_source or None,
-              "languages": {code: round(p, 4) for code, p in list(c.languages.items())[:3]}} for c in t.clips]
+              "languages": {code: round(p, 4) for code, p in list(c.languages.items())[:3]},
+              "speech_over_floor_db": c.over_floor_db, "enhanced": c.enhanced} for c in t.clips]
     words = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3), "probability": round(w.probability, 3),
               "speaker": w.speaker, "clip": t.clips[w.clip].clip.name, "clip_index": w.clip} for w in t.words]
     events = [{"record_in": t.tb.tc(e.start), "record_out": t.tb.tc(e.end), "start": _seconds(e.start, t),

