@@ -28,11 +28,15 @@ from .common import existing, setup_logging, user_errors
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
               help="Processes to hear clips in, the cores shared among them (default: one per core); the same "
                    "files whatever N.")
+@click.option("--ray", "ray", metavar="ADDRESS", is_flag=False, flag_value="local",
+              help="Hear clips as Ray tasks: 'auto' or ray://HOST:10001 for a running cluster; --ray alone starts "
+                   "a local Ray instance (on --jobs cores, default all). Needs the ray extra.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 @user_errors
 def transcribe(timeline: Path, out_dir: Path | None, model: str | None, lang: str | None, speakers: int | None,
-               enhance: bool, dialogue_tracks: tuple[str, ...], jobs: int | None, quiet: bool, verbose: bool) -> None:
+               enhance: bool, dialogue_tracks: tuple[str, ...], jobs: int | None, ray: str | None, quiet: bool,
+               verbose: bool) -> None:
     """Transcribe TIMELINE's dialogue: <name>.ass/.srt/.vtt, <name>.csv, <name>.transcript.json, <name>.spotted.otio."""
     from ..listen import transcribe as run
 
@@ -54,7 +58,7 @@ def transcribe(timeline: Path, out_dir: Path | None, model: str | None, lang: st
     out = out_dir or Path.cwd() / f"{timeline.stem}_transcript"
     try:
         result = run(timeline, out, model=model, lang=lang, speakers=speakers, enhance=enhance,
-                     dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs)
+                     dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs, ray=ray)
     finally:
         if bar is not None and not bar.finished:
             bar.__exit__(None, None, None)

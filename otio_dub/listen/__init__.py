@@ -52,6 +52,7 @@ def transcribe(
     progress: Progress | None = None,
     name: str | None = None,
     jobs: int | None = 1,
+    ray: str | None = None,
 ) -> TranscribeResult:
     """Transcribe the original dialogue of ``timeline`` into ``out_dir``: ``<name>.ass/.srt/.vtt``,
     ``<name>.csv`` (dialogue list), ``<name>.transcript.json`` and ``<name>.spotted.otio``.
@@ -61,6 +62,7 @@ def transcribe(
     voices, when known. ``progress(done, total, clip_name)`` is called after each clip. ``jobs``:
     processes the clips are heard in (1: this one; None: one per core, as ``otio-dub transcribe``), the
     same files whatever the number (spawned workers: a script needs ``if __name__ == "__main__":``).
+    ``ray``: the clips heard as Ray tasks (``"local"``, ``"auto"`` or a cluster address), the same files again.
     """
     from .spot import write_outputs
 
@@ -76,7 +78,7 @@ def transcribe(
     except OSError as exc:
         raise OutputError(f"{out}: cannot create output folder ({exc.strerror})") from None
     heard = hear(timeline, model=model, lang=lang, speakers=speakers, enhance=enhance,
-                 dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs)
+                 dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs, ray=ray)
     files = write_outputs(heard, out, name or stem, base)
     return TranscribeResult(out, files, heard)
 

@@ -9,12 +9,14 @@ user's back.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,7 +135,17 @@ class Recognizer:
                                   "pick a multilingual model with --model base (or larger)")
         self.lang = self.candidates[0] if len(self.candidates) == 1 else None
 
-    def languages(self, audio: np.ndarray, sample_rate: int) -> dict[str, float]:
+    @contextlib.contextmanager
+    def _full_window(self, full: bool = True) -> Iterator[None]:
+        """Whisper's whole 30 s window for the block (``full``), the short one again after."""
+        before = self.model.short
+        self.model.short = before and not full
+        try:
+            yield
+        finally:
+            self.model.short = before
+
+    def languages(self, audio: np.ndarray, sample_rate: int, full_window: bool = False) -> dict[str, float]:
         """How likely each candidate language is for the speech in ``audio``, normalised over the
         candidates (``--lang en,fr``, else all the model knows): Whisper's language probabilities
         over the speech only (Silero VAD), up to four 30 s windows of it, not one short window."""
@@ -157,7 +169,8 @@ class Recognizer:
         starts = range(0, speech.size, window)
         for start in list(starts)[:4]:  # each window's probabilities, weighted by the speech in it
             piece = speech[start:start + window]
-            encoded = self.model.encode(pad_or_trim(self.model.feature_extractor(piece)))
+            with self._full_window(full_window):
+                encoded = self.model.encode(pad_or_trim(self.model.feature_extractor(piece)))
             for token, p in self.model.model.detect_language(encoded)[0]:
                 summed[token[2:-2]] = summed.get(token[2:-2], 0.0) + p * piece.size
         wanted = {code: p for code, p in summed.items() if not self.candidates or code in self.candidates}
@@ -176,23 +189,23 @@ class Recognizer:
         )
         return list(segments), info
 
-    def words(self, audio: np.ndarray, sample_rate: int, language: str | None = None) -> tuple[list[Heard], str]:
+    def words(self, audio: np.ndarray, sample_rate: int, language: str | None = None,
+              full_window: bool = False) -> tuple[list[Heard], str]:
         """Words heard in ``audio`` (mono) with their times in seconds, and the language spoken
-        (``language`` if given, else the model's, else Whisper's own detection)."""
+        (``language`` if given, else the model's, else Whisper's own detection). ``full_window``:
+        decode on Whisper's whole 30 s window (noisy speech), not the short one (:func:`short_window`)."""
         from ..audio import dsp
 
         language = language or self.lang
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
         if pcm.size < ASR_RATE // 10:
             return [], language or "und"
-        segments, info = self._decode(pcm, language)
-        if self.model.short and degenerate(segments):  # the cut window went round in a loop: the full one
+        with self._full_window(full_window):
+            segments, info = self._decode(pcm, language)
+        if self.model.short and not full_window and degenerate(segments):  # the cut window looped: the full one
             log.debug("short window looped (%s); decoding the full 30 s window", _why(segments))
-            self.model.short = False
-            try:
+            with self._full_window():
                 segments, info = self._decode(pcm, language)
-            finally:
-                self.model.short = True
         heard, previous = [], None
         for segment in segments:
             said = " ".join(re.findall(r"\w+", segment.text.lower()))

@@ -76,18 +76,19 @@ def listen_clip(heard: HeardClip, audio: np.ndarray, asr: Recognizer, enhance: b
                 language: str | None = None) -> list[Run]:
     """Recognise one clip (in ``language``, else the likeliest of the candidates for its own speech),
     fill in ``heard``'s words and language, and return its runs of words with their voiceprints.
-    ``enhance``: through DeepFilterNet where the clip's noise floor is within 30 dB of its speech."""
+    ``enhance``: through DeepFilterNet where the clip's noise floor is within 30 dB of its speech, and
+    then on Whisper's full 30 s window (measured under music: the short window lost words there)."""
     heard.over_floor_db = round(speech_over_floor(audio), 1)
     heard.enhanced = enhance and heard.over_floor_db < NEEDS_ENHANCEMENT_DB
     sound = enhance_audio(audio) if heard.enhanced else audio
     if language is None and asr.lang is None:
-        heard.languages = asr.languages(sound, SAMPLE_RATE)
+        heard.languages = asr.languages(sound, SAMPLE_RATE, full_window=heard.enhanced)
         if heard.languages:
             language = next(iter(heard.languages))
             heard.lang_probability, heard.lang_source = round(heard.languages[language], 4), "clip"
     elif asr.lang is not None:
         heard.lang_probability, heard.lang_source = 1.0, "given"
-    found, heard.lang = asr.words(sound, SAMPLE_RATE, language)
+    found, heard.lang = asr.words(sound, SAMPLE_RATE, language, full_window=heard.enhanced)
     origin = float(Fraction(heard.record_in) / tb.rate)
     limit = float(Fraction(heard.record_out) / tb.rate)
     heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),

@@ -148,6 +148,7 @@ def hear(
     rules: Rules = DEFAULT_RULES,
     recognizer: Recognizer | None = None,
     jobs: int | None = 1,
+    ray: str | None = None,
 ) -> Transcript:
     """Listen to the dialogue clips of ``timeline``: words with speakers, cut into subtitle events.
 
@@ -158,6 +159,8 @@ def hear(
     (its clips are then heard in this process). ``jobs``: worker processes the clips are heard in
     (1: this process; None: one per core, as the CLI does), the same transcript whatever the number.
     Workers are spawned: a script that passes ``jobs`` other than 1 needs ``if __name__ == "__main__":``.
+    ``ray``: hear the clips as Ray tasks instead (``"local"``: a Ray started on ``jobs`` cores, or on
+    every core; ``"auto"`` or an address: a running cluster), the same transcript again.
     """
     from .asr import get_recognizer
     from .languages import decide_languages
@@ -172,7 +175,7 @@ def hear(
     if jobs is not None and jobs < 1:
         raise ListenError(f"--jobs must be 1 or more, got {jobs}")
     jobs = 1 if recognizer is not None else jobs or available_cores()
-    heard = hear_clips(clips, base, tb, rules, enhance, lambda: asr, model, lang, jobs, progress=progress)
+    heard = hear_clips(clips, base, tb, rules, enhance, lambda: asr, model, lang, jobs, progress=progress, ray=ray)
     skipped = [f"clip {c.clip.name!r} on track {c.track!r} at {tb.tc(c.record_in)}: no readable media"
                for c in clips if heard.get(c.index) is None]
     for line in skipped:
@@ -186,8 +189,9 @@ def hear(
         languages = {c.index: str(c.lang) for c in again}
         redo = [c for c in again if c.index in runs]
         # a few clips are heard again here: a fresh pool would load every model again for them
-        redone = hear_clips(redo, base, tb, rules, enhance, lambda: asr, model, lang,
-                            jobs if len(redo) > 4 * jobs else 1, languages)
+        many = len(redo) > 4 * jobs
+        redone = hear_clips(redo, base, tb, rules, enhance, lambda: asr, model, lang, jobs if many else 1, languages,
+                            ray=ray if many else None)
         runs.update({index: found for index, found in redone.items() if found is not None})
         if again:
             attributed, names = _attribute([r for i in sorted(runs) for r in runs[i]], speakers)

@@ -14,12 +14,15 @@ import importlib.util
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
+import numpy as np
 import opentimelineio as otio
 
 from ..core.timebase import TimeBase
@@ -70,11 +73,13 @@ class _Result:
 
 def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rules: Rules, enhance: bool,
                recognizer: Callable[[], Recognizer], model: str | None, lang: str | None, jobs: int,
-               languages: Mapping[int, str] | None = None, progress: Progress | None = None) -> Heard:
-    """Hear ``clips`` (each in ``languages[index]`` where given), in this process when ``jobs`` is 1
-    or there is one clip, else in ``jobs`` worker processes; fills each HeardClip in and returns its runs."""
+               languages: Mapping[int, str] | None = None, progress: Progress | None = None,
+               ray: str | None = None) -> Heard:
+    """Hear ``clips`` (each in ``languages[index]`` where given): in this process when ``jobs`` is 1
+    or there is one clip, as Ray tasks when ``ray`` names a Ray (``"local"``, ``"auto"``, an address),
+    else in ``jobs`` worker processes; fills each HeardClip in and returns its runs."""
     heard: Heard = {}
-    if jobs <= 1 or len(clips) <= 1:
+    if ray is None and (jobs <= 1 or len(clips) <= 1):
         asr = recognizer()
         for done, clip in enumerate(clips, 1):
             audio = clip_audio(clip.clip, base)
@@ -83,33 +88,74 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
             if progress:
                 progress(done, len(clips), clip.clip.name)
         return heard
-    from concurrent.futures.process import BrokenProcessPool
-
-    from .media import ListenError, missing_extra
+    from .media import missing_extra
 
     if importlib.util.find_spec("resemblyzer") is None:  # one clear line here, not a worker dead in its setup
         raise missing_extra("resemblyzer", "speaker attribution")
-
     tasks = [_Task(c.index, otio.adapters.write_to_string(c.clip, "otio_json"), c.track, c.record_in, c.record_out,
                    tuple(c.hints), base, tb, rules, enhance, (languages or {}).get(c.index),
                    (c.lang, c.lang_probability, c.lang_source, dict(c.languages))) for c in clips]
     by_index = {c.index: c for c in clips}
+    results = _on_ray(tasks, model, lang, ray, jobs) if ray is not None else _in_processes(tasks, model, lang, jobs)
+    for done, result in enumerate(results, 1):  # in clip order, whatever finishes first
+        clip = by_index[result.index]
+        clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
+        clip.lang_source, clip.languages = result.lang_source, result.languages
+        clip.over_floor_db, clip.enhanced = result.over_floor_db, result.enhanced
+        heard[result.index] = result.runs
+        if progress:
+            progress(done, len(tasks), clip.clip.name)
+    return heard
+
+
+def _in_processes(tasks: list[_Task], model: str | None, lang: str | None, jobs: int) -> Iterator[_Result]:
+    """Each clip heard in a pool of ``jobs`` spawned processes (each decodes its clips' media itself)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .media import ListenError
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_start,
                              initargs=(model, lang, 1)) as pool:
         try:
-            for done, result in enumerate(pool.map(_hear, tasks), 1):  # in clip order, whatever finishes first
-                clip = by_index[result.index]
-                clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
-                clip.lang_source, clip.languages = result.lang_source, result.languages
-                clip.over_floor_db, clip.enhanced = result.over_floor_db, result.enhanced
-                heard[result.index] = result.runs
-                if progress:
-                    progress(done, len(tasks), clip.clip.name)
+            yield from pool.map(_hear, tasks)
         except BrokenProcessPool:
             raise ListenError(f"a listening worker process died (out of memory?) with {jobs} workers; "
                               "try --jobs 1") from None
-    return heard
+
+
+def _on_ray(tasks: list[_Task], model: str | None, lang: str | None, address: str, cpus: int) -> Iterator[_Result]:
+    """Each clip heard as a Ray task, in clip order. The driver decodes the media (workers on other
+    machines need not see it), a few clips ahead per CPU so the object store holds little audio."""
+    from ..core.raying import ray_session
+
+    with ray_session(address, cpus) as ray:
+        remote = ray.remote(num_cpus=1, max_retries=1)(_hear_on_ray)
+        ahead = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+        pending, inflight = iter(tasks), deque()  # type: ignore[var-annotated]
+        for task in pending:
+            inflight.append(remote.remote(task, model, lang, clip_audio(_clip_of(task), task.base)))
+            if len(inflight) >= ahead:
+                yield _ray_result(ray, inflight.popleft())
+        while inflight:
+            yield _ray_result(ray, inflight.popleft())
+
+
+def _ray_result(ray: ModuleType, ref: object) -> _Result:
+    """A Ray task's result; a listening error as itself, a lost worker as one line."""
+    from ray import exceptions
+
+    from .media import ListenError
+
+    try:
+        return ray.get(ref)
+    except exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, ListenError):
+            raise ListenError(str(exc.cause)) from None
+        raise
+    except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
+            exceptions.ObjectLostError) as exc:
+        raise ListenError(f"a Ray listening worker was lost twice ({type(exc).__name__}); try --jobs instead") from None
 
 
 _worker: dict[str, object] = {}
@@ -117,6 +163,7 @@ _worker: dict[str, object] = {}
 
 def _start(model: str | None, lang: str | None, threads: int) -> None:
     """A worker's setup: its thread budget for every library, then the recognizer, loaded once."""
+    _worker["key"] = (model, lang)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     from .asr import Recognizer
@@ -129,14 +176,26 @@ def _start(model: str | None, lang: str | None, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _hear(task: _Task) -> _Result:
-    """Hear one clip in a worker (module level: pickled by name)."""
-    clip = otio.adapters.read_from_string(task.clip, "otio_json")
+def _clip_of(task: _Task) -> otio.schema.Clip:
+    return otio.adapters.read_from_string(task.clip, "otio_json")
+
+
+def _hear(task: _Task, audio: np.ndarray | None = None, decoded: bool = False) -> _Result:
+    """Hear one clip in a worker (module level: pickled by name); its media decoded here unless ``decoded``."""
+    clip = _clip_of(task)
     heard = HeardClip(task.index, clip, task.track, task.record_in, task.record_out, list(task.hints),
                       [], *task.known)  # what the main process knows of it (a second hearing keeps its language's why)
-    audio = clip_audio(clip, task.base)
+    if not decoded:
+        audio = clip_audio(clip, task.base)
     runs = None
     if audio is not None:
         runs = listen_clip(heard, audio, _worker["asr"], task.enhance, task.tb, task.rules, task.language)  # type: ignore[arg-type]
     return _Result(task.index, runs, heard.words, heard.lang, heard.lang_probability, heard.lang_source,
                    heard.languages, heard.over_floor_db, heard.enhanced)
+
+
+def _hear_on_ray(task: _Task, model: str | None, lang: str | None, audio: np.ndarray | None) -> _Result:
+    """A Ray task: the worker (reused across tasks) loads the models on its first clip of this run's kind."""
+    if _worker.get("key") != (model, lang):
+        _start(model, lang, 1)
+    return _hear(task, audio, decoded=True)

@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from ..core.errors import InputError, OtioDubError
+from ..core.raying import ray_module, ray_session
 from ..core.threads import available_cores
 from ..speech.speak import Fitted, RenderJob, render_job
 
@@ -170,17 +171,13 @@ class RayExecutor:
     def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
         self.address = address
         self.num_cpus = num_cpus
-        _ray()  # a missing extra is reported before any work
+        ray_module()  # a missing extra is reported before any work
 
     def run(self, jobs: Sequence[RenderJob]) -> Iterator[tuple[RenderJob, Fitted]]:
         """Submit every job, then yield each as Ray reports it finished."""
-        ray = _ray()
         if not jobs:
             return
-        started = not ray.is_initialized()
-        if started:
-            self._connect(ray)
-        try:
+        with ray_session(self.address, self.num_cpus) as ray:
             task = ray.remote(num_cpus=1, max_retries=1)(_work)
             refs = {task.remote(job.portable()): job for job in jobs}
             waiting = list(refs)
@@ -189,22 +186,6 @@ class RayExecutor:
                 for ref in done:
                     job = refs.pop(ref)  # dropped once read: the object store frees the take
                     yield job, _ray_result(ray, ref, job)
-        finally:
-            if started:
-                ray.shutdown()
-
-    def _connect(self, ray: ModuleType) -> None:
-        """Start a local Ray with ``num_cpus`` (cores by default), or join the cluster at ``address``."""
-        try:
-            if self.address:
-                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.num_cpus or available_cores(), include_dashboard=False,
-                         logging_level=logging.WARNING, log_to_driver=False)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            where = self.address or "a local Ray instance"
-            raise OtioDubError(f"--ray {self.address or ''}: cannot start or reach {where} ({exc})".replace("  ", " ")) \
-                from None
 
 
 def _ray_result(ray: ModuleType, ref: ObjectRef[Fitted], job: RenderJob) -> Fitted:
@@ -220,15 +201,6 @@ def _ray_result(ray: ModuleType, ref: ObjectRef[Fitted], job: RenderJob) -> Fitt
     except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
             exceptions.ObjectLostError) as exc:
         raise WorkerCrashError(job.line.id, job.line.origin, type(exc).__name__) from None
-
-
-def _ray() -> ModuleType:
-    """The ray module, or one line naming the extra that installs it."""
-    try:
-        import ray
-    except ImportError:
-        raise OtioDubError("--ray needs the 'ray' extra: pip install 'otio-dub[ray]'") from None
-    return ray
 
 
 def make_executor(jobs: int | None = None, ray: str | None = None) -> Executor:

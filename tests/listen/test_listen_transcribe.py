@@ -211,3 +211,15 @@ def test_every_core_or_one_process_writes_the_same_files(which, request, tmp_pat
     assert sorted(alone.files) == sorted(pooled.files) == sorted(two.files)
     for kind, path in alone.files.items():
         assert path.read_bytes() == pooled.files[kind].read_bytes() == two.files[kind].read_bytes(), kind
+
+
+def test_clips_heard_as_ray_tasks_write_the_same_files(heard_a, scene_2398, tmp_path):
+    """--ray: each clip a Ray task (media decoded by the driver, models loaded once per Ray worker),
+    byte for byte the files heard in one process; the local Ray it started is shut down after."""
+    ray = pytest.importorskip("ray")
+    assert not ray.is_initialized()
+    on_ray = transcribe(scene_2398.path, tmp_path / "ray", lang="en", enhance=False, jobs=2, ray="local")
+    assert not ray.is_initialized()
+    assert sorted(on_ray.files) == sorted(heard_a.files)
+    for kind, path in heard_a.files.items():
+        assert path.read_bytes() == on_ray.files[kind].read_bytes(), kind
