@@ -1,4 +1,4 @@
-"""One dialogue clip heard: enhanced, recognised, its words grouped into runs, each run's voiceprint.
+"""One dialogue clip heard: enhanced if noisy, recognised, its words grouped into runs, each run's voiceprint.
 
 The unit of listening work: a clip depends on nothing but its own audio and the models, so clips
 are heard in any order, in this process or in a worker (:mod:`otio_dub.listen.pool`), with the
@@ -15,7 +15,7 @@ import numpy as np
 import opentimelineio as otio
 
 from ..core.timebase import SAMPLE_RATE, TimeBase
-from .media import NEEDS_ENHANCEMENT_DB, speech_over_floor
+from .media import NOISY_UNDER_DB, speech_over_floor
 from .media import enhance as enhance_audio
 from .segment import Rules, Word, group_words
 
@@ -76,19 +76,20 @@ def listen_clip(heard: HeardClip, audio: np.ndarray, asr: Recognizer, enhance: b
                 language: str | None = None) -> list[Run]:
     """Recognise one clip (in ``language``, else the likeliest of the candidates for its own speech),
     fill in ``heard``'s words and language, and return its runs of words with their voiceprints.
-    ``enhance``: through DeepFilterNet where the clip's noise floor is within 30 dB of its speech, and
-    then on Whisper's full 30 s window (measured under music: the short window lost words there)."""
+    A noisy clip (its floor within 20 dB of its speech) is heard through DeepFilterNet when ``enhance``,
+    and on Whisper's full 30 s window (measured under music: the short window lost words there)."""
     heard.over_floor_db = round(speech_over_floor(audio), 1)
-    heard.enhanced = enhance and heard.over_floor_db < NEEDS_ENHANCEMENT_DB
+    noisy = heard.over_floor_db < NOISY_UNDER_DB
+    heard.enhanced = enhance and noisy
     sound = enhance_audio(audio) if heard.enhanced else audio
     if language is None and asr.lang is None:
-        heard.languages = asr.languages(sound, SAMPLE_RATE, full_window=heard.enhanced)
+        heard.languages = asr.languages(sound, SAMPLE_RATE, full_window=noisy)
         if heard.languages:
             language = next(iter(heard.languages))
             heard.lang_probability, heard.lang_source = round(heard.languages[language], 4), "clip"
     elif asr.lang is not None:
         heard.lang_probability, heard.lang_source = 1.0, "given"
-    found, heard.lang = asr.words(sound, SAMPLE_RATE, language, full_window=heard.enhanced)
+    found, heard.lang = asr.words(sound, SAMPLE_RATE, language, full_window=noisy)
     origin = float(Fraction(heard.record_in) / tb.rate)
     limit = float(Fraction(heard.record_out) / tb.rate)
     heard.words = [Word(w.text, min(origin + w.start, limit), min(origin + max(w.end, w.start), limit),

@@ -1,6 +1,6 @@
 """``transcribe``: the timeline's original dialogue -> words, speakers, subtitle events.
 
-decode each dialogue clip's source range -> enhance (DeepFilterNet3) -> faster-whisper words ->
+decode each dialogue clip's source range -> enhance if noisy (DeepFilterNet3) -> faster-whisper words ->
 a voiceprint per run of words, clustered across the timeline -> subtitle events on its frames.
 ``spot.py`` writes what this finds.
 """
@@ -159,8 +159,9 @@ def hear(
     (its clips are then heard in this process). ``jobs``: worker processes the clips are heard in
     (1: this process; None: one per core, as the CLI does), the same transcript whatever the number.
     Workers are spawned: a script that passes ``jobs`` other than 1 needs ``if __name__ == "__main__":``.
-    ``ray``: hear the clips as Ray tasks instead (``"local"``: a Ray started on ``jobs`` cores, or on
-    every core; ``"auto"`` or an address: a running cluster), the same transcript again.
+    ``ray``: hear the clips as Ray tasks instead (``"local"``: a Ray started on ``jobs`` cores, so pass
+    ``jobs=None`` for every core; ``"auto"`` or an address: a running cluster whose workers have the
+    listen extra), the same transcript again; not with ``recognizer``.
     """
     from .asr import get_recognizer
     from .languages import decide_languages
@@ -174,7 +175,10 @@ def hear(
     asr = recognizer or get_recognizer(model, lang)
     if jobs is not None and jobs < 1:
         raise ListenError(f"--jobs must be 1 or more, got {jobs}")
-    jobs = 1 if recognizer is not None else jobs or available_cores()
+    if recognizer is not None:
+        jobs, ray = 1, None  # the caller's model, in this process
+    else:
+        jobs = jobs or available_cores()
     heard = hear_clips(clips, base, tb, rules, enhance, lambda: asr, model, lang, jobs, progress=progress, ray=ray)
     skipped = [f"clip {c.clip.name!r} on track {c.track!r} at {tb.tc(c.record_in)}: no readable media"
                for c in clips if heard.get(c.index) is None]

@@ -1,21 +1,24 @@
-"""Dialogue clips heard on every core: clips are independent (:mod:`otio_dub.listen.clip_listen`), so
-each is heard in a worker process that loads the recognizer and the voiceprint encoder once.
+"""Dialogue clips heard on every core or on Ray: clips are independent (:mod:`otio_dub.listen.clip_listen`),
+so each is heard in a worker that loads the recognizer and the voiceprint encoder once.
 
 Spawned workers (torch and CTranslate2 threads do not survive a fork), each recognising on one
 thread as the main process does (CTranslate2's words change with its thread count), so a
-transcript is the same on any machine whatever ``jobs``; the cores are used by as many workers. A worker decodes its
-clip's media itself: decoding one clip overlaps with recognising another. Results come back in
-clip order whatever finishes first, so the transcript does not depend on ``jobs``.
+transcript is the same on any machine whatever ``jobs``; the cores are used by as many workers.
+A process worker decodes its clip's media itself (decoding one clip overlaps with recognising
+another); for a Ray task the driver decodes it, so a cluster's workers need not see the media.
+Results come back in clip order whatever finishes first, so the transcript does not depend on
+``jobs`` or on Ray.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,20 +98,23 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
     tasks = [_Task(c.index, otio.adapters.write_to_string(c.clip, "otio_json"), c.track, c.record_in, c.record_out,
                    tuple(c.hints), base, tb, rules, enhance, (languages or {}).get(c.index),
                    (c.lang, c.lang_probability, c.lang_source, dict(c.languages))) for c in clips]
+    if not tasks:
+        return heard
     by_index = {c.index: c for c in clips}
     results = _on_ray(tasks, model, lang, ray, jobs) if ray is not None else _in_processes(tasks, model, lang, jobs)
-    for done, result in enumerate(results, 1):  # in clip order, whatever finishes first
-        clip = by_index[result.index]
-        clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
-        clip.lang_source, clip.languages = result.lang_source, result.languages
-        clip.over_floor_db, clip.enhanced = result.over_floor_db, result.enhanced
-        heard[result.index] = result.runs
-        if progress:
-            progress(done, len(tasks), clip.clip.name)
+    with contextlib.closing(results):  # an error here still ends the pool or the Ray it started
+        for done, result in enumerate(results, 1):  # in clip order, whatever finishes first
+            clip = by_index[result.index]
+            clip.words, clip.lang, clip.lang_probability = result.words, result.lang, result.lang_probability
+            clip.lang_source, clip.languages = result.lang_source, result.languages
+            clip.over_floor_db, clip.enhanced = result.over_floor_db, result.enhanced
+            heard[result.index] = result.runs
+            if progress:
+                progress(done, len(tasks), clip.clip.name)
     return heard
 
 
-def _in_processes(tasks: list[_Task], model: str | None, lang: str | None, jobs: int) -> Iterator[_Result]:
+def _in_processes(tasks: list[_Task], model: str | None, lang: str | None, jobs: int) -> Generator[_Result, None, None]:
     """Each clip heard in a pool of ``jobs`` spawned processes (each decodes its clips' media itself)."""
     from concurrent.futures.process import BrokenProcessPool
 
@@ -124,7 +130,8 @@ def _in_processes(tasks: list[_Task], model: str | None, lang: str | None, jobs:
                               "try --jobs 1") from None
 
 
-def _on_ray(tasks: list[_Task], model: str | None, lang: str | None, address: str, cpus: int) -> Iterator[_Result]:
+def _on_ray(tasks: list[_Task], model: str | None, lang: str | None, address: str,
+            cpus: int) -> Generator[_Result, None, None]:
     """Each clip heard as a Ray task, in clip order. The driver decodes the media (workers on other
     machines need not see it), a few clips ahead per CPU so the object store holds little audio."""
     from ..core.raying import ray_session
@@ -132,25 +139,30 @@ def _on_ray(tasks: list[_Task], model: str | None, lang: str | None, address: st
     with ray_session(address, cpus) as ray:
         remote = ray.remote(num_cpus=1, max_retries=1)(_hear_on_ray)
         ahead = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
-        pending, inflight = iter(tasks), deque()  # type: ignore[var-annotated]
-        for task in pending:
-            inflight.append(remote.remote(task, model, lang, clip_audio(_clip_of(task), task.base)))
-            if len(inflight) >= ahead:
+        inflight: deque = deque()
+        try:
+            for task in tasks:
+                inflight.append(remote.remote(task, model, lang, clip_audio(_clip_of(task), task.base)))
+                if len(inflight) >= ahead:
+                    yield _ray_result(ray, inflight.popleft())
+            while inflight:
                 yield _ray_result(ray, inflight.popleft())
-        while inflight:
-            yield _ray_result(ray, inflight.popleft())
+        finally:
+            for ref in inflight:  # a run that failed leaves no clips being heard on a cluster
+                ray.cancel(ref)
 
 
 def _ray_result(ray: ModuleType, ref: object) -> _Result:
     """A Ray task's result; a listening error as itself, a lost worker as one line."""
     from ray import exceptions
 
+    from ..core.errors import OtioDubError
     from .media import ListenError
 
     try:
         return ray.get(ref)
     except exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, ListenError):
+        if isinstance(exc.cause, OtioDubError):
             raise ListenError(str(exc.cause)) from None
         raise
     except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
@@ -163,7 +175,7 @@ _worker: dict[str, object] = {}
 
 def _start(model: str | None, lang: str | None, threads: int) -> None:
     """A worker's setup: its thread budget for every library, then the recognizer, loaded once."""
-    _worker["key"] = (model, lang)
+    _worker.clear()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     from .asr import Recognizer
@@ -174,6 +186,7 @@ def _start(model: str | None, lang: str | None, threads: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+    _worker["key"] = (model, lang)  # only once all is loaded: a failed load is tried again on the next clip
 
 
 def _clip_of(task: _Task) -> otio.schema.Clip:

@@ -145,3 +145,6 @@ def test_a_decoding_that_loops_in_the_short_window_is_made_again_on_the_full_win
     words, _ = recognizer.words(np.zeros(4 * 48000, np.float32), 48000)
     assert [w.text for w in words] == ["Je", "ne", "sais", "pas."]
     assert recognizer.model.windows == [True, False] and recognizer.model.short  # short again for the next clip
+    recognizer.model.windows.clear()
+    recognizer.words(np.zeros(4 * 48000, np.float32), 48000, full_window=True)  # a noisy clip: the full window only
+    assert recognizer.model.windows == [False] and recognizer.model.short

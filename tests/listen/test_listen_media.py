@@ -150,7 +150,7 @@ def test_enhance_without_the_extra_names_it(monkeypatch):
 
 
 def test_speech_over_floor_tells_clean_lines_from_noisy_ones():
-    from otio_dub.listen.media import NEEDS_ENHANCEMENT_DB, speech_over_floor
+    from otio_dub.listen.media import NOISY_UNDER_DB, speech_over_floor
 
     rng = np.random.default_rng(5)
     line = np.zeros(3 * 48000, np.float32)
@@ -158,5 +158,7 @@ def test_speech_over_floor_tells_clean_lines_from_noisy_ones():
         line[int(a * 48000):int((a + 0.6) * 48000)] = 0.3 * np.sin(np.arange(int(0.6 * 48000)) * 0.05)
     clean = line + 3e-4 * rng.standard_normal(line.size).astype(np.float32)
     noisy = line + 0.1 * rng.standard_normal(line.size).astype(np.float32)
-    assert speech_over_floor(clean) > NEEDS_ENHANCEMENT_DB > speech_over_floor(noisy)
-    assert speech_over_floor(np.zeros(10, np.float32)) == 0.0  # too short to tell: enhanced
+    assert speech_over_floor(clean) > NOISY_UNDER_DB > speech_over_floor(noisy)
+    padded = np.concatenate([np.zeros(2 * 48000, np.float32), noisy, np.zeros(2 * 48000, np.float32)])
+    assert speech_over_floor(padded) < NOISY_UNDER_DB  # a clip past its media: digital silence is no floor
+    assert speech_over_floor(np.zeros(48000, np.float32)) == 0.0  # nothing to tell by: noisy

@@ -55,7 +55,7 @@ def test_real_voices_speakers_and_languages(real_scene, tmp_path):
     assert all(0 < c["lang_probability"] <= 1 and c["lang_source"] in ("clip", "speaker") for c in doc["clips"]), doc["clips"]
     assert {e["lang"] for e in doc["events"]} == {"it", "fr", "es"}
     assert not any(c["enhanced"] for c in doc["clips"])  # studio recordings: no noise for DeepFilterNet to take
-    assert all(c["speech_over_floor_db"] > 30 for c in doc["clips"]), doc["clips"]
+    assert all(c["speech_over_floor_db"] > 20 for c in doc["clips"]), doc["clips"]
     csv = result.files["csv"].read_text()
     assert ",fr," in csv and ",es," in csv and ",it," in csv  # the dialogue list's LANG per line
 
