@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -148,31 +149,30 @@ class Recognizer:
     def languages(self, audio: np.ndarray, sample_rate: int, full_window: bool = False) -> dict[str, float]:
         """How likely each candidate language is for the speech in ``audio``, normalised over the
         candidates (``--lang en,fr``, else all the model knows): Whisper's language probabilities
-        over the speech only (Silero VAD), up to four 30 s windows of it, not one short window."""
+        over the speech only (Silero VAD), up to four 30 s windows of it, not only the clip's first seconds.
+
+        The windows are exactly those ``words`` then decodes (the same VAD, the same features, the
+        last frame dropped as faster-whisper does), so the encoder's output for the first is reused.
+        """
         from ..audio import dsp
 
         if self.lang:
             return {self.lang: 1.0}
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
-        try:
-            from faster_whisper.vad import VadOptions, get_speech_timestamps
-        except ImportError:
-            raise missing_extra("faster-whisper", "transcription") from None
-        chunks = get_speech_timestamps(pcm, VadOptions(speech_pad_ms=100, min_silence_duration_ms=300))
-        speech = np.concatenate([pcm[c["start"]:c["end"]] for c in chunks]) if chunks else pcm
+        speech = _vad_speech(pcm)
         if speech.size < ASR_RATE // 10:
             return {}
         from faster_whisper.audio import pad_or_trim
 
-        window = self.model.feature_extractor.n_samples  # 30 s
+        features = self.model.feature_extractor(speech)[..., :-1]
+        window = self.model.feature_extractor.nb_max_frames  # 30 s
         summed: dict[str, float] = {}
-        starts = range(0, speech.size, window)
-        for start in list(starts)[:4]:  # each window's probabilities, weighted by the speech in it
-            piece = speech[start:start + window]
+        for start in range(0, min(features.shape[-1], 4 * window), window):  # weighted by the speech in each
+            piece = features[..., start:start + window]
             with self._full_window(full_window):
-                encoded = self.model.encode(pad_or_trim(self.model.feature_extractor(piece)))
+                encoded = self.model.encode(pad_or_trim(piece))
             for token, p in self.model.model.detect_language(encoded)[0]:
-                summed[token[2:-2]] = summed.get(token[2:-2], 0.0) + p * piece.size
+                summed[token[2:-2]] = summed.get(token[2:-2], 0.0) + p * piece.shape[-1]
         wanted = {code: p for code, p in summed.items() if not self.candidates or code in self.candidates}
         total = sum(wanted.values()) or 1.0
         return dict(sorted(((c, p / total) for c, p in wanted.items()), key=lambda cp: -cp[1]))
@@ -255,14 +255,32 @@ def short_window(features: np.ndarray) -> np.ndarray:
     return features[..., :keep] if keep < frames else features
 
 
+def _vad_speech(pcm: np.ndarray) -> np.ndarray:
+    """The speech ``transcribe(vad_filter=True)`` decodes: Silero VAD's chunks (``VAD_PARAMETERS``)
+    joined as faster-whisper joins them; all of ``pcm`` where VAD finds none."""
+    try:
+        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+    except ImportError:
+        raise missing_extra("faster-whisper", "transcription") from None
+    chunks = get_speech_timestamps(pcm, VadOptions(**VAD_PARAMETERS))
+    return np.concatenate(collect_chunks(pcm, chunks)[0]) if chunks else pcm
+
+
 def _short_window(base: type) -> type:
-    """faster-whisper's model class whose encoder sees :func:`short_window` of each window."""
+    """faster-whisper's model class whose encoder sees :func:`short_window` of each window, and
+    gives the same window twice in a row the output it computed the first time (language
+    detection and then decoding encode a clip's first window alike: half the encoder's work)."""
 
     class ShortWindow(base):
         short = True
+        _last: tuple[object, object] = (None, None)
 
         def encode(self, features: np.ndarray):  # noqa: ANN201 -- a ctranslate2.StorageView
-            return super().encode(short_window(features) if self.short else features)
+            cut = np.ascontiguousarray(short_window(features) if self.short else features)
+            key = (cut.shape, hashlib.blake2b(cut.tobytes(), digest_size=16).digest())
+            if key != self._last[0]:
+                self._last = (key, super().encode(cut))
+            return self._last[1]
 
     return ShortWindow
 

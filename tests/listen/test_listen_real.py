@@ -80,3 +80,26 @@ def test_lang_candidates_and_timeline_names(real_scene, tmp_path):
     assert said["armelle"] == {"ARMELLE"} and said["july"] == {"JULY"}
     assert {c.lang for c in result.transcript.clips} <= {"it", "fr", "es"}
     assert [c.lang for c in result.transcript.clips] == [c["lang"] for c in real_scene.clips]
+
+
+def test_a_clip_is_encoded_once_for_its_language_and_its_words(monkeypatch):
+    """Language detection and decoding see the same first window (the same VAD, the same features):
+    Whisper's encoder runs once for both, on the short window, and the words are still right."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    import faster_whisper
+    from real_voices import load
+
+    from otio_dub.listen.asr import Recognizer
+
+    shapes = []
+    encode = faster_whisper.WhisperModel.encode
+    monkeypatch.setattr(faster_whisper.WhisperModel, "encode", lambda self, f: shapes.append(f.shape) or encode(self, f))
+    recognizer = Recognizer("base")
+    audio = load("carlo", "unidentified-no-callback")
+    languages = recognizer.languages(audio, 8000)
+    words, lang = recognizer.words(audio, 8000, next(iter(languages)))
+    assert lang == "it" and languages["it"] > 0.9
+    assert " ".join(w.text for w in words).lower().startswith("non identificato")
+    assert len(shapes) == 1 and shapes[0][-1] < 3000, shapes
