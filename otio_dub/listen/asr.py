@@ -149,33 +149,50 @@ class Recognizer:
     def languages(self, audio: np.ndarray, sample_rate: int, full_window: bool = False) -> dict[str, float]:
         """How likely each candidate language is for the speech in ``audio``, normalised over the
         candidates (``--lang en,fr``, else all the model knows): Whisper's language probabilities
-        over the speech only (Silero VAD), up to four 30 s windows of it, not only the clip's first seconds.
-
-        The windows are exactly those ``words`` then decodes (the same VAD, the same features, the
-        last frame dropped as faster-whisper does), so the encoder's output for the first is reused.
-        """
+        over the speech only (Silero VAD), up to four 30 s windows of it, not only the clip's first seconds."""
         from ..audio import dsp
 
         if self.lang:
             return {self.lang: 1.0}
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
-        speech = _vad_speech(pcm)
-        if speech.size < ASR_RATE // 10:
-            return {}
-        from faster_whisper.audio import pad_or_trim
-
-        features = self.model.feature_extractor(speech)[..., :-1]
-        window = self.model.feature_extractor.nb_max_frames  # 30 s
         summed: dict[str, float] = {}
-        for start in range(0, min(features.shape[-1], 4 * window), window):  # weighted by the speech in each
-            piece = features[..., start:start + window]
+        for window, weight in (self._noisy_windows(pcm) if full_window else self._decoded_windows(pcm)):
             with self._full_window(full_window):
-                encoded = self.model.encode(pad_or_trim(piece))
+                encoded = self.model.encode(window)
             for token, p in self.model.model.detect_language(encoded)[0]:
-                summed[token[2:-2]] = summed.get(token[2:-2], 0.0) + p * piece.shape[-1]
+                summed[token[2:-2]] = summed.get(token[2:-2], 0.0) + p * weight
         wanted = {code: p for code, p in summed.items() if not self.candidates or code in self.candidates}
         total = sum(wanted.values()) or 1.0
         return dict(sorted(((c, p / total) for c, p in wanted.items()), key=lambda cp: -cp[1]))
+
+    def _decoded_windows(self, pcm: np.ndarray) -> list[tuple[np.ndarray, int]]:
+        """A clean clip's first four windows exactly as ``words`` then decodes them (the same VAD, the
+        same features, the last frame dropped as faster-whisper does), so the encoder's output for
+        the first is reused; each with its frames of speech."""
+        from faster_whisper.audio import pad_or_trim
+
+        speech = _vad_speech(pcm)
+        if speech.size < ASR_RATE // 10:
+            return []
+        features = self.model.feature_extractor(speech)[..., :-1]
+        n = self.model.feature_extractor.nb_max_frames  # 30 s
+        return [(pad_or_trim(features[..., a:a + n]), min(n, features.shape[-1] - a))
+                for a in range(0, min(features.shape[-1], 4 * n), n)]
+
+    def _noisy_windows(self, pcm: np.ndarray) -> list[tuple[np.ndarray, int]]:
+        """A noisy clip's windows as they always were: speech found with 100 ms of VAD padding, each
+        30 s of it on its own, with its samples of speech (measured: heard as the decoded windows, the
+        language and speakers of lines under 5 dB noise moved, 12 of 16 right to 11, purity 76% to 64%)."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        chunks = get_speech_timestamps(pcm, VadOptions(speech_pad_ms=100, min_silence_duration_ms=300))
+        speech = np.concatenate([pcm[c["start"]:c["end"]] for c in chunks]) if chunks else pcm
+        if speech.size < ASR_RATE // 10:
+            return []
+        n = self.model.feature_extractor.n_samples
+        return [(pad_or_trim(self.model.feature_extractor(speech[a:a + n])), speech[a:a + n].size)
+                for a in range(0, min(speech.size, 4 * n), n)]
 
     def _decode(self, pcm: np.ndarray, language: str | None) -> tuple[list, Any]:
         """faster-whisper's segments (decoded: the generator run out) and its info for ``pcm``."""
