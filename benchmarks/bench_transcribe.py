@@ -175,9 +175,9 @@ def main() -> None:
     speakers.get_voiceprints().embed(media.np.zeros(48000, media.np.float32) + 0.01, 48000)  # librosa's JIT too
     media.enhance(media.np.zeros(4800, media.np.float32))
     print(f"models loaded in {time.perf_counter() - t:.1f} s (not counted below)")
-    import otio_dub.listen.listening as listening
+    import otio_dub.listen.clip_listen as clip_listen
 
-    timers = {"enhance": Timer(listening, "enhance_audio"), "asr": Timer(asr.Recognizer, "words"),
+    timers = {"enhance": Timer(clip_listen, "enhance_audio"), "asr": Timer(asr.Recognizer, "words"),
               "voice": Timer(speakers.Voiceprints, "embed")}
     print(HEADER)
     print("-" * len(HEADER))

@@ -148,3 +148,9 @@ def test_a_decoding_that_loops_in_the_short_window_is_made_again_on_the_full_win
     recognizer.model.windows.clear()
     recognizer.words(np.zeros(4 * 48000, np.float32), 48000, full_window=True)  # a noisy clip: the full window only
     assert recognizer.model.windows == [False] and recognizer.model.short
+
+
+def test_only_the_model_measured_on_it_gets_the_short_window():
+    """base keeps its words on the cut window (real voices); tiny.en lost first words there."""
+    assert asr.Recognizer("base").model.short
+    assert not asr.Recognizer("tiny.en", "en").model.short
