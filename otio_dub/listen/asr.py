@@ -113,7 +113,8 @@ def model_folder(name: str | None, lang: str | None) -> str:
 
 
 class Recognizer:
-    """A faster-whisper model loaded once (int8 on CPU), transcribing many clips."""
+    """A faster-whisper model loaded once (int8 on CPU), transcribing many clips, one at a time: it
+    switches its window per clip and keeps its last encoding, so share it between processes, not threads."""
 
     def __init__(self, model: str | None = None, lang: str | None = None, threads: int | None = None) -> None:
         try:
