@@ -22,7 +22,8 @@ from .common import existing, setup_logging, user_errors
 @click.option("--lang", metavar="L", help="Language spoken (ISO 639-1, e.g. en, fr); default: detected per clip.")
 @click.option("--speakers", type=click.IntRange(min=1), metavar="N", help="How many voices, when known.")
 @click.option("--enhance/--no-enhance", default=True, show_default=True,
-              help="Take the noise out (DeepFilterNet3) before recognition.")
+              help="Take the noise out (DeepFilterNet3) before recognition, on clips whose noise floor is "
+                   "within 20 dB of their speech.")
 @click.option("--dialogue-track", "dialogue_tracks", multiple=True, metavar="NAME|INDEX",
               help="Audio track(s) to listen to (default: DIA/DX/DIALOGUE tracks, else all audio tracks).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",

@@ -114,7 +114,7 @@ def model_folder(name: str | None, lang: str | None) -> str:
 
 class Recognizer:
     """A faster-whisper model loaded once (int8 on CPU), transcribing many clips, one at a time: it
-    switches its window per clip and keeps its last encoding, so share it between processes, not threads."""
+    switches its window per clip and keeps its last encoding, so use it from one thread at a time."""
 
     def __init__(self, model: str | None = None, lang: str | None = None, threads: int | None = None) -> None:
         try:
@@ -162,7 +162,8 @@ class Recognizer:
             return {self.lang: 1.0}
         pcm = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, ASR_RATE)
         summed: dict[str, float] = {}
-        for window, weight in (self._noisy_windows(pcm) if full_window else self._decoded_windows(pcm)):
+        # the first window last: the encoder keeps its last output, and decoding starts with the first
+        for window, weight in (self._noisy_windows(pcm) if full_window else self._decoded_windows(pcm)[::-1]):
             with self._full_window(full_window):
                 encoded = self.model.encode(window)
             for token, p in self.model.model.detect_language(encoded)[0]:
@@ -172,9 +173,9 @@ class Recognizer:
         return dict(sorted(((c, p / total) for c, p in wanted.items()), key=lambda cp: -cp[1]))
 
     def _decoded_windows(self, pcm: np.ndarray) -> list[tuple[np.ndarray, int]]:
-        """A clean clip's first four windows exactly as ``words`` then decodes them (the same VAD, the
-        same features, the last frame dropped as faster-whisper does), so the encoder's output for
-        the first is reused; each with its frames of speech."""
+        """A clean clip's first four 30 s windows of speech, each with its frames: the first exactly as
+        ``words`` then decodes it (the same VAD, the same features, the last frame dropped as
+        faster-whisper does), so the encoder's output for it is reused."""
         from faster_whisper.audio import pad_or_trim
 
         speech = _vad_speech(pcm)
@@ -280,7 +281,8 @@ def short_window(features: np.ndarray) -> np.ndarray:
 
 def _vad_speech(pcm: np.ndarray) -> np.ndarray:
     """The speech ``transcribe(vad_filter=True)`` decodes: Silero VAD's chunks (``VAD_PARAMETERS``)
-    joined as faster-whisper joins them; all of ``pcm`` where VAD finds none."""
+    joined as faster-whisper joins them. Where VAD finds none, all of ``pcm`` (decoding then hears
+    nothing, but the clip still gets the languages its sound suggests, as before)."""
     try:
         from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
     except ImportError:

@@ -163,7 +163,7 @@ def _ray_result(ray: ModuleType, ref: object) -> _Result:
         return ray.get(ref)
     except exceptions.RayTaskError as exc:
         if isinstance(exc.cause, OtioDubError):
-            raise ListenError(str(exc.cause)) from None
+            raise exc.cause from None
         raise
     except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
             exceptions.ObjectLostError) as exc:
