@@ -94,17 +94,23 @@ def _sinc_kernel(rate: int, target: int, zeros: int = 64, rolloff: float = 0.947
     return np.ascontiguousarray(kernel, dtype=np.float32), width, orig, new
 
 
+def frame_levels(audio: np.ndarray, rate: int, frame_s: float) -> np.ndarray:
+    """The level in dB (full scale) of each whole ``frame_s`` frame of ``audio``, frames side by side."""
+    hop = max(1, int(rate * frame_s))
+    n = audio.size // hop
+    frames = np.asarray(audio[: n * hop], dtype=np.float64).reshape(n, hop)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20) if n else np.zeros(0)
+
+
 def speech_bounds(audio: np.ndarray, rate: int = SAMPLE_RATE, floor_db: float = -55.0, rel_db: float = -40.0) -> tuple[int, int]:
     """(first, end) sample of the non-silent part: 5 ms RMS above floor and within rel_db of the peak.
 
     Returns (0, 0) for silence. Used to trim engine silence so the fit counts speech only.
     """
-    hop = max(1, int(rate * _HOP_S))
-    n = audio.size // hop
-    if n == 0:
+    level = frame_levels(audio, rate, _HOP_S)
+    if level.size == 0:
         return (0, 0)
-    frames = audio[: n * hop].astype(np.float64).reshape(n, hop)
-    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+    hop = max(1, int(rate * _HOP_S))
     threshold = max(floor_db, float(level.max()) + rel_db)
     loud = np.flatnonzero(level > threshold)
     if loud.size == 0:

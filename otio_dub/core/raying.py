@@ -8,9 +8,10 @@ joins a running cluster; a Ray that is already connected is used as it is and le
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import Any
 
 from .errors import OtioDubError
 from .threads import available_cores
@@ -50,3 +51,19 @@ def _connect(ray: ModuleType, address: str | None, num_cpus: int | None) -> None
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = address or "a local Ray instance"
         raise OtioDubError(f"--ray {address or ''}: cannot start or reach {where} ({exc})".replace("  ", " ")) from None
+
+
+def ray_get(ray: ModuleType, ref: Any, lost: Callable[[str], OtioDubError]) -> Any:
+    """A task's result; the task's own otio-dub error raised as itself (one line for the user), a
+    worker lost twice (crashed, out of memory, its node gone) as ``lost(what happened)``."""
+    from ray import exceptions
+
+    try:
+        return ray.get(ref)
+    except exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, OtioDubError):
+            raise exc.cause from None
+        raise
+    except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
+            exceptions.ObjectLostError) as exc:
+        raise lost(type(exc).__name__) from None

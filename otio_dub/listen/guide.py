@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
+from ..audio import dsp
 from ..core.errors import OtioDubError
 from ..core.timebase import SAMPLE_RATE, TimeBase, frames_of
 from ..dialogue.lines import METADATA_KEY, Line
@@ -116,10 +117,9 @@ def speech_in_recording(audio: np.ndarray, rate: int = 48000) -> tuple[int, int]
     the threshold rises with it, so the floor itself never reads as speech.
     """
     hop = int(rate * _FRAME_S)
-    n = audio.size // hop
-    if n < 3:
+    level = dsp.frame_levels(audio, rate, _FRAME_S)
+    if level.size < 3:
         return (0, 0)
-    level = 10 * np.log10(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-20)
     threshold = max(float(np.percentile(level, 10)) + _OVER_FLOOR_DB, float(level.max()) - _RANGE_DB, _FLOOR_DBFS)
     loud = level > threshold
     run = max(1, round(_RUN_S / _FRAME_S))

@@ -295,10 +295,7 @@ def speech_over_floor(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> floa
     """How far a clip's speech stands over its noise floor, in dB: the 95th percentile of its 20 ms
     frame levels over the 10th (pauses between words give the floor, even in a clip cut tight),
     digital silence left out."""
-    mono = np.asarray(audio, dtype=np.float64).reshape(-1)
-    hop = max(1, int(sample_rate * 0.02))
-    n = mono.size // hop
-    level = 10 * np.log10(np.mean(mono[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12) if n else np.zeros(0)
+    level = dsp.frame_levels(np.asarray(audio).reshape(-1), sample_rate, 0.02)
     level = level[level > _DIGITAL_SILENCE_DB]
     if level.size < 5:
         return 0.0

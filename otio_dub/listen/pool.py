@@ -22,7 +22,6 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -101,7 +100,10 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
     if not tasks:
         return heard
     by_index = {c.index: c for c in clips}
-    results = _on_ray(tasks, model, lang, ray, jobs) if ray is not None else _in_processes(tasks, model, lang, jobs)
+    if ray is not None:  # the driver decodes each clip it already holds: Ray workers need not see the media
+        results = _on_ray(tasks, lambda t: clip_audio(by_index[t.index].clip, base), model, lang, ray, jobs)
+    else:
+        results = _in_processes(tasks, model, lang, jobs)
     with contextlib.closing(results):  # an error here still ends the pool or the Ray it started
         for done, result in enumerate(results, 1):  # in clip order, whatever finishes first
             clip = by_index[result.index]
@@ -130,11 +132,15 @@ def _in_processes(tasks: list[_Task], model: str | None, lang: str | None, jobs:
                               "try --jobs 1") from None
 
 
-def _on_ray(tasks: list[_Task], model: str | None, lang: str | None, address: str,
-            cpus: int) -> Generator[_Result, None, None]:
-    """Each clip heard as a Ray task, in clip order. The driver decodes the media (workers on other
-    machines need not see it), a few clips ahead per CPU so the object store holds little audio."""
-    from ..core.raying import ray_session
+def _on_ray(tasks: list[_Task], audio_of: Callable[[_Task], np.ndarray | None], model: str | None, lang: str | None,
+            address: str, cpus: int) -> Generator[_Result, None, None]:
+    """Each clip heard as a Ray task, in clip order, its audio (``audio_of``) sent with it, a few
+    clips ahead per CPU so the object store holds little audio."""
+    from ..core.raying import ray_get, ray_session
+    from .media import ListenError
+
+    def lost(how: str) -> ListenError:
+        return ListenError(f"a Ray listening worker was lost twice ({how}); try --jobs instead")
 
     with ray_session(address, cpus) as ray:
         remote = ray.remote(num_cpus=1, max_retries=1)(_hear_on_ray)
@@ -142,32 +148,14 @@ def _on_ray(tasks: list[_Task], model: str | None, lang: str | None, address: st
         inflight: deque = deque()
         try:
             for task in tasks:
-                inflight.append(remote.remote(task, model, lang, clip_audio(_clip_of(task), task.base)))
+                inflight.append(remote.remote(task, model, lang, audio_of(task)))
                 if len(inflight) >= ahead:
-                    yield _ray_result(ray, inflight.popleft())
+                    yield ray_get(ray, inflight.popleft(), lost)
             while inflight:
-                yield _ray_result(ray, inflight.popleft())
+                yield ray_get(ray, inflight.popleft(), lost)
         finally:
             for ref in inflight:  # a run that failed leaves no clips being heard on a cluster
                 ray.cancel(ref)
-
-
-def _ray_result(ray: ModuleType, ref: object) -> _Result:
-    """A Ray task's result; a listening error as itself, a lost worker as one line."""
-    from ray import exceptions
-
-    from ..core.errors import OtioDubError
-    from .media import ListenError
-
-    try:
-        return ray.get(ref)
-    except exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, OtioDubError):
-            raise exc.cause from None
-        raise
-    except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
-            exceptions.ObjectLostError) as exc:
-        raise ListenError(f"a Ray listening worker was lost twice ({type(exc).__name__}); try --jobs instead") from None
 
 
 _worker: dict[str, object] = {}
@@ -189,13 +177,9 @@ def _start(model: str | None, lang: str | None, threads: int) -> None:
     _worker["key"] = (model, lang)  # only once all is loaded: a failed load is tried again on the next clip
 
 
-def _clip_of(task: _Task) -> otio.schema.Clip:
-    return otio.adapters.read_from_string(task.clip, "otio_json")
-
-
 def _hear(task: _Task, audio: np.ndarray | None = None, decoded: bool = False) -> _Result:
     """Hear one clip in a worker (module level: pickled by name); its media decoded here unless ``decoded``."""
-    clip = _clip_of(task)
+    clip = otio.adapters.read_from_string(task.clip, "otio_json")
     heard = HeardClip(task.index, clip, task.track, task.record_in, task.record_out, list(task.hints),
                       [], *task.known)  # what the main process knows of it (a second hearing keeps its language's why)
     if not decoded:

@@ -13,6 +13,7 @@ on its job alone (engines are deterministic; a worker computes on one thread, se
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -22,16 +23,12 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from types import ModuleType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ..core.errors import InputError, OtioDubError
-from ..core.raying import ray_module, ray_session
+from ..core.raying import ray_get, ray_module, ray_session
 from ..core.threads import available_cores
 from ..speech.speak import Fitted, RenderJob, render_job
-
-if TYPE_CHECKING:
-    from ray import ObjectRef
 
 log = logging.getLogger("otio_dub")
 
@@ -185,22 +182,7 @@ class RayExecutor:
                 done, waiting = ray.wait(waiting, num_returns=1)
                 for ref in done:
                     job = refs.pop(ref)  # dropped once read: the object store frees the take
-                    yield job, _ray_result(ray, ref, job)
-
-
-def _ray_result(ray: ModuleType, ref: ObjectRef[Fitted], job: RenderJob) -> Fitted:
-    """A task's take; its user error as itself; a worker lost twice as one line naming the line."""
-    from ray import exceptions
-
-    try:
-        return ray.get(ref)
-    except exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, OtioDubError):
-            raise portable(exc.cause) from None
-        raise
-    except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
-            exceptions.ObjectLostError) as exc:
-        raise WorkerCrashError(job.line.id, job.line.origin, type(exc).__name__) from None
+                    yield job, ray_get(ray, ref, functools.partial(WorkerCrashError, job.line.id, job.line.origin))
 
 
 def make_executor(jobs: int | None = None, ray: str | None = None) -> Executor:
