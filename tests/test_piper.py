@@ -69,8 +69,8 @@ def test_synthesis_is_deterministic(piper, joe_take):
 
 
 def test_voice_speaks_as_piper_loads_it(piper, joe_take):
-    """The engine builds the voice itself (a session without onnxruntime's memory arena; load takes
-    no options): the samples are those of ``PiperVoice.load``'s voice, bit for bit."""
+    """The engine builds the voice itself (its convolutions 2-D, onnxruntime's arena on; load takes no
+    options): the samples are those of ``PiperVoice.load``'s voice to within the summation order."""
     from piper import PiperVoice, SynthesisConfig
 
     from otio_dub.engines.piper import _bundled
@@ -79,8 +79,11 @@ def test_voice_speaks_as_piper_loads_it(piper, joe_take):
     theirs = PiperVoice.load(model, config_path=config)
     settings = SynthesisConfig(length_scale=1.0, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False, volume=1.0)
     audio = np.concatenate([c.audio_float_array for c in theirs.synthesize(TEXT, settings)]).astype(np.float32)
-    np.testing.assert_array_equal(audio, joe_take.audio)
-    assert piper._voice("joe").session.get_session_options().enable_cpu_mem_arena is False
+    assert audio.size == joe_take.audio.size
+    error = np.sqrt(np.mean((audio - joe_take.audio) ** 2) / np.mean(audio ** 2))
+    assert 0 < error < 1e-4, error  # another graph (not bit-equal), the same speech
+    assert piper._voice("joe").session.get_session_options().enable_cpu_mem_arena is True
+    assert "+conv2d" in piper.info.version  # takes of the 1-D graph are never reused as these
 
 
 def test_voices_lists_joe(piper):

@@ -31,9 +31,11 @@ import numpy as np
 
 from ..core.errors import EngineError
 from ..core.hashing import file_sha256
+from ..core.memory import return_freed_memory
 from . import quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
 from .onnx_cut import cut, onnx_works
+from .onnx_session import cpu_session
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -186,18 +188,11 @@ class KokoroEngine:
         key = files or (BUILTIN, BUILTIN)
         with self._lock:
             if key not in self._models:
-                import onnxruntime as ort
                 from kokoro_onnx import Kokoro
 
                 model, voices = files or builtin_model()
-                # One thread, no spinning: renders run one per process (executors), a busy machine does
-                # not stall on spinning workers, and the same take comes out whatever the core count.
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = 1
-                options.inter_op_num_threads = 1
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 try:
-                    session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+                    session = cpu_session(str(model))
                     self._models[key] = Kokoro.from_session(session, str(voices))
                     self._paths[key] = Path(model)
                 except Exception as exc:  # onnxruntime / numpy load errors: name the files
@@ -331,6 +326,7 @@ class KokoroEngine:
         with self._lock:
             if key not in self._predictors:
                 self._predictors[key] = _predictor_session(self._paths[key]) if onnx_works() else None
+                return_freed_memory()  # the whole graph onnx loaded to cut it (110 MB a worker kept otherwise)
             return self._predictors[key]
 
 
@@ -406,7 +402,6 @@ def _predictor_session(model: Path) -> InferenceSession | None:
     thread, as the synthesis: a width's last bit decides a rounding.
     """
     import onnx
-    import onnxruntime as ort
 
     try:
         graph = onnx.load(str(model))
@@ -419,11 +414,8 @@ def _predictor_session(model: Path) -> InferenceSession | None:
     if divided is None or divided.op_type != "Div" or divided.input[1] != "speed":
         log.debug("kokoro: no Round of widths over speed in the model; lines are fitted by measuring")
         return None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(cut(graph, divided.input[0], "kokoro-durations"), sess_options=options,
-                                    providers=["CPUExecutionProvider"])
+        return cpu_session(cut(graph, divided.input[0], "kokoro-durations"))
     except Exception as exc:  # noqa: BLE001 - a cut onnxruntime refuses: fit by measuring
         log.debug("kokoro: the duration predictor does not load (%s)", exc)
         return None
