@@ -6,7 +6,7 @@ tensor of height 1, so each ``Conv``/``ConvTranspose`` whose weight is a 3-D ini
 ``Unsqueeze -> Conv (kernel 1 x K) -> Squeeze``; the weight's dims get a 1 inserted, its bytes
 are unchanged (the same row-major order). Same arithmetic, other summation order: piper's joe
 voice speaks within 2e-5 (relative RMS) of its 1-D model, in 15-20% less time a synthesis
-(``benchmarks/bench_voices.py --conv2d``).
+(``benchmarks/bench_onnx.py``).
 """
 
 from __future__ import annotations
