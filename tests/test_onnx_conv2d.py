@@ -80,3 +80,17 @@ def test_a_session_from_bytes_does_not_keep_them():
     session = cpu_session(data)
     assert getattr(session, "_model_bytes", None) is None
     assert session.run(None, {"x": np.ones((1, 8, 20), dtype=np.float32)})[0].shape[1] == 8  # ConvTranspose: 16 in, 8 out
+
+
+def test_a_shrinking_session_computes_the_same_and_shrinks_its_arena_after_each_run():
+    from otio_dub.engines.onnx_session import ShrinkingSession, cpu_session
+
+    data = _model(15).SerializeToString()
+    x = {"x": np.random.default_rng(1).standard_normal((1, 8, 50)).astype(np.float32)}
+    plain, shrinking = cpu_session(data), cpu_session(data, shrink=True)
+    assert isinstance(shrinking, ShrinkingSession) and not isinstance(plain, ShrinkingSession)
+    for one, other in zip(plain.run(None, x), shrinking.run(None, x), strict=True):
+        np.testing.assert_array_equal(one, other)
+    assert shrinking.options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+    assert shrinking.get_inputs()[0].name == "x"  # everything else is the session's own
+    assert shrinking.get_session_options().enable_cpu_mem_arena is True

@@ -82,7 +82,9 @@ def test_voice_speaks_as_piper_loads_it(piper, joe_take):
     assert audio.size == joe_take.audio.size
     error = np.sqrt(np.mean((audio - joe_take.audio) ** 2) / np.mean(audio ** 2))
     assert 0 < error < 1e-4, error  # another graph (not bit-equal), the same speech
-    assert piper._voice("joe").session.get_session_options().enable_cpu_mem_arena is True
+    session = piper._voice("joe").session
+    assert session.get_session_options().enable_cpu_mem_arena is True
+    assert session.options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
     assert "+conv2d" in piper.info.version  # takes of the 1-D graph are never reused as these
 
 

@@ -105,9 +105,10 @@ class PiperEngine:
                 self._loaded[name] = self._load(name, store)
             return self._loaded[name]
 
-    def _load(self, name: str, store: str | Path | None = None) -> PiperVoice:
-        """The voice as ``PiperVoice.load`` makes it, but on a session of :func:`_session`'s options
-        (``load`` takes none) over its 2-D rewrite (:func:`_decoder_model`) where onnx is installed."""
+    def _load(self, name: str, store: str | Path | None = None, rewrite: bool = True) -> PiperVoice:
+        """The voice as ``PiperVoice.load`` makes it, but on a session of :func:`cpu_session`'s options
+        (``load`` takes none) over its 2-D rewrite (:func:`_decoder_model`) where onnx is installed;
+        ``rewrite=False``: its own graph (a check that loads it only to let it go: no rewrite to pay for)."""
         from piper import PiperVoice
         from piper.config import PiperConfig
 
@@ -115,8 +116,8 @@ class PiperEngine:
         try:
             with open(config, encoding="utf-8") as fh:
                 settings = PiperConfig.from_dict(json.load(fh))
-            source = _decoder_model(model, store) if self._onnx else str(model)
-            return PiperVoice(session=cpu_session(source), config=settings, download_dir=Path.cwd())
+            source = _decoder_model(model, store) if self._onnx and rewrite else str(model)
+            return PiperVoice(session=cpu_session(source, shrink=True), config=settings, download_dir=Path.cwd())
         except Exception as exc:  # onnxruntime / JSON errors: name the voice file
             raise EngineError(f"cannot load piper voice {model}: {exc}") from None
 
@@ -156,7 +157,7 @@ class PiperEngine:
         with self._lock:
             loaded = self._loaded.get(name)
         if loaded is None and name not in self._checked:
-            self._checked[name] = self._load(name).config.num_speakers
+            self._checked[name] = self._load(name, rewrite=False).config.num_speakers
             return_freed_memory()  # the voice is gone; without this the driver kept its 80 MB
         self._speaker_ok(voice, loaded.config.num_speakers if loaded is not None else self._checked[name])
 
