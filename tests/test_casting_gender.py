@@ -125,6 +125,23 @@ def test_the_default_engine_is_the_best_installed_voice(monkeypatch):
     assert DubOptions(engine="espeak").engine == "espeak" and DubOptions(engine="best").best
 
 
+def test_an_unknown_house_engine_is_refused_naming_the_variable(tools, tmp_path, monkeypatch):
+    """A typo in $OTIO_DUB_ENGINE: one line naming the variable (not the cast entry that fell back to
+    it), exit 1, nothing written; an engine given on the command line never reads it."""
+    from click.testing import CliRunner
+
+    from otio_dub.cli import main
+
+    monkeypatch.setenv("OTIO_DUB_ENGINE", "pipper")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["dub", str(tools.SCENE_OTIO), "--script", str(tools.SCENE_ASS), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: $OTIO_DUB_ENGINE: unknown engine 'pipper'; known engines: best, espeak, kokoro, piper"], result.output
+    assert not out.exists()
+    assert DubOptions(engine="espeak").engine == "espeak"
+
+
 def test_the_default_dub_speaks_with_the_best_voice_and_says_why(tools, tmp_path, monkeypatch):
     """The README's demo command with nothing forced: every character gets the best installed voice of
     its language and gender (kokoro or piper where installed), and the run prints why."""

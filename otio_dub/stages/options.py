@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..casting.cast import CastEntry
+from ..core.errors import EngineError
 from ..delivery.stems import StemOptions
-from ..engines import BEST, DEFAULT_ENGINE
+from ..engines import BEST, DEFAULT_ENGINE, available_engines
 from ..speech import fit
 
 #: The house's default engine, where a studio sets one (``espeak``, ``piper``, ``kokoro`` or ``best``).
@@ -18,8 +19,17 @@ ENGINE_ENV = "OTIO_DUB_ENGINE"
 
 def default_engine() -> str:
     """The engine a run uses unless told: ``$OTIO_DUB_ENGINE``, else ``best`` (each character's language's
-    best installed voice, by measured WER: neural before espeak, :mod:`otio_dub.casting.auto`)."""
-    return os.environ.get(ENGINE_ENV, "").strip() or BEST
+    best installed voice, by measured WER: neural before espeak, :mod:`otio_dub.casting.auto`).
+
+    A name no engine answers to is refused here, naming the variable: found later, the error named
+    the first cast entry that fell back to it, as if the cast file held the typo."""
+    name = os.environ.get(ENGINE_ENV, "").strip()
+    if not name:
+        return BEST
+    known = available_engines()
+    if name != BEST and name not in known:
+        raise EngineError(f"${ENGINE_ENV}: unknown engine {name!r}; known engines: {BEST}, {', '.join(sorted(known))}")
+    return name
 
 
 @dataclass(frozen=True)
