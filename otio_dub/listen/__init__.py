@@ -8,6 +8,7 @@ Heavy libraries are imported only inside the functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +74,19 @@ def transcribe(
     if speakers is not None and speakers < 1:
         raise ListenError(f"--speakers must be at least 1, got {speakers}")
     out = Path(out_dir)
-    try:
+    created = not out.exists()
+    try:  # before listening: an unusable folder fails at once, not after the clips are heard
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot create output folder ({exc.strerror})") from None
-    heard = hear(timeline, model=model, lang=lang, speakers=speakers, enhance=enhance,
-                 dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs, ray=ray)
+    try:
+        heard = hear(timeline, model=model, lang=lang, speakers=speakers, enhance=enhance,
+                     dialogue_tracks=dialogue_tracks, progress=progress, jobs=jobs, ray=ray)
+    except BaseException:
+        if created:  # a run that heard nothing leaves no empty folder behind (only ever an empty one)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     files = write_outputs(heard, out, name or stem, base)
     return TranscribeResult(out, files, heard)
 

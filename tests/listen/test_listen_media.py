@@ -162,3 +162,23 @@ def test_speech_over_floor_tells_clean_lines_from_noisy_ones():
     padded = np.concatenate([np.zeros(2 * 48000, np.float32), noisy, np.zeros(2 * 48000, np.float32)])
     assert speech_over_floor(padded) < NOISY_UNDER_DB  # a clip past its media: digital silence is no floor
     assert speech_over_floor(np.zeros(48000, np.float32)) == 0.0  # nothing to tell by: noisy
+
+
+def test_a_transcribe_that_fails_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """The output folder is made before listening (an unusable one fails at once); a run that then
+    fails removes it again when it made it, and never a folder that was there before."""
+    import otio_dub.listen as listen
+
+    def fails(*args, **kwargs):
+        raise ListenError("--ray needs the 'ray' extra")
+
+    monkeypatch.setattr(listen, "hear", fails)
+    made = tmp_path / "a" / "transcript"
+    with pytest.raises(ListenError):
+        listen.transcribe(tmp_path / "cut.otio", made)
+    assert not made.exists()
+    there = tmp_path / "mine"
+    there.mkdir()
+    with pytest.raises(ListenError):
+        listen.transcribe(tmp_path / "cut.otio", there)
+    assert there.is_dir()
