@@ -24,7 +24,8 @@ def _model(opset: int) -> onnx.ModelProto:
     inits = [weight("w1", 16, 8, 5), weight("b1", 16), weight("w2", 16, 4, 3), weight("w3", 16, 8, 4),
              weight("ws", 8, 8, 3)]
     nodes = [
-        helper.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[2, 1], strides=[2], dilations=[2], name="c1"),
+        helper.make_node("Conv", ["x", "w1", "b1"], ["a"], kernel_shape=[5], pads=[2, 1], strides=[2], dilations=[2],
+                         name="c1"),
         helper.make_node("Conv", ["a", "w2"], ["b"], pads=[1, 1], group=4, name="c2"),
         helper.make_node("ConvTranspose", ["b", "w3"], ["c"], strides=[3], output_padding=[1], name="t1"),
         helper.make_node("Conv", ["x", "ws"], ["d"], pads=[1, 1], name="s1"),
@@ -59,7 +60,29 @@ def test_rewritten_model_computes_the_same(opset):
     shapes = {i.name: list(i.dims) for i in rewritten.graph.initializer}
     assert shapes["w1"] == [16, 8, 1, 5] and shapes["ws"] == [8, 8, 3]
     pads = {a.name: list(a.ints) for a in convs["c1_conv2d"].attribute}
-    assert pads == {"pads": [0, 2, 0, 1], "strides": [1, 2], "dilations": [1, 2]}
+    assert pads == {"kernel_shape": [1, 5], "pads": [0, 2, 0, 1], "strides": [1, 2], "dilations": [1, 2]}
+
+
+def test_convolutions_whose_rewrite_could_change_another_reader_are_left_alone():
+    """A weight also declared as a graph input, one a subgraph reads too, and a ConvTranspose with an
+    explicit output_shape keep their 1-D form; the model still computes what it did."""
+    rng = np.random.default_rng(2)
+    w = {n: numpy_helper.from_array(rng.standard_normal((8, 8, 3)).astype(np.float32), n) for n in ("wi", "wg", "wt")}
+    branch = helper.make_graph([helper.make_node("Identity", ["wg"], ["seen"])], "b", [],
+                               [helper.make_tensor_value_info("seen", TensorProto.FLOAT, [8, 8, 3])])
+    nodes = [helper.make_node("Conv", ["x", "wi"], ["a"], pads=[1, 1]),
+             helper.make_node("Conv", ["a", "wg"], ["b"], pads=[1, 1]),
+             helper.make_node("ConvTranspose", ["b", "wt"], ["c"], output_shape=[20]),
+             helper.make_node("If", ["flag"], ["g"], then_branch=branch, else_branch=branch)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20]),
+                                           helper.make_tensor_value_info("flag", TensorProto.BOOL, []),
+                                           helper.make_tensor_value_info("wi", TensorProto.FLOAT, [8, 8, 3])],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [1, 8, 20]),
+                               helper.make_tensor_value_info("g", TensorProto.FLOAT, [8, 8, 3])], list(w.values()))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)], ir_version=7)
+    before = model.SerializeToString()
+    assert as_conv2d(model) == 0
+    assert model.SerializeToString() == before
 
 
 def test_a_model_without_1d_convolutions_is_left_as_it_is():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def test_voice_speaks_as_piper_loads_it(piper, joe_take):
     audio = np.concatenate([c.audio_float_array for c in theirs.synthesize(TEXT, settings)]).astype(np.float32)
     assert audio.size == joe_take.audio.size
     error = np.sqrt(np.mean((audio - joe_take.audio) ** 2) / np.mean(audio ** 2))
-    assert 0 < error < 1e-4, error  # another graph (not bit-equal), the same speech
+    assert error < 1e-4, error  # another graph (its sums in another order), the same speech
     session = piper._voice("joe").session
     assert session.get_session_options().enable_cpu_mem_arena is True
     assert session.options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
@@ -259,3 +260,23 @@ def test_piper_dub_writes_nothing_outside_its_folder_and_uses_no_network(tools, 
     # beside -o only the output folder's lock (outdir.py: a run swaps the whole folder, so it locks beside it)
     assert sorted(p.name for p in work.iterdir() if p.name != ".out.otio-dub.lock") == ["cast.toml", "cut.otio", "out"]
     assert (work / "out" / "media" / "001-MARCUS.wav").is_file() or list((work / "out" / "media").glob("*.wav"))
+
+
+def test_the_rewrite_is_stored_once_and_a_damaged_one_is_spoken_around(piper, tmp_path, monkeypatch, caplog):
+    """The 2-D rewrite is made once per render cache (conv2d/) and later processes load that file; a
+    stored file onnxruntime refuses is removed (made again next time) and the voice's own graph speaks."""
+    from otio_dub.engines import piper as piper_module
+
+    model = piper._paths("joe")[0]
+    stored = piper_module._decoder_model(model, tmp_path)
+    assert isinstance(stored, str) and stored.startswith(str(tmp_path / "conv2d"))
+
+    def no_rewrite(*args):
+        raise AssertionError("rewritten again although stored")
+
+    monkeypatch.setattr(piper_module, "_conv2d_bytes", no_rewrite)
+    assert piper_module._decoder_model(model, tmp_path) == stored
+    Path(stored).write_bytes(b"not a model")
+    session = piper_module._voice_session(model, stored)
+    assert session._model_path == str(model) and not Path(stored).exists()
+    assert any("does not load" in r.getMessage() for r in caplog.records)

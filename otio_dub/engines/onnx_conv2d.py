@@ -20,33 +20,33 @@ log = logging.getLogger("otio_dub")
 VERSION = 1
 _OPS = ("Conv", "ConvTranspose")
 #: Per-axis attributes and the value the new height axis takes in each.
-_AXIS_DEFAULTS = {"kernel_shape": 1, "strides": 1, "dilations": 1, "output_padding": 0, "output_shape": 1}
+_AXIS_DEFAULTS = {"kernel_shape": 1, "strides": 1, "dilations": 1, "output_padding": 0}
 
 
 def as_conv2d(model: Any) -> int:
     """Rewrite ``model`` (an ``onnx.ModelProto``) in place; the number of convolutions rewritten.
 
-    A convolution is left as it is where its weight is not a 3-D initializer of its own (shared with
-    another node, or computed), so the rewrite never changes what another node reads.
+    A convolution is left as it is where its weight is not a 3-D initializer of its own (read by
+    another node, in a subgraph too, or declared as a graph input), or where it gives an explicit
+    ``output_shape``, so the rewrite never changes what another node reads.
     """
     import onnx
 
     graph = model.graph
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=1)
     weights = {init.name: init for init in graph.initializer}
-    readers: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
+    readers = _readers(graph)
+    declared = {i.name for i in graph.input}
     axes = _fresh_name(graph, "otio_dub_conv2d_axes")
     nodes, done = [], 0
     for node in graph.node:
         weight = weights.get(node.input[1]) if node.op_type in _OPS and len(node.input) > 1 else None
-        if weight is None or len(weight.dims) != 3 or readers[weight.name] != 1:
+        if weight is None or len(weight.dims) != 3 or readers.get(weight.name) != 1 or weight.name in declared \
+                or any(a.name == "output_shape" for a in node.attribute):
             nodes.append(node)
             continue
         weight.dims.insert(2, 1)
-        nodes.extend(_as_2d(node, done, axes, opset))
+        nodes.extend(_as_2d(node, f"{axes}_{done}", axes, opset))
         done += 1
     if done:
         if opset >= 13:  # Unsqueeze and Squeeze take their axes as an input from opset 13 on
@@ -56,11 +56,28 @@ def as_conv2d(model: Any) -> int:
     return done
 
 
-def _as_2d(node: Any, n: int, axes: str, opset: int) -> list[Any]:
-    """``node`` (1-D) as Unsqueeze, the 2-D convolution and Squeeze, writing the same output tensor."""
+def _readers(graph: Any) -> dict[str, int]:
+    """How many nodes read each tensor name, in ``graph`` and every subgraph (If, Loop, Scan) within it."""
     import onnx
 
-    wide, out = f"{node.name or node.op_type}_conv2d_in_{n}", f"{node.name or node.op_type}_conv2d_out_{n}"
+    count: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            count[name] = count.get(name, 0) + 1
+        for attribute in node.attribute:
+            subgraphs = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
+            for sub in subgraphs:
+                for name, n in _readers(sub).items():
+                    count[name] = count.get(name, 0) + n
+    return count
+
+
+def _as_2d(node: Any, prefix: str, axes: str, opset: int) -> list[Any]:
+    """``node`` (1-D) as Unsqueeze, the 2-D convolution and Squeeze, writing the same output tensor;
+    the tensors between them named from ``prefix`` (a name the graph does not use)."""
+    import onnx
+
+    wide, out = f"{prefix}_in", f"{prefix}_out"
     attributes = {}
     for attribute in node.attribute:
         value = onnx.helper.get_attribute_value(attribute)
@@ -69,8 +86,8 @@ def _as_2d(node: Any, n: int, axes: str, opset: int) -> list[Any]:
         elif attribute.name == "pads":  # [begin, end] -> [top, begin, bottom, end]
             value = [0, value[0], 0, value[1]]
         attributes[attribute.name] = value
-    conv = onnx.helper.make_node(node.op_type, [wide, *node.input[1:]], [out], name=f"{node.name}_conv2d",
-                                 **attributes)
+    conv = onnx.helper.make_node(node.op_type, [wide, *node.input[1:]], [out], name=f"{node.name or prefix}_conv2d",
+                                 doc_string=node.doc_string or None, domain=node.domain or None, **attributes)
     if opset >= 13:
         return [onnx.helper.make_node("Unsqueeze", [node.input[0], axes], [wide]), conv,
                 onnx.helper.make_node("Squeeze", [out, axes], [node.output[0]])]

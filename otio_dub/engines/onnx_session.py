@@ -42,6 +42,10 @@ def cpu_session(model: str | bytes, shrink: bool = False) -> InferenceSession | 
     return ShrinkingSession(session) if shrink else session
 
 
+#: The run option that shrinks onnxruntime's arena when a run ends (``cpu:0``: the CPU arena).
+SHRINK = "memory.enable_memory_arena_shrinkage"
+
+
 class ShrinkingSession:
     """An onnxruntime session whose every run shrinks its memory arena at the end (the run option
     ``memory.enable_memory_arena_shrinkage``). A wrapper, because piper's voice calls ``run(None,
@@ -52,11 +56,22 @@ class ShrinkingSession:
 
         self.session = session
         self.options = onnxruntime.RunOptions()
-        self.options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self.options.add_run_config_entry(SHRINK, "cpu:0")
 
     def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
-        """The session's ``run``, its arena shrunk when it ends."""
-        return self.session.run(output_names, input_feed, run_options or self.options)
+        """The session's ``run``, its arena shrunk when it ends and the freed heap handed back to the
+        system (glibc keeps freed blocks under its adaptive mmap threshold mapped otherwise).
+        A caller's own ``run_options`` get the shrink entry added."""
+        if run_options is None:
+            run_options = self.options
+        else:  # onnxruntime raises on reading an entry a RunOptions does not hold; setting it again is harmless
+            run_options.add_run_config_entry(SHRINK, "cpu:0")
+        try:
+            return self.session.run(output_names, input_feed, run_options)
+        finally:
+            return_freed_memory()
 
     def __getattr__(self, name: str) -> Any:
+        if name == "session":  # not set yet (a copy being made): no recursion through __getattr__
+            raise AttributeError(name)
         return getattr(self.session, name)

@@ -9,6 +9,7 @@ repository works by name (``de_DE-thorsten-medium``), downloaded once into the u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -71,7 +72,7 @@ class PiperEngine:
             piper_version = "unknown"
         # with onnx, takes are fitted by the duration predictor and spoken by the 2-D rewrite: keys must differ
         self._onnx = onnx_works()
-        piper_version += " +durations +conv2d" if self._onnx else ""
+        piper_version += f" +durations +conv2d{onnx_conv2d.VERSION}" if self._onnx else ""
         # the default voice's config, not the voice: the driver, which never speaks, need not hold its model
         self._default = self._config(DEFAULT_VOICE) if DEFAULT_VOICE in _bundled() else None
         rate = int(self._default.get("audio", {}).get("sample_rate", 22050)) if self._default else 22050
@@ -117,7 +118,7 @@ class PiperEngine:
             with open(config, encoding="utf-8") as fh:
                 settings = PiperConfig.from_dict(json.load(fh))
             source = _decoder_model(model, store) if self._onnx and rewrite else str(model)
-            return PiperVoice(session=cpu_session(source, shrink=True), config=settings, download_dir=Path.cwd())
+            return PiperVoice(session=_voice_session(model, source), config=settings, download_dir=Path.cwd())
         except Exception as exc:  # onnxruntime / JSON errors: name the voice file
             raise EngineError(f"cannot load piper voice {model}: {exc}") from None
 
@@ -266,6 +267,22 @@ class PiperTiming:
         return max(0, self.samples(speed) - int(edges) * self.hop)
 
 
+def _voice_session(model: Path, source: str | bytes) -> InferenceSession:
+    """The voice's session over ``source`` (its rewrite), arena shrunk after each synthesis; over the
+    model itself if onnxruntime refuses the rewrite (a damaged stored file is removed, to be made again)."""
+    try:
+        return cpu_session(source, shrink=True)
+    except Exception as exc:  # noqa: BLE001 - an onnxruntime error on the rewrite: the voice's own graph
+        if source == str(model):
+            raise
+        log.warning("piper voice %s: its 2-D rewrite does not load (%s); speaking its own graph", model.name,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if isinstance(source, str):
+            with contextlib.suppress(OSError):
+                Path(source).unlink()
+        return cpu_session(str(model), shrink=True)
+
+
 def _decoder_model(model: Path, store: str | Path | None) -> str | bytes:
     """The voice's model with its convolutions 2-D (:mod:`.onnx_conv2d`: 15-20% faster, same speech).
 
@@ -278,8 +295,10 @@ def _decoder_model(model: Path, store: str | Path | None) -> str | bytes:
         stored = _stored(model, Path(store).expanduser(), "conv2d", onnx_conv2d.VERSION, _conv2d_bytes) \
             if store else None
         return stored if stored is not None else _conv2d_bytes(model)
+    except MemoryError:
+        raise  # not the model's doing: speaking another graph under the same take keys would be wrong
     except Exception as exc:  # noqa: BLE001 - an unusual export: spoken by its own graph
-        log.debug("piper voice %s: convolutions not rewritten (%s)", model.name, exc)
+        log.warning("piper voice %s: convolutions not rewritten (%s)", model.name, exc)
         return str(model)
     finally:
         return_freed_memory()  # the loaded graph
@@ -314,7 +333,8 @@ def _duration_session(model: Path, store: str | Path | None = None) -> Inference
     if importlib.util.find_spec("onnxruntime") is None:
         return None
     try:
-        stored = _stored(model, Path(store).expanduser(), "durations", _PREDICTOR_VERSION, _cut_predictor) \
+        stored = _stored(model, Path(store).expanduser(), "durations", f"{_PREDICTOR_VERSION}.{onnx_conv2d.VERSION}",
+                         _cut_predictor) \
             if store else None
         if stored is not None:
             return cpu_session(stored)
@@ -327,7 +347,7 @@ def _duration_session(model: Path, store: str | Path | None = None) -> Inference
         return_freed_memory()
 
 
-def _stored(model: Path, store: Path, folder: str, version: int, make: Callable[[Path], bytes | None]) -> str | None:
+def _stored(model: Path, store: Path, folder: str, version: int | str, make: Callable[[Path], bytes | None]) -> str | None:
     """The file of what ``make`` derives from ``model``, in ``store``/``folder`` by the model's content,
     made and stored there first if missing; None where that folder cannot be used (then the caller
     makes it in memory). Raises LookupError when ``make`` finds nothing to derive (None)."""
@@ -343,9 +363,11 @@ def _stored(model: Path, store: Path, folder: str, version: int, make: Callable[
                     if part is None:
                         raise LookupError(f"{model.name}: nothing to derive for {folder}/")
                     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-                    tmp.write_bytes(part)
-                    del part
-                    os.replace(tmp, path)
+                    try:
+                        tmp.write_bytes(part)
+                        os.replace(tmp, path)
+                    finally:
+                        tmp.unlink(missing_ok=True)  # a full disk leaves no 60 MB part behind
         return str(path)  # onnxruntime reads the file itself: no copy of it held in this process
     except (OSError, Timeout) as exc:
         log.debug("piper: %s not stored (%s)", folder, exc)
