@@ -188,3 +188,33 @@ def test_a_line_carrying_its_otio_clip_travels_without_it(jobs, serial):
     assert {job.line.extra["clip"].name for job, _ in results} == {"dia_0001"}
     for job, fitted in results:
         assert fitted.media.tobytes() == serial[job.index].media.tobytes()
+
+
+_WORKER_LOGS = """
+import logging, multiprocessing, sys
+from concurrent.futures import ProcessPoolExecutor
+from otio_dub.core.worker_log import driver_level
+from otio_dub.stages.executors import _start_worker
+
+say = logging.getLogger("otio_dub").info
+if __name__ == "__main__":  # the level is set in the driver only: the worker has it from initargs
+    logging.getLogger("otio_dub").setLevel(getattr(logging, sys.argv[1]))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker, initargs=(driver_level(),)) as pool:
+        pool.submit(say, "a render worker speaks").result()
+"""
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "WARNING"])
+def test_pool_workers_log_at_the_drivers_level(tmp_path, level):
+    """-v shows what the workers do too: a spawned worker takes the driver's otio_dub level and
+    prints as the CLI does; without -v a worker's info stays quiet."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "workers.py"
+    script.write_text(_WORKER_LOGS, encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script), level], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    said = "info: a render worker speaks" in run.stderr.splitlines()
+    assert said is (level == "DEBUG"), run.stderr

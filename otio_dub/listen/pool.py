@@ -28,6 +28,7 @@ import numpy as np
 import opentimelineio as otio
 
 from ..core.timebase import TimeBase
+from ..core.worker_log import driver_level, follow_driver
 from .clip_listen import HeardClip, Run, listen_clip
 from .media import clip_audio
 from .segment import Rules, Word
@@ -124,7 +125,7 @@ def _in_processes(tasks: list[_Task], model: str | None, lang: str | None, jobs:
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_start,
-                             initargs=(model, lang, 1)) as pool:
+                             initargs=(model, lang, 1, driver_level())) as pool:
         try:
             yield from pool.map(_hear, tasks)
         except BrokenProcessPool:
@@ -161,8 +162,11 @@ def _on_ray(tasks: list[_Task], audio_of: Callable[[_Task], np.ndarray | None], 
 _worker: dict[str, object] = {}
 
 
-def _start(model: str | None, lang: str | None, threads: int) -> None:
-    """A worker's setup: its thread budget for every library, then the recognizer, loaded once."""
+def _start(model: str | None, lang: str | None, threads: int, level: int | None = None) -> None:
+    """A worker's setup: the driver's log ``level``, its thread budget for every library, then the
+    recognizer, loaded once."""
+    if level is not None:
+        follow_driver(level)
     _worker.clear()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)

@@ -28,6 +28,7 @@ from typing import Protocol
 from ..core.errors import InputError, OtioDubError
 from ..core.raying import ray_get, ray_module, ray_session
 from ..core.threads import available_cores
+from ..core.worker_log import driver_level, follow_driver
 from ..speech.speak import Fitted, RenderJob, render_job
 
 log = logging.getLogger("otio_dub")
@@ -77,6 +78,12 @@ def limit_threads() -> None:
     torch = sys.modules.get("torch")  # not imported for rendering (600 MB a worker); an engine may
     if torch is not None:
         torch.set_num_threads(1)
+
+
+def _start_worker(level: int) -> None:
+    """A pool worker's setup: the driver's log level (``-v`` shows the workers' lines too), one compute thread."""
+    follow_driver(level)
+    limit_threads()
 
 
 def _work(job: RenderJob) -> Fitted:
@@ -134,7 +141,7 @@ class ProcessExecutor:
         """
         context = multiprocessing.get_context(self.context)
         pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
-                                   initializer=limit_threads)
+                                   initializer=_start_worker, initargs=(driver_level(),))
         inflight: dict[Future, RenderJob] = {}
         try:
             while pending or inflight:
