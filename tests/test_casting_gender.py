@@ -136,8 +136,9 @@ def test_an_unknown_house_engine_is_refused_naming_the_variable(tools, tmp_path,
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["dub", str(tools.SCENE_OTIO), "--script", str(tools.SCENE_ASS), "-o", str(out)])
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
-        "Error: $OTIO_DUB_ENGINE: unknown engine 'pipper'; known engines: best, espeak, kokoro, piper"], result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "Error: $OTIO_DUB_ENGINE: unknown engine 'pipper'; known engines: best, espeak"), result.output
     assert not out.exists()
     assert DubOptions(engine="espeak").engine == "espeak"
 

@@ -47,7 +47,10 @@ def test_dub_help_lists_options():
         assert option in output
 
 
-def test_lines_prints_a_table():
+@pytest.mark.parametrize("house", ["espeak", "no-such-engine"])
+def test_lines_prints_a_table(house, monkeypatch):
+    """Listing lines speaks none: whatever $OTIO_DUB_ENGINE says, even a typo, it lists them."""
+    monkeypatch.setenv("OTIO_DUB_ENGINE", house)
     result = invoke("lines", SCENE_OTIO, "--script", SCENE_ASS)
     assert result.exit_code == 0, result.output
     out = result.output.splitlines()

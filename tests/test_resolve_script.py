@@ -486,6 +486,16 @@ def test_otio_dub_error_is_one_line(script_module, tmp_path, env, capsys):
     assert studio.pool._imports == [] and studio.pool._root._subfolders == []
 
 
+def test_a_bad_house_engine_is_one_line(script_module, tmp_path, env, capsys, monkeypatch):
+    """$OTIO_DUB_ENGINE with a typo: the script's one error line names the variable, no traceback."""
+    monkeypatch.setenv("OTIO_DUB_ENGINE", "pipper")
+    studio = Studio(resolve_like_timeline())
+    outcome = script_module.run(studio.resolve, out_root=tmp_path, env=env)
+    assert not outcome.ok and outcome.message.startswith("$OTIO_DUB_ENGINE: unknown engine 'pipper'")
+    assert_one_error_line(printed(capsys), "$OTIO_DUB_ENGINE")
+    assert studio.pool._imports == []
+
+
 def test_a_missing_script_is_named(script_module, tmp_path, env, capsys):
     outcome = script_module.run(Studio(resolve_like_timeline()).resolve, out_root=tmp_path, env=env,
                                 script_path=tmp_path / "gone.srt")

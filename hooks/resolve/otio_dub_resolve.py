@@ -217,7 +217,10 @@ def run(
 
     script = script_path or env.get(ENV_SCRIPT) or SCRIPT or script_beside(folder, stem, SCRIPT_SUFFIXES + LIST_SUFFIXES)
     script = Path(script).expanduser() if script else None
-    options = options or otio_dub.DubOptions()
+    try:
+        options = options or otio_dub.DubOptions()  # reads $OTIO_DUB_ENGINE: a bad one is the user's to fix
+    except otio_dub.OtioDubError as exc:
+        return fail(str(exc), out_dir=folder, export_path=export_path, script=script)
     cast = cast_path
     if not cast and options.cast is None:  # a cast given in options wins over the environment
         cast = env.get(ENV_CAST) or CAST or next(

@@ -13,6 +13,7 @@ import click
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar  # the class click.progressbar returns (not exported)
 
+from ..engines import BEST
 from ..timelines.formats import FORMATS
 from .common import (
     bundle,
@@ -176,7 +177,8 @@ def lines(timeline: Path, script: Path | None, script_offset: str | None, lang: 
     from ..timelines.timeline_io import read_timeline
 
     setup_logging(verbose)
-    options = DubOptions(lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks, drop_frame=drop_frame)
+    options = DubOptions(lang=lang, script_offset=script_offset, dialogue_tracks=dialogue_tracks, drop_frame=drop_frame,
+                         engine=BEST)  # listing lines speaks none: the house engine need not even be valid
     tb, found = collect_lines(read_timeline(timeline, rate, start, drop_frame), script, options, where=str(timeline))
     header = ("ID", "IN", "OUT", "CHARACTER", "LANG", "SOURCE", "TRACK", "TEXT")
     rows = [(ln.id, tb.tc(ln.record_in), tb.tc(ln.record_out), ln.character, ln.lang, ln.origin,
