@@ -15,12 +15,13 @@ from typing import Any
 import click
 
 from ..core.errors import OtioDubError
+from ..core.worker_log import log_line
 from ..speech.fit import ALIGNMENTS, OVERFLOW_POLICIES, FitPolicy
 
 
 class _WarningHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
+        click.echo(log_line(record), err=True)
 
 
 def setup_logging(verbose: bool) -> None:

@@ -19,9 +19,14 @@ def driver_level() -> int:
     return logging.getLogger(_LOGGER).getEffectiveLevel()
 
 
+def log_line(record: logging.LogRecord) -> str:
+    """How a log record is printed for the user, by the CLI and its workers alike: ``warning: message``."""
+    return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
 class _Lowercase(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        return log_line(record)
 
 
 def follow_driver(level: int) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.errors import EngineError
-from ..core.hashing import file_state
+from ..core.hashing import file_sha256, file_state
 from ..core.memory import return_freed_memory
 from . import onnx_conv2d, piper_voices, quiet_onnxruntime
 from .base import EngineInfo, Take, VoiceInfo, VoiceSpec
@@ -300,8 +300,6 @@ def _decoder_model(model: Path, store: str | Path | None) -> str | bytes:
     except Exception as exc:  # noqa: BLE001 - an unusual export: spoken by its own graph
         log.warning("piper voice %s: convolutions not rewritten (%s)", model.name, exc)
         return str(model)
-    finally:
-        return_freed_memory()  # the loaded graph
 
 
 def _conv2d_bytes(model: Path) -> bytes:
@@ -343,8 +341,6 @@ def _duration_session(model: Path, store: str | Path | None = None) -> Inference
     except Exception as exc:  # noqa: BLE001 - an unusual export: fit by measuring, as without onnx
         log.debug("piper voice %s: no duration predictor (%s)", model.name, exc)
         return None
-    finally:
-        return_freed_memory()
 
 
 def _stored(model: Path, store: Path, folder: str, version: int | str, make: Callable[[Path], bytes | None]) -> str | None:
@@ -376,7 +372,7 @@ def _stored(model: Path, store: Path, folder: str, version: int | str, make: Cal
 
 @functools.lru_cache(maxsize=8)
 def _content_of(state: tuple) -> str:
-    return piper_voices._sha256(Path(state[0]))
+    return file_sha256(state[0])
 
 
 def _content(model: Path) -> str:

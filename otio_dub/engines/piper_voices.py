@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.errors import EngineError
+from ..core.hashing import file_sha256
 
 log = logging.getLogger("otio_dub")
 
@@ -71,14 +72,6 @@ def _layout(name: str) -> str:
     return f"{m['family']}/{lang}/{m['name']}/{m['quality']}/{name}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_voice(name: str, root: Path | None = None, verify: bool = True) -> tuple[Path, Path] | None:
     """The (model, config) of a completely downloaded, verified voice, or None (never a network call).
 
@@ -92,7 +85,7 @@ def cached_voice(name: str, root: Path | None = None, verify: bool = True) -> tu
         paths = (folder / f"{name}.onnx", folder / f"{name}.onnx.json")
         for path in paths:
             want = files[path.name]
-            if path.stat().st_size != want["size"] or (verify and _sha256(path) != want["sha256"]):
+            if path.stat().st_size != want["size"] or (verify and file_sha256(path) != want["sha256"]):
                 return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -200,7 +193,7 @@ def fetch_voice(name: str, url: str | None = None, root: Path | None = None, tim
                 size = facts.get("size_bytes")
                 progress(f"downloading piper voice {name}{suffix}" + (f" ({size / 1e6:.0f} MB)" if size else ""))
             _download(f"{url}/{path}", target, facts, timeout)
-            record[target.name] = {"size": target.stat().st_size, "sha256": _sha256(target), "url": f"{url}/{path}"}
+            record[target.name] = {"size": target.stat().st_size, "sha256": file_sha256(target), "url": f"{url}/{path}"}
         json.loads((folder / f"{name}.onnx.json").read_text(encoding="utf-8"))  # a config that is not JSON fails here
         fd, tmp = tempfile.mkstemp(prefix=f".{_RECORD}.part-", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
