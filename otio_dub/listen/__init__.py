@@ -1,7 +1,7 @@
 """The listening half: the original dialogue of a timeline -> a script, a dialogue list, subtitles.
 
 ``transcribe`` decodes each dialogue clip's source range, takes the noise out (DeepFilterNet3),
-recognises words with their times (faster-whisper), tells the speakers apart (resemblyzer) and cuts
+recognises words with their times (faster-whisper), tells the speakers apart (CAM++ embeddings) and cuts
 the words into subtitle events; everything runs offline with the ``listen`` extra installed.
 Heavy libraries are imported only inside the functions that need them.
 """

@@ -56,11 +56,11 @@ class Run:
 
 
 def runs_of(heard: HeardClip, audio: np.ndarray, tb: TimeBase, rules: Rules) -> list[Run]:
-    """The clip's words in runs, each with a voiceprint of the original sound (DeepFilterNet's output
-    blurs voices: measured) and the character the timeline names there, if any."""
-    from .speakers import get_voiceprints
+    """The clip's words in runs, each with a speaker embedding of the original sound (DeepFilterNet's
+    output blurs voices: measured) and the character the timeline names there, if any."""
+    from .speaker_prints import get_speaker_prints
 
-    encoder = get_voiceprints()
+    encoder = get_speaker_prints()
     origin = float(Fraction(heard.record_in) / tb.rate)
     runs = []
     for words in group_words(heard.words, rules, sentences=False):

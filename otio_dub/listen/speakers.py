@@ -1,9 +1,10 @@
-"""Who speaks: a voiceprint (resemblyzer) per run of words, clustered across the whole timeline,
-clusters named after the characters the timeline already names, else SPEAKER 1, 2, ...
+"""Who speaks: a speaker embedding (CAM++, :mod:`.speaker_prints`) per run of words, clustered across
+the whole timeline, clusters named after the characters the timeline already names, else SPEAKER 1, 2, ...
 
-Runs of at least ``RELIABLE_S`` of speech are clustered (agglomerative, average linkage on cosine
-distance: a count given by the user, else a distance threshold); shorter runs join the nearest
-cluster, since a voiceprint of a single short word is mostly noise.
+Runs of at least ``RELIABLE_S`` of speech are clustered (spectral, its count of voices from the
+eigengap or the user's; average linkage on cosine distance where runs are few); shorter runs join
+the nearest cluster, since an embedding of a single short word is mostly noise. ``Voiceprints``
+(resemblyzer) stays for voice matching, which compares actors with synthetic voices.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from .media import missing_extra
 EMBED_RATE = 16000
 #: Runs shorter than this are attached to a cluster afterwards instead of forming one.
 RELIABLE_S = 0.8
-#: Cosine distance that separates voices (measured on resemblyzer: one voice 0.05-0.29 even at 5 dB SNR, two 0.41-0.7).
-DISTANCE = 0.35
+#: With fewer runs than this, average linkage cut at ``DISTANCE`` instead of spectral clustering.
+SPECTRAL_MIN = 40
+#: Cosine distance between CAM++ embeddings that separates voices where runs are too few for spectral
+#: clustering: clusters stay pure clean, under music at 8 dB and noise at 5 dB (a voice may split).
+DISTANCE = 0.4
+#: The most voices the eigengap looks for; each row of the affinities keeps its nearest neighbours.
+MAX_VOICES = 20
+PRUNE_KEEP, PRUNE_SHARE = 6, 0.02
 GENERIC_SPEAKER = "SPEAKER"
 
 
@@ -62,30 +69,23 @@ def get_voiceprints() -> Voiceprints:
 
 def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = None, distance: float = DISTANCE,
             anchors: Sequence[str | None] | None = None) -> list[int]:
-    """Cluster labels (0-based, numbered in order of first appearance) for unit voiceprints.
+    """Cluster labels (0-based, numbered in order of first appearance) for unit speaker embeddings.
 
-    ``anchors``: the character the timeline names for each print, if any; prints of one character
-    start as one cluster and prints of two characters never share one (the timeline's evidence
-    outranks a voiceprint's distance), unnamed prints join by distance.
+    ``count``: the number of voices, when the user knows it. ``anchors``: the character the timeline
+    names for each print, if any; prints of one character end in one cluster and prints of two
+    characters never share one (the timeline's evidence outranks the embeddings).
     """
     n = len(prints)
     if n == 0:
         return []
     keep = [i for i in range(n) if reliable[i]] or list(range(n))
-    named = anchors is not None and any(anchors[i] for i in keep)
     if len(keep) == 1 or count == 1:
         raw = np.zeros(len(keep), dtype=int)
-    elif named and len(keep) <= MAX_ANCHORED:
-        names = list(anchors or ())
-        raw = np.array(_anchored(prints[keep], [names[i] for i in keep], count, distance), dtype=int)
     else:
-        from scipy.cluster.hierarchy import fcluster, linkage
-
-        tree = linkage(prints[keep], method="average", metric="cosine")
-        if count:
-            raw = fcluster(tree, t=min(count, len(keep)), criterion="maxclust")
-        else:
-            raw = fcluster(tree, t=distance, criterion="distance")
+        raw = partition(prints[keep], count, distance)
+        names = [anchors[i] for i in keep] if anchors is not None else []
+        if any(names):
+            raw = _respect_names(prints[keep], raw, names, count)
     labels = np.full(n, -1)
     labels[keep] = raw
     centroids = {c: _unit(prints[labels == c].mean(axis=0)) for c in set(raw.tolist())}
@@ -98,51 +98,103 @@ def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = No
     return [order[label] for label in labels.tolist()]
 
 
-#: Above this many runs the anchored clustering (quadratic memory, cubic time) gives way to scipy's.
-MAX_ANCHORED = 800
+def partition(prints: np.ndarray, count: int | None = None, distance: float = DISTANCE) -> np.ndarray:
+    """Labels for unit embeddings: from ``SPECTRAL_MIN`` runs on, spectral clustering (its own count
+    of voices from the eigengap, or ``count``); fewer, average linkage cut at cosine ``distance`` (or
+    at ``count`` clusters).
+
+    Measured on real voices (CAM++, random draws of 12-100 prompts of four people): noise and music
+    move every distance, so no one linkage threshold both keeps voices apart and joins a voice's
+    runs (at 0.4 the clusters stay pure but a voice splits in 2-6); spectral finds the four voices
+    from 40 runs on (purity 0.95 or more in every draw), and under 30 it is worse than the threshold.
+    """
+    if len(prints) >= SPECTRAL_MIN:
+        return spectral(prints, count)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(prints, method="average", metric="cosine")
+    if count:
+        return fcluster(tree, t=min(count, len(prints)), criterion="maxclust") - 1
+    return fcluster(tree, t=distance, criterion="distance") - 1
 
 
-def _anchored(prints: np.ndarray, anchors: Sequence[str | None], count: int | None, distance: float) -> list[int]:
-    """Average-linkage clustering on cosine distance with the timeline's names as constraints:
-    one starting cluster per named character, no merge of two differently named clusters."""
+def spectral(prints: np.ndarray, count: int | None = None) -> np.ndarray:
+    """Spectral clustering as 3D-Speaker does it for CAM++: cosine affinities, each row pruned to its
+    nearest neighbours, the unnormalised Laplacian, the number of voices at its largest eigengap
+    (unless ``count``), k-means on that many eigenvectors."""
+    from scipy.linalg import eigh
+    from sklearn.cluster import KMeans
+
+    n = len(prints)
+    affinity = np.clip(prints @ prints.T, 0.0, None)
+    neighbours = max(PRUNE_KEEP, int(PRUNE_SHARE * n))
+    for row in affinity:
+        row[np.argsort(row)[: max(0, n - neighbours)]] = 0.0
+    affinity = (affinity + affinity.T) / 2
+    np.fill_diagonal(affinity, 0.0)
+    laplacian = np.diag(affinity.sum(axis=1)) - affinity
+    top = min(MAX_VOICES, n - 1)
+    values, vectors = eigh(laplacian, subset_by_index=[0, top])
+    k = min(count, n) if count else int(np.argmax(np.diff(values))) + 1
+    if k <= 1:
+        return np.zeros(n, dtype=int)
+    return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors[:, :k]).astype(int)
+
+
+def _respect_names(prints: np.ndarray, labels: np.ndarray, names: Sequence[str | None], count: int | None) -> np.ndarray:
+    """The clusters reconciled with the timeline's names: a cluster holding two characters splits
+    (each unnamed run to the character it sounds most like), a character's clusters join, and with
+    ``count`` the closest clusters that name no two characters merge down to it."""
     groups: list[list[int]] = []
-    names: list[str | None] = []
-    seen: dict[str, int] = {}
-    for i, who in enumerate(anchors):
-        if who and who in seen:
-            groups[seen[who]].append(i)
+    for label in dict.fromkeys(labels.tolist()):
+        members = [i for i in range(len(labels)) if labels[i] == label]
+        groups += _split_by_name(prints, members, names)
+    owner: dict[str, int] = {}
+    merged: list[list[int]] = []
+    for g in groups:
+        who = next((names[i] for i in g if names[i]), None)
+        if who and who in owner:
+            merged[owner[who]] += g
             continue
         if who:
-            seen[who] = len(groups)
-        groups.append([i])
-        names.append(who)
-    pair = 1.0 - prints @ prints.T
-    sums = np.array([[pair[np.ix_(a, b)].sum() for b in groups] for a in groups])
-    sizes = np.array([len(g) for g in groups], dtype=float)
-    alive = list(range(len(groups)))
-    while len(alive) > 1 and (not count or len(alive) > count):
-        best, pick = np.inf, None
-        for x, a in enumerate(alive):
-            for b in alive[x + 1:]:
-                if names[a] and names[b] and names[a] != names[b]:
-                    continue
-                d = sums[a, b] / (sizes[a] * sizes[b])
-                if d < best:
-                    best, pick = d, (a, b)
-        if pick is None or (not count and best > distance):
-            break
-        a, b = pick
-        sums[a, :] += sums[b, :]
-        sums[:, a] += sums[:, b]
-        sizes[a] += sizes[b]
-        groups[a] += groups[b]
-        names[a] = names[a] or names[b]
-        alive.remove(b)
-    labels = [0] * len(prints)
-    for label, g in enumerate(alive, 1):
-        for i in groups[g]:
-            labels[i] = label
-    return labels
+            owner[who] = len(merged)
+        merged.append(list(g))
+    while count and len(merged) > count and _merge_closest(prints, merged, names):
+        pass
+    out = np.zeros(len(labels), dtype=int)
+    for label, g in enumerate(merged):
+        out[g] = label
+    return out
+
+
+def _split_by_name(prints: np.ndarray, members: list[int], names: Sequence[str | None]) -> list[list[int]]:
+    """One group per character named among ``members`` (unnamed members to the nearest by centroid)."""
+    named = sorted({names[i] for i in members if names[i]})  # type: ignore[type-var]  # None filtered out
+    if len(named) <= 1:
+        return [members]
+    parts = {who: [i for i in members if names[i] == who] for who in named}
+    centroids = {who: _unit(prints[idx].mean(axis=0)) for who, idx in parts.items()}
+    for i in members:
+        if not names[i]:
+            parts[max(centroids, key=lambda who: float(prints[i] @ centroids[who]))].append(i)
+    return [sorted(p) for p in parts.values()]
+
+
+def _merge_closest(prints: np.ndarray, groups: list[list[int]], names: Sequence[str | None]) -> bool:
+    """Merge the two groups with the closest mean cosine distance that name no two characters."""
+    best, pick = np.inf, None
+    for a in range(len(groups)):
+        for b in range(a + 1, len(groups)):
+            who = {names[i] for i in groups[a] + groups[b] if names[i]}
+            if len(who) > 1:
+                continue
+            d = float(np.mean(1.0 - prints[groups[a]] @ prints[groups[b]].T))
+            if d < best:
+                best, pick = d, (a, b)
+    if pick is None:
+        return False
+    groups[pick[0]] += groups.pop(pick[1])
+    return True
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

