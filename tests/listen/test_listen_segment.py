@@ -112,6 +112,35 @@ def test_many_runs_find_their_number_of_voices_where_one_threshold_cannot():
     assert len(set(partition(few).tolist())) > 4  # too few runs for spectral: the threshold, pure but split
 
 
+def test_more_separate_voices_than_the_eigengap_looks_for_still_come_apart():
+    """25 voices with nothing in common: more zero eigenvalues than computed, no gap to read."""
+    from otio_dub.listen.speakers import MAX_VOICES
+
+    rng = np.random.default_rng(4)
+    voices = MAX_VOICES + 5
+    prints = np.zeros((2 * voices, 2 * voices))
+    for i in range(2 * voices):
+        angle = rng.uniform(0, 0.3)
+        prints[i, 2 * (i // 2)], prints[i, 2 * (i // 2) + 1] = np.cos(angle), np.sin(angle)
+    truth = [i // 2 for i in range(2 * voices)]
+    for count in (None, voices):
+        labels = cluster(prints, [True] * len(truth), count=count)
+        assert len(set(labels)) == voices and all(labels[i] == labels[i + 1] for i in range(0, len(truth), 2))
+
+
+def test_a_name_on_a_short_run_is_still_the_editor_s_word():
+    """BOB speaks one short run that sounds like ANNA: it is clustered by its name, not by its sound."""
+    rng = np.random.default_rng(5)
+    anna = rng.standard_normal(64)
+    prints = np.array([_unit(anna + 0.05 * rng.standard_normal(64)) for _ in range(4)])
+    labels = cluster(prints, [True, True, True, False], anchors=["ANNA", None, None, "BOB"])
+    assert labels[0] != labels[3] and len(set(labels)) == 2
+    from otio_dub.listen.speakers import name_clusters
+
+    names = name_clusters(labels, ["ANNA", None, None, "BOB"], [1.0, 1.0, 1.0, 0.3])
+    assert names[labels[0]] == "ANNA" and names[labels[3]] == "BOB"
+
+
 def test_names_split_a_cluster_and_join_a_character_s_clusters():
     rng = np.random.default_rng(2)
     a = rng.standard_normal(64)

