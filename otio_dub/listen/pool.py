@@ -82,7 +82,8 @@ def hear_clips(clips: Sequence[HeardClip], base: Path | None, tb: TimeBase, rule
     else in ``jobs`` worker processes; fills each HeardClip in and returns its runs."""
     from .speaker_prints import check_installed
 
-    check_installed()  # one clear line now, not a traceback (or a dead worker) after the clips are heard
+    if clips:
+        check_installed()  # one clear line now, not a traceback (or a dead worker) after the clips are heard
     heard: Heard = {}
     if ray is None and (jobs <= 1 or len(clips) <= 1):
         asr = recognizer()

@@ -81,7 +81,8 @@ def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = No
         return []
     named = anchors is not None and any(anchors)
     # a run the timeline names is clustered however short: its name decides where it goes
-    keep = [i for i in range(n) if reliable[i] or (named and anchors[i])] or list(range(n))  # type: ignore[index]
+    base = [i for i in range(n) if reliable[i]] or list(range(n))
+    keep = sorted(set(base) | {i for i in range(n) if named and anchors[i]})  # type: ignore[index]
     if len(keep) == 1 or count == 1:
         raw = np.zeros(len(keep), dtype=int)
     else:
@@ -154,13 +155,15 @@ def spectral(prints: np.ndarray, count: int | None = None) -> np.ndarray:
 
 def _pruned_laplacian(prints: np.ndarray) -> np.ndarray:
     """The unnormalised Laplacian of the cosine affinities, each row keeping its nearest neighbours
-    (``PRUNE_KEEP``, or ``PRUNE_SHARE`` of the runs), then made symmetric; built in place (n x n twice)."""
+    (``PRUNE_KEEP``, or ``PRUNE_SHARE`` of the runs), then made symmetric; built in place (about three
+    n x n arrays at the peak)."""
     n = len(prints)
     affinity = np.clip(prints @ prints.T, 0.0, None)
     drop = n - max(PRUNE_KEEP, int(PRUNE_SHARE * n))
     if drop > 0:
         lowest = np.argpartition(affinity, drop - 1, axis=1)[:, :drop]
         np.put_along_axis(affinity, lowest, 0.0, axis=1)
+        del lowest  # argpartition's n x n indices
     affinity += affinity.T
     affinity *= -0.5
     np.fill_diagonal(affinity, 0.0)

