@@ -142,8 +142,8 @@ def _embedder():
     """The speaker embedder the code under test uses: CAM++ now, resemblyzer in a baseline before it."""
     try:
         from otio_dub.listen.speaker_prints import get_speaker_prints
-    except ImportError:
-        return speakers.get_voiceprints()
+    except ImportError:  # a baseline before CAM++: resemblyzer, in speakers
+        return speakers.get_voiceprints()  # type: ignore[attr-defined]
     return get_speaker_prints()
 
 

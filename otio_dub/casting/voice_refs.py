@@ -7,13 +7,12 @@ else the user cache) under a key of the engine, its version, the voice and the p
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ from ..core.errors import OtioDubError
 from ..engines import VoiceSpec, get_engine
 
 if TYPE_CHECKING:
-    from ..listen.speakers import Voiceprints
+    from ..listen.speaker_prints import Voiceprints
 
 log = logging.getLogger("otio_dub")
 
@@ -80,29 +79,13 @@ def measure(audio: np.ndarray, rate: int, voiceprint: bool = True) -> Measure:
     if voiceprint and audio.size > rate // 4:
         prints = _voiceprints()
         if prints is not None:
-            with _one_torch_thread():
-                embedding = prints.embed(audio, rate)
+            embedding = prints.embed(audio, rate)  # on one torch thread (core.threads.one_torch_thread)
     return Measure(*stats, embedding=embedding, seconds=audio.size / rate)
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """resemblyzer's small LSTM on one thread: on a busy 2-core machine two OpenMP threads made each
-    voiceprint 10-15x slower (20-26 s instead of 1.4-2.4 s for 6 s of speech, measured), and a
-    single thread is as fast when the machine is idle. Restored after, for the rest of the process."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _voiceprints() -> Voiceprints | None:
     try:
-        from ..listen.speakers import get_voiceprints
+        from ..listen.speaker_prints import get_voiceprints
 
         return get_voiceprints()
     except (ImportError, OtioDubError) as exc:  # no resemblyzer: match on F0 alone

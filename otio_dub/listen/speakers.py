@@ -3,21 +3,18 @@ the whole timeline, clusters named after the characters the timeline already nam
 
 Runs of at least ``RELIABLE_S`` of speech are clustered (spectral, its count of voices from the
 eigengap or the user's; average linkage on cosine distance where runs are few); shorter runs join
-the nearest cluster, since an embedding of a single short word is mostly noise. ``Voiceprints``
-(resemblyzer) stays for voice matching, which compares actors with synthetic voices.
+the nearest cluster, since an embedding of a single short word is mostly noise.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
-from .media import ListenError, missing_extra
+from .media import missing_extra
 
-EMBED_RATE = 16000
 #: Runs shorter than this are attached to a cluster afterwards instead of forming one.
 RELIABLE_S = 0.8
 #: With fewer runs than this, average linkage cut at ``DISTANCE`` instead of spectral clustering.
@@ -29,43 +26,6 @@ DISTANCE = 0.4
 MAX_VOICES = 20
 PRUNE_KEEP, PRUNE_SHARE = 6, 0.02
 GENERIC_SPEAKER = "SPEAKER"
-
-
-class Voiceprints:
-    """resemblyzer's voice encoder, loaded once (its 17 MB model ships in the wheel)."""
-
-    def __init__(self) -> None:
-        try:
-            from resemblyzer import VoiceEncoder
-        except ImportError:  # listening no longer needs it: voice matching (the match extra) does
-            raise ListenError("voice matching needs the Python package 'resemblyzer': "
-                              "pip install 'otio-dub[match]'") from None
-        self.encoder = VoiceEncoder(device="cpu", verbose=False)
-
-    def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        """A unit-length voiceprint of mono ``audio`` (resampled to 16 kHz, level-normalised)."""
-        from resemblyzer import normalize_volume
-
-        from ..audio import dsp
-
-        wav = dsp.resample(np.asarray(audio, dtype=np.float32), sample_rate, EMBED_RATE)
-        if wav.size < EMBED_RATE // 2:  # the encoder needs frames; repeat a very short run
-            wav = np.tile(wav, -(-(EMBED_RATE // 2) // max(1, wav.size)))
-        wav = normalize_volume(wav, -30, increase_only=False).astype(np.float32)
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one thread, in any process: a voiceprint's last bits must not depend on it
-        try:
-            return np.asarray(self.encoder.embed_utterance(wav), dtype=np.float64)
-        finally:
-            torch.set_num_threads(threads)
-
-
-@functools.lru_cache(maxsize=1)
-def get_voiceprints() -> Voiceprints:
-    """The voice encoder, loaded once per process."""
-    return Voiceprints()
 
 
 def cluster(prints: np.ndarray, reliable: Sequence[bool], count: int | None = None, distance: float = DISTANCE,
@@ -112,7 +72,7 @@ def partition(prints: np.ndarray, count: int | None = None, distance: float = DI
     from 40 runs on (purity 0.95 or more in every draw), and under 30 it is worse than the threshold.
     """
     if len(prints) >= SPECTRAL_MIN:
-        return spectral(prints, count)
+        return spectral(prints, count, distance)
     return _linkage(prints, count, distance)
 
 
@@ -126,12 +86,12 @@ def _linkage(prints: np.ndarray, count: int | None, distance: float) -> np.ndarr
     return fcluster(tree, t=distance, criterion="distance") - 1
 
 
-def spectral(prints: np.ndarray, count: int | None = None) -> np.ndarray:
+def spectral(prints: np.ndarray, count: int | None = None, distance: float = DISTANCE) -> np.ndarray:
     """Spectral clustering as 3D-Speaker does it for CAM++: cosine affinities, each row pruned to its
     nearest neighbours, the unnormalised Laplacian, the number of voices at its largest eigengap
     (unless ``count``), k-means on that many eigenvectors. On one BLAS/OpenMP thread: the labels must
     not depend on the machine's thread count. More separate groups than ``MAX_VOICES`` leave no gap to
-    read: then average linkage at ``DISTANCE`` decides."""
+    read: then average linkage at ``distance`` decides."""
     from threadpoolctl import threadpool_limits
 
     try:
@@ -146,7 +106,7 @@ def spectral(prints: np.ndarray, count: int | None = None) -> np.ndarray:
         top = min(n - 1, max(MAX_VOICES, count or 0))
         values, vectors = eigh(laplacian, subset_by_index=[0, top])
         if not count and values[-1] < 1e-9:  # every computed eigenvalue 0: more groups than it looks for
-            return _linkage(prints, None, DISTANCE)
+            return _linkage(prints, None, distance)
         k = min(count, n) if count else int(np.argmax(np.diff(values))) + 1
         if k <= 1:
             return np.zeros(n, dtype=int)
